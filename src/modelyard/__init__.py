@@ -1,0 +1,3 @@
+"""Modelyard: a self-hosted hub for open models and datasets."""
+
+__version__ = "0.1.0"

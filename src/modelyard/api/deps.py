@@ -1,0 +1,56 @@
+"""What routes need from a request: the hub, the actor, absolute URLs, repo references."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+
+from modelyard.domain.repo_ids import RepoRef, RepoType
+from modelyard.services.hub import Hub
+from modelyard.services.users import Actor, authenticate
+
+
+def get_hub(request: Request) -> Hub:
+    return request.app.state.hub
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of a request: `Bearer <token>`, or the password of HTTP Basic (what git sends)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    if scheme.lower() == "basic":
+        try:
+            _, _, password = base64.b64decode(value).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return password or None
+    return None
+
+
+async def get_actor(request: Request) -> Actor | None:
+    token = bearer_token(request)
+    if token is None:
+        return None
+    return await run_in_threadpool(authenticate, get_hub(request), token)
+
+
+def base_url(request: Request) -> str:
+    """The origin clients reach us at: the configured public URL, or the request's own host."""
+    configured = get_hub(request).settings.public_url
+    if configured:
+        return configured.rstrip("/")
+    return str(request.base_url).rstrip("/")
+
+
+def repo_ref(repo_type: str | RepoType, namespace: str, name: str) -> RepoRef:
+    kind = repo_type if isinstance(repo_type, RepoType) else RepoType.from_plural(repo_type)
+    return RepoRef.parse(kind, f"{namespace}/{name}")
+
+
+def repo_url(request: Request, ref: RepoRef) -> str:
+    return f"{base_url(request)}/{ref.type.url_prefix}{ref.id}"

@@ -1,0 +1,89 @@
+"""The write path of the API: preupload, then the NDJSON commit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from modelyard.api.deps import base_url, get_actor, get_hub, repo_ref
+from modelyard.api.raw_path import segment
+from modelyard.api.routes_repos import json_body
+from modelyard.domain.commit_ops import parse_ndjson
+from modelyard.domain.errors import BadRequest, TooLarge
+from modelyard.services import commits, preupload, repos
+from modelyard.services.access import Action
+from modelyard.services.files import snapshot
+from modelyard.services.hub import Hub
+from modelyard.services.users import Actor
+
+router = APIRouter()
+
+PULL_REQUESTS_UNSUPPORTED = "Pull requests are not supported by this Modelyard server yet: commit to a branch"
+
+
+@router.post("/api/{repo_type}/{namespace}/{name}/preupload/{revision}")
+def preupload_route(
+    repo_type: str,
+    namespace: str,
+    name: str,
+    revision: str,
+    create_pr: bool = False,
+    body: dict[str, Any] = Depends(json_body),
+    actor: Actor | None = Depends(get_actor),
+    hub: Hub = Depends(get_hub),
+) -> dict[str, Any]:
+    if create_pr:
+        raise BadRequest(PULL_REQUESTS_UNSUPPORTED)
+    record = repos.get_repo(hub, actor, repo_ref(repo_type, namespace, name), Action.WRITE)
+    files = body.get("files")
+    git_ignore = body.get("gitIgnore")
+    if not isinstance(files, list) or (git_ignore is not None and not isinstance(git_ignore, str)):
+        raise BadRequest("Expected {files: [{path, sample, size}], gitIgnore?: str}")
+    planned = preupload.plan(snapshot(hub, record, segment(revision)), files, git_ignore)
+    return {
+        "files": [
+            {"path": f.path, "uploadMode": f.upload_mode, "shouldIgnore": f.should_ignore, "oid": f.oid}
+            for f in planned
+        ],
+        "commitOid": None,
+    }
+
+
+@router.post("/api/{repo_type}/{namespace}/{name}/commit/{revision}")
+async def commit_route(
+    request: Request,
+    repo_type: str,
+    namespace: str,
+    name: str,
+    revision: str,
+    create_pr: bool = False,
+    actor: Actor | None = Depends(get_actor),
+    hub: Hub = Depends(get_hub),
+) -> dict[str, Any]:
+    if create_pr:
+        raise BadRequest(PULL_REQUESTS_UNSUPPORTED)
+    ref = repo_ref(repo_type, namespace, name)
+    record = await run_in_threadpool(repos.get_repo, hub, actor, ref, Action.WRITE)
+    assert actor is not None
+    body = await _read_limited(request, hub.settings.max_commit_body_size)
+    payload = await run_in_threadpool(parse_ndjson, body)
+    commit_id = await run_in_threadpool(commits.commit, hub, actor, record, segment(revision), payload)
+    return {
+        "success": True,
+        "commitOid": commit_id,
+        "commitUrl": f"{base_url(request)}/{ref.type.url_prefix}{ref.id}/commit/{commit_id}",
+        "hookOutput": "",
+    }
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"The commit body is larger than {limit} bytes: upload large files with LFS")
+        chunks.append(chunk)
+    return b"".join(chunks)

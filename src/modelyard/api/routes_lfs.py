@@ -1,0 +1,119 @@
+"""Git-LFS: the batch API (huggingface_hub without Xet, and git-lfs) and its transfer URLs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, Response
+
+from modelyard.api.deps import base_url, get_actor, get_hub, repo_ref
+from modelyard.api.routes_repos import json_body
+from modelyard.api.streaming import BlobFileResponse, receive_into
+from modelyard.domain.errors import BadRequest
+from modelyard.domain.repo_ids import RepoType
+from modelyard.services import lfs, repos
+from modelyard.services.access import Action
+from modelyard.services.hub import Hub
+from modelyard.services.users import Actor
+
+router = APIRouter()
+LFS_JSON = "application/vnd.git-lfs+json"
+
+
+def _batch_endpoint(repo_type: RepoType):  # type: ignore[no-untyped-def]
+    def batch(
+        request: Request,
+        namespace: str,
+        name: str,
+        body: dict[str, Any] = Depends(json_body),
+        actor: Actor | None = Depends(get_actor),
+        hub: Hub = Depends(get_hub),
+    ) -> Response:
+        record = repos.get_repo(hub, actor, repo_ref(repo_type, namespace, name))
+        origin = base_url(request)
+        answer = lfs.batch(hub, actor, record, body, lambda path: origin + path)
+        return JSONResponse(answer, media_type=LFS_JSON)
+
+    return batch
+
+
+def _verify_endpoint(repo_type: RepoType):  # type: ignore[no-untyped-def]
+    def verify(
+        namespace: str,
+        name: str,
+        body: dict[str, Any] = Depends(json_body),
+        actor: Actor | None = Depends(get_actor),
+        hub: Hub = Depends(get_hub),
+    ) -> Response:
+        record = repos.get_repo(hub, actor, repo_ref(repo_type, namespace, name), Action.WRITE)
+        lfs.verify(hub, record, body)
+        return JSONResponse({}, media_type=LFS_JSON)
+
+    return verify
+
+
+for _type in sorted(RepoType, key=lambda t: t is RepoType.MODEL):
+    _base = f"/{_type.url_prefix}{{namespace}}/{{name}}.git/info/lfs/objects"
+    router.add_api_route(f"{_base}/batch", _batch_endpoint(_type), methods=["POST"], name=f"lfs_batch_{_type}")
+    router.add_api_route(f"{_base}/verify", _verify_endpoint(_type), methods=["POST"], name=f"lfs_verify_{_type}")
+
+
+def _ticket(purpose: str, repo_pk: int, oid: str, size: int, part: int, exp: int, sig: str, hub: Hub) -> lfs.Ticket:
+    ticket = lfs.Ticket(purpose, repo_pk, oid, size, part)
+    lfs.check_ticket(hub, ticket, exp, sig)
+    return ticket
+
+
+@router.put("/api/lfs/{repo_pk}/{oid}")
+async def upload(
+    request: Request, repo_pk: int, oid: str, size: int, exp: int, sig: str, hub: Hub = Depends(get_hub)
+) -> Response:
+    ticket = _ticket("upload", repo_pk, oid, size, 0, exp, sig, hub)
+    writer = hub.blobs.writer(max_size=size)
+    await receive_into(request, writer)
+    await run_in_threadpool(writer.finish, oid, size)
+    await run_in_threadpool(lfs.link_object, hub, ticket.repo_pk, oid, size)
+    return Response(status_code=200)
+
+
+@router.put("/api/lfs/{repo_pk}/{oid}/part/{part}")
+async def upload_part(
+    request: Request, repo_pk: int, oid: str, part: int, size: int, exp: int, sig: str, hub: Hub = Depends(get_hub)
+) -> Response:
+    _ticket("upload", repo_pk, oid, size, part, exp, sig, hub)
+    writer = hub.blobs.part_writer(oid, part, max_size=hub.settings.lfs_multipart_chunk_size)
+    await receive_into(request, writer)
+    etag = await run_in_threadpool(writer.finish)
+    return Response(status_code=200, headers={"ETag": f'"{etag}"'})
+
+
+@router.post("/api/lfs/{repo_pk}/{oid}/complete")
+def complete(
+    repo_pk: int,
+    oid: str,
+    size: int,
+    exp: int,
+    sig: str,
+    body: dict[str, Any] = Depends(json_body),
+    hub: Hub = Depends(get_hub),
+) -> Response:
+    _ticket("upload", repo_pk, oid, size, -1, exp, sig, hub)
+    parts = body.get("parts")
+    if not isinstance(parts, list) or not all(
+        isinstance(p, dict) and isinstance(p.get("partNumber"), int) for p in parts
+    ):
+        raise BadRequest("Expected {oid, parts: [{partNumber, etag}]}")
+    numbers = sorted(p["partNumber"] for p in parts)
+    hub.blobs.complete_multipart(oid, numbers, max_size=size)
+    if hub.blobs.size(oid) != size:
+        raise BadRequest(f"The parts of {oid} add up to {hub.blobs.size(oid)} bytes, not {size}")
+    lfs.link_object(hub, repo_pk, oid, size)
+    return JSONResponse({}, media_type=LFS_JSON)
+
+
+@router.get("/api/lfs/{repo_pk}/{oid}")
+def download(repo_pk: int, oid: str, size: int, exp: int, sig: str, hub: Hub = Depends(get_hub)) -> Response:
+    _ticket("download", repo_pk, oid, size, 0, exp, sig, hub)
+    return BlobFileResponse(hub.blobs.path(oid), media_type="application/octet-stream")

@@ -1,0 +1,153 @@
+"""Repository management and information."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import JSONResponse
+
+from modelyard.api.deps import get_actor, get_hub, repo_ref, repo_url
+from modelyard.api.pagination import page
+from modelyard.api.raw_path import segment
+from modelyard.api.render import only_expanded, repo_info_json, repo_summary_json
+from modelyard.domain.errors import BadRequest
+from modelyard.domain.repo_ids import RepoRef, RepoType
+from modelyard.domain.revisions import DEFAULT_BRANCH
+from modelyard.services import repos
+from modelyard.services.files import snapshot
+from modelyard.services.hub import Hub
+from modelyard.services.users import Actor
+
+router = APIRouter()
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise BadRequest("The request body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object")
+    return body
+
+
+def _owned_ref(body: dict[str, Any], actor: Actor | None) -> RepoRef:
+    name = body.get("name")
+    if not isinstance(name, str):
+        raise BadRequest("'name' is required")
+    namespace = body.get("organization") or (actor.name if actor else None)
+    if "/" in name:
+        namespace, name = name.split("/", 1)
+    if not isinstance(namespace, str):
+        raise BadRequest("'organization' is required when no token is given")
+    return RepoRef.parse(RepoType.parse(body.get("type")), f"{namespace}/{name}")
+
+
+@router.post("/api/repos/create")
+def create(
+    request: Request,
+    body: dict[str, Any] = Depends(json_body),
+    actor: Actor | None = Depends(get_actor),
+    hub: Hub = Depends(get_hub),
+) -> dict[str, Any]:
+    ref = _owned_ref(body, actor)
+    private = repos.parse_visibility(body.get("visibility"), body.get("private"))
+    record = repos.create_repo(hub, actor, ref, bool(private))
+    return {"url": repo_url(request, ref), "name": ref.id, "id": str(record.pk)}
+
+
+@router.delete("/api/repos/delete")
+def delete(
+    body: dict[str, Any] = Depends(json_body),
+    actor: Actor | None = Depends(get_actor),
+    hub: Hub = Depends(get_hub),
+) -> dict[str, Any]:
+    repos.delete_repo(hub, actor, _owned_ref(body, actor))
+    return {}
+
+
+@router.post("/api/repos/move")
+def move(
+    request: Request,
+    body: dict[str, Any] = Depends(json_body),
+    actor: Actor | None = Depends(get_actor),
+    hub: Hub = Depends(get_hub),
+) -> dict[str, Any]:
+    repo_type = RepoType.parse(body.get("type"))
+    source, target = body.get("fromRepo"), body.get("toRepo")
+    if not isinstance(source, str) or not isinstance(target, str):
+        raise BadRequest("'fromRepo' and 'toRepo' are required, as 'namespace/name'")
+    moved = repos.move_repo(hub, actor, RepoRef.parse(repo_type, source), RepoRef.parse(repo_type, target))
+    return {"url": repo_url(request, moved.ref)}
+
+
+@router.put("/api/{repo_type}/{namespace}/{name}/settings")
+def settings(
+    repo_type: str,
+    namespace: str,
+    name: str,
+    body: dict[str, Any] = Depends(json_body),
+    actor: Actor | None = Depends(get_actor),
+    hub: Hub = Depends(get_hub),
+) -> dict[str, Any]:
+    private = repos.parse_visibility(body.get("visibility"), body.get("private"))
+    record = repos.update_settings(hub, actor, repo_ref(repo_type, namespace, name), private, body.get("gated"))
+    return {"private": record.private, "gated": record.gated or False}
+
+
+@router.get("/api/{repo_type}")
+def list_repos(
+    request: Request,
+    repo_type: str,
+    author: str | None = None,
+    search: list[str] = Query(default=[]),
+    actor: Actor | None = Depends(get_actor),
+    hub: Hub = Depends(get_hub),
+) -> JSONResponse:
+    records = repos.list_repos(hub, actor, RepoType.from_plural(repo_type), author, " ".join(search) or None)
+    chunk, headers = page(request, records, 1000)
+    return JSONResponse([repo_summary_json(record) for record in chunk], headers=headers)
+
+
+@router.get("/api/{repo_type}/{namespace}/{name}")
+def info(
+    repo_type: str,
+    namespace: str,
+    name: str,
+    blobs: bool = False,
+    expand: list[str] = Query(default=[]),
+    actor: Actor | None = Depends(get_actor),
+    hub: Hub = Depends(get_hub),
+) -> dict[str, Any]:
+    return _info(hub, actor, repo_ref(repo_type, namespace, name), None, blobs, expand)
+
+
+@router.get("/api/{repo_type}/{namespace}/{name}/revision/{revision:path}")
+def info_at_revision(
+    repo_type: str,
+    namespace: str,
+    name: str,
+    revision: str,
+    blobs: bool = False,
+    expand: list[str] = Query(default=[]),
+    actor: Actor | None = Depends(get_actor),
+    hub: Hub = Depends(get_hub),
+) -> dict[str, Any]:
+    return _info(hub, actor, repo_ref(repo_type, namespace, name), segment(revision), blobs, expand)
+
+
+def _info(
+    hub: Hub, actor: Actor | None, ref: RepoRef, revision: str | None, blobs: bool, expand: list[str]
+) -> dict[str, Any]:
+    record = repos.get_repo(hub, actor, ref)
+    snap = snapshot(hub, record, revision or DEFAULT_BRANCH)
+    return only_expanded(repo_info_json(snap, blobs or "siblings" in expand), expand)
+
+
+@router.get("/api/{repo_type}/{namespace}/{name}/auth-check")
+def auth_check(
+    repo_type: str, namespace: str, name: str, actor: Actor | None = Depends(get_actor), hub: Hub = Depends(get_hub)
+) -> dict[str, Any]:
+    repos.get_repo(hub, actor, repo_ref(repo_type, namespace, name))
+    return {}

@@ -1,0 +1,37 @@
+"""The ASGI application: every front door mounted on one app, wired to one Hub."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+
+from modelyard import __version__
+from modelyard.api import errors
+from modelyard.api.raw_path import RawPathMiddleware
+from modelyard.api.routes_account import router as account_router
+from modelyard.api.routes_commit import router as commit_router
+from modelyard.api.routes_lfs import router as lfs_router
+from modelyard.api.routes_repos import router as repos_router
+from modelyard.api.routes_resolve import router as resolve_router
+from modelyard.api.routes_tree import router as tree_router
+from modelyard.config import Settings
+from modelyard.services.hub import Hub
+
+
+def create_app(settings: Settings | None = None, hub: Hub | None = None) -> FastAPI:
+    hub = hub or Hub.open(settings or Settings())
+    app = FastAPI(title="Modelyard", version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.hub = hub
+    errors.install(app)
+    # Order matters: specific API paths before the catch-all repo patterns of resolve.
+    for router in (account_router, repos_router, tree_router, commit_router, lfs_router, resolve_router):
+        app.include_router(router)
+    app.add_middleware(RawPathMiddleware)
+    logging.getLogger("modelyard").setLevel(logging.INFO)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for `uvicorn --factory modelyard.app:app_from_environment` (settings from MODELYARD_*)."""
+    return create_app(Settings())

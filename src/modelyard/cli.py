@@ -1,0 +1,102 @@
+"""The `modelyard` command: serve the hub, and administer users and tokens."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from modelyard.config import Settings
+from modelyard.domain.errors import HubError
+from modelyard.services import users
+from modelyard.services.hub import Hub
+
+
+def _settings(**overrides: object) -> Settings:
+    """Settings from MODELYARD_* variables, with the flags that were given taking precedence."""
+    return Settings(**{key: value for key, value in overrides.items() if value is not None})
+
+
+_storage_options = [
+    click.option("--data-dir", type=click.Path(path_type=Path), help="Data directory [env MODELYARD_DATA_DIR]"),
+    click.option("--database-url", help="SQLAlchemy URL; default SQLite in the data dir [env MODELYARD_DATABASE_URL]"),
+]
+
+
+def storage_options(function):  # type: ignore[no-untyped-def]
+    for option in reversed(_storage_options):
+        function = option(function)
+    return function
+
+
+@click.group()
+def main() -> None:
+    """Modelyard: a self-hosted hub for open models and datasets."""
+
+
+@main.command()
+@click.option("--host", help="Interface to listen on [env MODELYARD_HOST, default 127.0.0.1]")
+@click.option("--port", type=int, help="Port [env MODELYARD_PORT, default 8000]")
+@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes")
+@storage_options
+def serve(host: str | None, port: int | None, workers: int, data_dir: Path | None, database_url: str | None) -> None:
+    """Run the hub."""
+    import uvicorn
+
+    settings = _settings(host=host, port=port, data_dir=data_dir, database_url=database_url)
+    Hub.open(settings)  # create the data dir and migrate once, before any worker starts
+    # Workers rebuild the settings from the environment, so hand the effective values over.
+    os.environ["MODELYARD_DATA_DIR"] = str(settings.data_dir)
+    os.environ["MODELYARD_DATABASE_URL"] = settings.effective_database_url
+    click.echo(f"Modelyard serving http://{settings.host}:{settings.port} (data in {settings.data_dir.resolve()})")
+    uvicorn.run(
+        "modelyard.app:app_from_environment",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        log_level="info",
+        timeout_keep_alive=30,
+    )
+
+
+@main.group()
+def admin() -> None:
+    """Administer users and tokens."""
+
+
+@admin.command("create-user")
+@click.argument("name")
+@click.option("--fullname", default="")
+@click.option("--email", default="")
+@storage_options
+def create_user(name: str, fullname: str, email: str, data_dir: Path | None, database_url: str | None) -> None:
+    """Create the user NAME."""
+    hub = Hub.open(_settings(data_dir=data_dir, database_url=database_url))
+    _run(lambda: users.create_user(hub, name, fullname, email))
+    click.echo(f"Created user {name}. Give them a token with: modelyard admin create-token {name} --role write")
+
+
+@admin.command("create-token")
+@click.argument("name")
+@click.option("--role", type=click.Choice(users.ROLES), default="read", show_default=True)
+@click.option("--token-name", default="default", show_default=True, help="A label for the token")
+@storage_options
+def create_token(name: str, role: str, token_name: str, data_dir: Path | None, database_url: str | None) -> None:
+    """Create an access token for user NAME; the token is printed alone on the last line."""
+    hub = Hub.open(_settings(data_dir=data_dir, database_url=database_url))
+    token = _run(lambda: users.create_token(hub, name, role, token_name))
+    click.echo(f"Created a {role} token for {name}. Use it as HF_TOKEN, or `hf auth login --token <token>`:")
+    click.echo(token)
+
+
+def _run(action):  # type: ignore[no-untyped-def]
+    try:
+        return action()
+    except HubError as error:
+        raise click.ClickException(error.message) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""All configuration in one object: `MODELYARD_*` environment variables, overridden by CLI flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+GiB = 1024**3
+MiB = 1024**2
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MODELYARD_")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("./modelyard-data")
+    # Empty means the embedded default: SQLite inside the data directory.
+    database_url: str = ""
+    # Base of the URLs we put in responses. Empty: derived from each request's Host header,
+    # which is what the client's HF_ENDPOINT points at.
+    public_url: str = ""
+    # Signs self-authenticating LFS upload URLs. Empty: generated once and kept in the data dir.
+    secret_key: str = ""
+
+    max_file_size: int = Field(default=50 * GiB, description="Largest file a repository may hold, in bytes")
+    # The Hub refuses regular (non-LFS) files above 10 MiB: they travel base64 inside the commit body.
+    max_regular_file_size: int = 10 * MiB
+    lfs_multipart_chunk_size: int = 64 * MiB
+    upload_url_ttl_seconds: int = 3600
+    tree_page_size: int = 1000
+    commits_page_size: int = 50
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'modelyard.db').resolve()}"
+
+    @property
+    def max_commit_body_size(self) -> int:
+        # Generous room for many base64-encoded regular files plus the NDJSON framing.
+        return 16 * self.max_regular_file_size + 16 * MiB

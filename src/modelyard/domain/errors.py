@@ -1,0 +1,91 @@
+"""Domain errors. Services raise these; `api.errors` maps each to the Hub's HTTP contract."""
+
+from __future__ import annotations
+
+
+class HubError(Exception):
+    """Base of every error a user can cause. `code` becomes the `X-Error-Code` header."""
+
+    status = 400
+    code: str | None = None
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(HubError):
+    status = 400
+
+
+class InvalidName(BadRequest):
+    pass
+
+
+class InvalidPath(BadRequest):
+    pass
+
+
+class Unauthorized(HubError):
+    """A token was sent but is not valid."""
+
+    status = 401
+
+
+class Forbidden(HubError):
+    status = 403
+
+
+class RepoNotFound(HubError):
+    status = 404
+    code = "RepoNotFound"
+
+    def __init__(self, message: str = "Repository not found") -> None:
+        super().__init__(message)
+
+
+class RevisionNotFound(HubError):
+    status = 404
+    code = "RevisionNotFound"
+
+
+class EntryNotFound(HubError):
+    status = 404
+    code = "EntryNotFound"
+
+    def __init__(self, message: str, commit: str | None = None) -> None:
+        super().__init__(message)
+        self.commit = commit
+
+
+class NotFound(HubError):
+    status = 404
+
+
+class Conflict(HubError):
+    status = 409
+
+
+class StaleParent(HubError):
+    """The commit's parentCommit is not the branch head any more."""
+
+    status = 412
+
+
+class TooLarge(HubError):
+    status = 413
+
+
+class RangeNotSatisfiable(HubError):
+    status = 416
+
+
+class RepoMoved(HubError):
+    """The repo was renamed: answered with a redirect to its new name."""
+
+    status = 307
+
+    def __init__(self, old_id: str, new_id: str) -> None:
+        super().__init__(f"Repository moved to {new_id}")
+        self.old_id = old_id
+        self.new_id = new_id

@@ -1,0 +1,114 @@
+"""The one commit path: API commits, and later web uploads and git pushes, all end here.
+
+verify blobs → build the tree → create the commit → move the ref by compare-and-swap → update the index.
+Nothing is visible until the ref moves, so a rejected or interrupted commit leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from modelyard.db.models import LfsObject
+from modelyard.domain.commit_ops import CommitRequest, LfsAddition
+from modelyard.domain.errors import BadRequest, RevisionNotFound, StaleParent, TooLarge
+from modelyard.domain.lfs_pointer import LfsPointer, is_sha256
+from modelyard.domain.paths import validate_folder_path, validate_repo_path
+from modelyard.domain.revisions import is_commit_prefix
+from modelyard.gitstore.repository import GitRepository
+from modelyard.services.hub import Hub
+from modelyard.services.repos import RepoRecord, open_git, signature, touch
+from modelyard.services.users import Actor
+
+# Without a parentCommit guard a commit simply lands on whatever the head is; when another commit
+# wins the race meanwhile we rebuild on top of it, a few times at most.
+UNGUARDED_RETRIES = 5
+
+
+def commit(hub: Hub, actor: Actor, record: RepoRecord, revision: str, request: CommitRequest) -> str:
+    """Apply `request` on top of branch `revision`; returns the new commit id."""
+    _validate(hub, request)
+    git = open_git(hub, record)
+    ref_name = git.branch_ref(revision)
+    lfs_sizes = _verify_lfs_objects(hub, record, request.lfs_files)
+    upserts = {path: git.create_blob(content) for path, content in request.files.items()}
+    for addition in request.lfs_files:
+        upserts[addition.path] = git.create_blob(LfsPointer(addition.oid, lfs_sizes[addition.oid]).encode())
+    for attempt in range(UNGUARDED_RETRIES):
+        head = git.ref_target(ref_name)
+        if head is None:
+            raise RevisionNotFound(f"Invalid rev id: {revision}")
+        _check_parent(request.parent_commit, head)
+        new_commit = _create_commit(git, head, upserts, request, actor)
+        try:
+            git.update_ref(ref_name, new_commit, expected=head)
+            break
+        except StaleParent:
+            if request.parent_commit is not None or attempt == UNGUARDED_RETRIES - 1:
+                raise
+    touch(hub, record)
+    return new_commit
+
+
+def _validate(hub: Hub, request: CommitRequest) -> None:
+    if not request.summary.strip():
+        raise BadRequest("The commit summary must not be empty")
+    seen: set[str] = set()
+    paths = [*request.files, *(addition.path for addition in request.lfs_files), *request.deleted_files]
+    for path in paths:
+        validate_repo_path(path)
+        if path in seen:
+            raise BadRequest(f"The commit names {path} more than once")
+        seen.add(path)
+    for folder in request.deleted_folders:
+        validate_folder_path(folder)
+    limit = hub.settings.max_regular_file_size
+    for path, content in request.files.items():
+        if len(content) > limit:
+            raise TooLarge(
+                f"{path} is {len(content)} bytes: regular files are limited to {limit} bytes, "
+                "larger files must be uploaded with LFS"
+            )
+    for addition in request.lfs_files:
+        if not is_sha256(addition.oid):
+            raise BadRequest(f"lfsFile {addition.path}: oid must be a sha256 hex digest")
+        if addition.size is not None and addition.size > hub.settings.max_file_size:
+            raise TooLarge(f"{addition.path} is larger than the limit of {hub.settings.max_file_size} bytes")
+
+
+def _verify_lfs_objects(hub: Hub, record: RepoRecord, additions: list[LfsAddition]) -> dict[str, int]:
+    """Every LFS object must be uploaded to this repository and stored whole; returns oid -> size."""
+    if not additions:
+        return {}
+    oids = {addition.oid for addition in additions}
+    with hub.db.session() as session:
+        linked = {
+            row.oid: row.size
+            for row in session.scalars(select(LfsObject).where(LfsObject.repo_id == record.pk, LfsObject.oid.in_(oids)))
+        }
+    sizes: dict[str, int] = {}
+    for addition in additions:
+        stored = hub.blobs.size(addition.oid)
+        if addition.oid not in linked or stored is None:
+            raise BadRequest(
+                f"lfsFile {addition.path}: the object {addition.oid} was never uploaded to this repository"
+            )
+        if addition.size is not None and addition.size != stored:
+            raise BadRequest(f"lfsFile {addition.path}: size {addition.size} does not match the uploaded {stored}")
+        sizes[addition.oid] = stored
+    return sizes
+
+
+def _check_parent(parent_commit: str | None, head: str) -> None:
+    if parent_commit is None:
+        return
+    if not is_commit_prefix(parent_commit) or len(parent_commit) < 5:
+        raise BadRequest(f"parentCommit {parent_commit!r} is not a commit id")
+    if not head.startswith(parent_commit):
+        raise StaleParent(
+            f"A commit has happened since. Please refresh and try again. (parent {parent_commit}, head {head})"
+        )
+
+
+def _create_commit(git: GitRepository, head: str, upserts: dict[str, str], request: CommitRequest, actor: Actor) -> str:
+    tree = git.build_tree(head, upserts, request.deleted_files, request.deleted_folders)
+    return git.create_commit(tree, [head], request.message, signature(actor))

@@ -1,0 +1,75 @@
+"""Branches and tags. Refs move only through GitRepository.update_ref (compare-and-swap)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from modelyard.domain.errors import Forbidden, RevisionNotFound
+from modelyard.domain.revisions import DEFAULT_BRANCH, validate_new_ref_name
+from modelyard.services.access import Action, authorize
+from modelyard.services.hub import Hub
+from modelyard.services.repos import RepoRecord, open_git, signature
+from modelyard.services.users import Actor
+
+
+@dataclass(frozen=True)
+class RefListing:
+    branches: list[tuple[str, str, str]]  # (name, ref, target commit)
+    tags: list[tuple[str, str, str]]
+    converts: list[tuple[str, str, str]]
+    pull_requests: list[tuple[str, str, str]]
+
+
+def list_refs(hub: Hub, record: RepoRecord) -> RefListing:
+    listing = RefListing([], [], [], [])
+    groups = {
+        "refs/heads/": listing.branches,
+        "refs/tags/": listing.tags,
+        "refs/convert/": listing.converts,
+        "refs/pr/": listing.pull_requests,
+    }
+    for ref, target in open_git(hub, record).refs():
+        for prefix, group in groups.items():
+            if ref.startswith(prefix):
+                name = ref if prefix == "refs/pr/" else ref[len(prefix) :]
+                group.append((name, ref, target))
+    return listing
+
+
+def create_branch(hub: Hub, actor: Actor | None, record: RepoRecord, branch: str, starting_point: str | None) -> None:
+    authorize(actor, Action.WRITE, record.ref.namespace, record.private)
+    validate_new_ref_name(branch, "branch")
+    git = open_git(hub, record)
+    target = git.resolve(starting_point or DEFAULT_BRANCH)
+    git.update_ref(f"refs/heads/{branch}", target, expected=None)
+
+
+def delete_branch(hub: Hub, actor: Actor | None, record: RepoRecord, branch: str) -> None:
+    authorize(actor, Action.WRITE, record.ref.namespace, record.private)
+    if branch == DEFAULT_BRANCH:
+        raise Forbidden(f"The default branch {DEFAULT_BRANCH} cannot be deleted")
+    _delete_ref(hub, record, f"refs/heads/{branch}")
+
+
+def create_tag(hub: Hub, actor: Actor | None, record: RepoRecord, revision: str, tag: str, message: str | None) -> None:
+    authorize(actor, Action.WRITE, record.ref.namespace, record.private)
+    assert actor is not None
+    validate_new_ref_name(tag, "tag")
+    git = open_git(hub, record)
+    target = git.resolve(revision)
+    if message:
+        target = git.create_tag_object(tag, target, message, signature(actor))
+    git.update_ref(f"refs/tags/{tag}", target, expected=None)
+
+
+def delete_tag(hub: Hub, actor: Actor | None, record: RepoRecord, tag: str) -> None:
+    authorize(actor, Action.WRITE, record.ref.namespace, record.private)
+    _delete_ref(hub, record, f"refs/tags/{tag}")
+
+
+def _delete_ref(hub: Hub, record: RepoRecord, ref: str) -> None:
+    git = open_git(hub, record)
+    current = git.raw_ref_target(ref)
+    if current is None:
+        raise RevisionNotFound(f"Invalid rev id: {ref} does not exist")
+    git.update_ref(ref, None, expected=current)

@@ -1,0 +1,220 @@
+"""Repositories: create, find (with access control), rename, change settings, delete."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import pygit2
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from modelyard.db.models import Repo, RepoRedirect
+from modelyard.domain.dates import utcnow
+from modelyard.domain.errors import BadRequest, Conflict, RepoMoved, RepoNotFound
+from modelyard.domain.gitattributes import default_gitattributes
+from modelyard.domain.repo_ids import RepoRef, RepoType
+from modelyard.domain.revisions import DEFAULT_BRANCH
+from modelyard.gitstore.repository import GitRepository
+from modelyard.services.access import Action, authorize, authorize_namespace_write, can_see
+from modelyard.services.hub import Hub
+from modelyard.services.users import Actor
+
+VISIBILITIES = ("public", "private")
+GATED_VALUES = {False: "", "auto": "auto", "manual": "manual"}
+
+
+@dataclass(frozen=True)
+class RepoRecord:
+    """A snapshot of a repository's row, safe to use after its database session ended."""
+
+    pk: int
+    ref: RepoRef
+    storage_key: str
+    private: bool
+    gated: str
+    created_at: datetime
+    last_modified: datetime
+    downloads: int
+
+    @classmethod
+    def of(cls, row: Repo) -> RepoRecord:
+        return cls(
+            pk=row.id,
+            ref=RepoRef(RepoType(row.type), row.namespace, row.name),
+            storage_key=row.storage_key,
+            private=row.private,
+            gated=row.gated,
+            created_at=row.created_at,
+            last_modified=row.last_modified,
+            downloads=row.downloads,
+        )
+
+
+def signature(actor: Actor) -> pygit2.Signature:
+    return pygit2.Signature(actor.fullname or actor.name, actor.email or f"{actor.name}@users.noreply.modelyard")
+
+
+def _find_row(session: Session, ref: RepoRef) -> Repo | None:
+    return session.scalar(
+        select(Repo).where(Repo.type == ref.type.value, Repo.namespace == ref.namespace, Repo.name == ref.name)
+    )
+
+
+def get_repo(hub: Hub, actor: Actor | None, ref: RepoRef, action: Action = Action.READ) -> RepoRecord:
+    """The repository `ref` names, if `actor` may perform `action` on it."""
+    with hub.db.session() as session:
+        row = _find_row(session, ref)
+        if row is None:
+            _raise_moved_or_missing(session, actor, ref)
+        record = RepoRecord.of(row)
+    authorize(actor, action, record.ref.namespace, record.private)
+    return record
+
+
+def _raise_moved_or_missing(session: Session, actor: Actor | None, ref: RepoRef) -> None:
+    redirect = session.scalar(
+        select(RepoRedirect).where(
+            RepoRedirect.type == ref.type.value,
+            RepoRedirect.namespace == ref.namespace,
+            RepoRedirect.name == ref.name,
+        )
+    )
+    if redirect is not None:
+        target = session.get(Repo, redirect.repo_id)
+        if target is not None and can_see(actor, target.namespace, target.private):
+            raise RepoMoved(ref.id, f"{target.namespace}/{target.name}")
+    raise RepoNotFound()
+
+
+def open_git(hub: Hub, record: RepoRecord) -> GitRepository:
+    return hub.git.open(record.storage_key)
+
+
+def create_repo(hub: Hub, actor: Actor | None, ref: RepoRef, private: bool) -> RepoRecord:
+    authorize_namespace_write(actor, ref.namespace)
+    assert actor is not None
+    storage_key = hub.git.new_key()
+    git = hub.git.create(storage_key)
+    try:
+        _initial_commit(git, ref.type, actor)
+        now = utcnow()
+        with hub.db.session() as session:
+            if _find_row(session, ref) is not None:
+                raise Conflict(f"You already created this {ref.type.value} repo: {ref.id}")
+            row = Repo(
+                type=ref.type.value,
+                namespace=ref.namespace,
+                name=ref.name,
+                storage_key=storage_key,
+                private=private,
+                gated="",
+                created_at=now,
+                last_modified=now,
+                downloads=0,
+            )
+            session.add(row)
+            # A repo taking over a name frees it from any redirect left by an earlier rename.
+            session.execute(_delete_redirect(ref))
+            session.flush()
+            record = RepoRecord.of(row)
+    except IntegrityError:
+        hub.git.delete(storage_key)
+        raise Conflict(f"You already created this {ref.type.value} repo: {ref.id}") from None
+    except BaseException:
+        hub.git.delete(storage_key)
+        raise
+    return record
+
+
+def _initial_commit(git: GitRepository, repo_type: RepoType, actor: Actor) -> None:
+    blob = git.create_blob(default_gitattributes(repo_type))
+    tree = git.build_tree(None, {".gitattributes": blob}, [], [])
+    commit = git.create_commit(tree, [], "initial commit", signature(actor))
+    git.update_ref(f"refs/heads/{DEFAULT_BRANCH}", commit, expected=None)
+
+
+def _delete_redirect(ref: RepoRef):  # type: ignore[no-untyped-def]
+    return delete(RepoRedirect).where(
+        RepoRedirect.type == ref.type.value,
+        RepoRedirect.namespace == ref.namespace,
+        RepoRedirect.name == ref.name,
+    )
+
+
+def delete_repo(hub: Hub, actor: Actor | None, ref: RepoRef) -> None:
+    record = get_repo(hub, actor, ref, Action.ADMIN)
+    with hub.db.session() as session:
+        session.execute(delete(Repo).where(Repo.id == record.pk))
+    hub.git.delete(record.storage_key)
+
+
+def move_repo(hub: Hub, actor: Actor | None, source: RepoRef, target: RepoRef) -> RepoRecord:
+    if source.type is not target.type:
+        raise BadRequest("A repository keeps its type when it moves")
+    record = get_repo(hub, actor, source, Action.ADMIN)
+    authorize_namespace_write(actor, target.namespace)
+    try:
+        with hub.db.session() as session:
+            if _find_row(session, target) is not None:
+                raise Conflict(f"A {target.type.value} repo named {target.id} already exists")
+            row = session.get_one(Repo, record.pk)
+            row.namespace, row.name = target.namespace, target.name
+            row.last_modified = utcnow()
+            session.execute(_delete_redirect(target))
+            session.add(
+                RepoRedirect(type=source.type.value, namespace=source.namespace, name=source.name, repo_id=row.id)
+            )
+            session.flush()
+            return RepoRecord.of(row)
+    except IntegrityError:
+        raise Conflict(f"A {target.type.value} repo named {target.id} already exists") from None
+
+
+def update_settings(
+    hub: Hub, actor: Actor | None, ref: RepoRef, private: bool | None, gated: object = None
+) -> RepoRecord:
+    record = get_repo(hub, actor, ref, Action.ADMIN)
+    if gated is not None and gated not in GATED_VALUES:
+        raise BadRequest("gated must be 'auto', 'manual' or false")
+    with hub.db.session() as session:
+        row = session.get_one(Repo, record.pk)
+        if private is not None:
+            row.private = private
+        if gated is not None:
+            row.gated = GATED_VALUES[gated]  # type: ignore[index]
+        return RepoRecord.of(row)
+
+
+def touch(hub: Hub, record: RepoRecord) -> None:
+    with hub.db.session() as session:
+        row = session.get(Repo, record.pk)
+        if row is not None:
+            row.last_modified = utcnow()
+
+
+def parse_visibility(visibility: str | None, private: bool | None) -> bool | None:
+    """`visibility` (2.x clients) or the legacy `private` flag; None when neither is given."""
+    if visibility is not None:
+        if visibility not in VISIBILITIES:
+            raise BadRequest(f"Unknown visibility {visibility!r}: expected public or private")
+        return visibility == "private"
+    return private
+
+
+def list_repos(
+    hub: Hub, actor: Actor | None, repo_type: RepoType, author: str | None, search: str | None
+) -> list[RepoRecord]:
+    with hub.db.session() as session:
+        query = select(Repo).where(Repo.type == repo_type.value)
+        if author:
+            query = query.where(Repo.namespace == author)
+        rows = session.scalars(query.order_by(Repo.last_modified.desc())).all()
+        records = [RepoRecord.of(row) for row in rows]
+    return [
+        record
+        for record in records
+        if can_see(actor, record.ref.namespace, record.private)
+        and (not search or search.lower() in record.ref.id.lower())
+    ]

@@ -1,0 +1,47 @@
+"""Self-authenticating URLs: LFS upload URLs are called without any Authorization header."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from modelyard.db.models import ServerSetting
+from modelyard.domain.errors import Forbidden
+from modelyard.services.hub import Hub
+
+_KEY_NAME = "url_signing_key"
+
+
+def signing_key(hub: Hub) -> bytes:
+    """The configured key, or one generated on first use and shared by every process through the database."""
+    if hub.settings.secret_key:
+        return hub.settings.secret_key.encode()
+    with hub.db.session() as session:
+        row = session.scalar(select(ServerSetting).where(ServerSetting.key == _KEY_NAME))
+        if row is not None:
+            return row.value.encode()
+    try:
+        with hub.db.session() as session:
+            session.add(ServerSetting(key=_KEY_NAME, value=secrets.token_hex(32)))
+    except IntegrityError:
+        pass  # another process generated it first
+    return signing_key(hub)
+
+
+def sign(key: bytes, *parts: object) -> str:
+    message = "\x1f".join(str(part) for part in parts).encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def expiry(ttl_seconds: int) -> int:
+    return int(time.time()) + ttl_seconds
+
+
+def check(key: bytes, signature: str, expires: int, *parts: object) -> None:
+    if expires < time.time() or not hmac.compare_digest(sign(key, expires, *parts), signature):
+        raise Forbidden("This upload URL is invalid or has expired: ask the batch endpoint for a new one")

@@ -1,0 +1,71 @@
+"""Users and their access tokens. Tokens are stored hashed; the clear value is shown once."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from modelyard.db.models import Token, User
+from modelyard.domain.dates import utcnow
+from modelyard.domain.errors import BadRequest, Conflict, NotFound, Unauthorized
+from modelyard.domain.repo_ids import validate_name_part
+from modelyard.services.hub import Hub
+
+TOKEN_PREFIX = "my_"
+ROLES = ("read", "write")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a request; `None` stands for anonymous everywhere."""
+
+    user_id: int
+    name: str
+    fullname: str
+    email: str
+    token_name: str
+    role: str  # "read" or "write"
+
+    @property
+    def can_write(self) -> bool:
+        return self.role == "write"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_user(hub: Hub, name: str, fullname: str = "", email: str = "") -> None:
+    validate_name_part(name, "user name")
+    with hub.db.session() as session:
+        if session.scalar(select(User).where(User.name == name)) is not None:
+            raise Conflict(f"User {name} already exists")
+        session.add(User(name=name, fullname=fullname or name, email=email, created_at=utcnow()))
+
+
+def create_token(hub: Hub, user_name: str, role: str, token_name: str = "default") -> str:
+    if role not in ROLES:
+        raise BadRequest(f"Unknown role {role!r}: expected read or write")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(30)
+    with hub.db.session() as session:
+        user = session.scalar(select(User).where(User.name == user_name))
+        if user is None:
+            raise NotFound(f"No user named {user_name}")
+        session.add(
+            Token(user_id=user.id, name=token_name, role=role, token_hash=hash_token(token), created_at=utcnow())
+        )
+    return token
+
+
+def authenticate(hub: Hub, token: str) -> Actor:
+    with hub.db.session() as session:
+        row = session.execute(
+            select(Token, User).join(User, Token.user_id == User.id).where(Token.token_hash == hash_token(token))
+        ).first()
+    if row is None:
+        raise Unauthorized("Invalid credentials in Authorization header")
+    token_row, user = row
+    return Actor(user.id, user.name, user.fullname, user.email, token_row.name, token_row.role)
