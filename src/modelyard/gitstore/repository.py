@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import fcntl
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -91,21 +89,30 @@ class GitRepository:
         return sorted(result)
 
     def update_ref(self, ref_name: str, new: str | None, expected: str | None) -> None:
-        """Move `ref_name` from `expected` to `new` (None: absent), or raise if it moved meanwhile."""
-        with self._ref_lock():
-            current = self.raw_ref_target(ref_name)
-            if current != expected:
-                if expected is None:
-                    raise Conflict(f"Reference {ref_name} already exists")
-                if current is None:
-                    raise RevisionNotFound(f"Invalid rev id: {ref_name} does not exist")
-                raise StaleParent(
-                    f"{ref_name} is now at {current}, not at the expected {expected}: someone pushed meanwhile"
-                )
+        """Move `ref_name` from `expected` to `new` (None: absent), or raise if it moved meanwhile.
+
+        libgit2 checks the old value while holding git's own ref lock, so this is a compare-and-swap
+        that also holds against `git receive-pack` and any other git process.
+        """
+        try:
+            if expected is None:
+                if new is not None:
+                    self.repo.references.create(ref_name, pygit2.Oid(hex=new), force=False)
+                return
+            ref = self.repo.references.get(ref_name)
+            if ref is None:
+                raise RevisionNotFound(f"Invalid rev id: {ref_name} does not exist")
+            if str(ref.target) != expected:
+                raise _moved(ref_name, expected)
             if new is None:
-                self.repo.references.delete(ref_name)
+                ref.delete()
             else:
-                self.repo.references.create(ref_name, pygit2.Oid(hex=new), force=True)
+                ref.set_target(pygit2.Oid(hex=new))
+        except pygit2.AlreadyExistsError:
+            raise Conflict(f"Reference {ref_name} already exists") from None
+        except pygit2.GitError:
+            # The old value no longer matched, or another writer held the ref's lock.
+            raise _moved(ref_name, expected) from None
 
     def create_tag_object(self, name: str, commit: str, message: str, tagger: pygit2.Signature) -> str:
         """Write an annotated tag object (no ref: refs move only through update_ref)."""
@@ -114,16 +121,6 @@ class GitRepository:
             f"tagger {tagger.name} <{tagger.email}> {tagger.time} +0000\n\n{message.rstrip()}\n"
         )
         return str(self.repo.odb.write(ObjectType.TAG, raw.encode()))
-
-    @contextmanager
-    def _ref_lock(self) -> Iterator[None]:
-        # flock binds to the open file, so it serializes threads as well as processes.
-        with open(self.path / "modelyard-refs.lock", "a+b") as lock_file:
-            fcntl.flock(lock_file, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock_file, fcntl.LOCK_UN)
 
     # Objects
 
@@ -248,6 +245,10 @@ class GitRepository:
             return False
         flags = AttrCheck.INCLUDE_COMMIT | AttrCheck.NO_SYSTEM | AttrCheck.INDEX_ONLY
         return self.repo.get_attr(path, "filter", flags, commit_id) == "lfs"
+
+
+def _moved(ref_name: str, expected: str | None) -> StaleParent:
+    return StaleParent(f"{ref_name} is no longer at {expected}: someone pushed meanwhile. Refresh and try again")
 
 
 def _oid_at(tree: pygit2.Tree, path: str) -> pygit2.Oid | None:
