@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from modelyard.api.access import OpenAction, declared
 from modelyard.api.deps import get_actor
 from modelyard.domain.cards import front_matter
 from modelyard.domain.errors import BadRequest, Unauthorized
@@ -15,12 +16,12 @@ from modelyard.services.users import Actor
 router = APIRouter()
 
 
-@router.get("/api/health")
+@router.get("/api/health", dependencies=[Depends(declared(OpenAction.PUBLIC))])
 def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/api/whoami-v2")
+@router.get("/api/whoami-v2", dependencies=[Depends(declared(OpenAction.AUTHENTICATED))])
 def whoami(actor: Actor | None = Depends(get_actor)) -> dict[str, Any]:
     if actor is None:
         raise Unauthorized("You must pass a token to call whoami")
@@ -38,7 +39,7 @@ def whoami(actor: Actor | None = Depends(get_actor)) -> dict[str, Any]:
     }
 
 
-@router.post("/api/validate-yaml")
+@router.post("/api/validate-yaml", dependencies=[Depends(declared(OpenAction.PUBLIC))])
 async def validate_yaml(request: Request) -> Response:
     try:
         body = await request.json()
@@ -56,6 +57,6 @@ async def validate_yaml(request: Request) -> Response:
     return JSONResponse({"errors": [], "warnings": []})
 
 
-@router.get("/api/agent-harnesses")
+@router.get("/api/agent-harnesses", dependencies=[Depends(declared(OpenAction.PUBLIC))])
 def agent_harnesses() -> dict[str, Any]:
     return {"standardEnvVars": [], "harnesses": {}}

@@ -7,15 +7,17 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from modelyard.api.deps import base_url, get_actor, get_hub, repo_ref
+from modelyard.api.access import repo_access
+from modelyard.api.deps import base_url, get_actor, get_hub
 from modelyard.api.raw_path import segment
 from modelyard.api.routes_repos import json_body
 from modelyard.domain.commit_ops import parse_ndjson
 from modelyard.domain.errors import BadRequest, TooLarge
-from modelyard.services import commits, preupload, repos
+from modelyard.services import commits, preupload
 from modelyard.services.access import Action
 from modelyard.services.files import snapshot
 from modelyard.services.hub import Hub
+from modelyard.services.repos import RepoRecord
 from modelyard.services.users import Actor
 
 router = APIRouter()
@@ -25,18 +27,14 @@ PULL_REQUESTS_UNSUPPORTED = "Pull requests are not supported by this Modelyard s
 
 @router.post("/api/{repo_type}/{namespace}/{name}/preupload/{revision}")
 def preupload_route(
-    repo_type: str,
-    namespace: str,
-    name: str,
     revision: str,
     create_pr: bool = False,
     body: dict[str, Any] = Depends(json_body),
-    actor: Actor | None = Depends(get_actor),
+    record: RepoRecord = Depends(repo_access(Action.WRITE)),
     hub: Hub = Depends(get_hub),
 ) -> dict[str, Any]:
     if create_pr:
         raise BadRequest(PULL_REQUESTS_UNSUPPORTED)
-    record = repos.get_repo(hub, actor, repo_ref(repo_type, namespace, name), Action.WRITE)
     files = body.get("files")
     git_ignore = body.get("gitIgnore")
     if not isinstance(files, list) or (git_ignore is not None and not isinstance(git_ignore, str)):
@@ -54,19 +52,15 @@ def preupload_route(
 @router.post("/api/{repo_type}/{namespace}/{name}/commit/{revision}")
 async def commit_route(
     request: Request,
-    repo_type: str,
-    namespace: str,
-    name: str,
     revision: str,
     create_pr: bool = False,
-    actor: Actor | None = Depends(get_actor),
+    record: RepoRecord = Depends(repo_access(Action.WRITE)),
+    actor: Actor = Depends(get_actor),
     hub: Hub = Depends(get_hub),
 ) -> dict[str, Any]:
     if create_pr:
         raise BadRequest(PULL_REQUESTS_UNSUPPORTED)
-    ref = repo_ref(repo_type, namespace, name)
-    record = await run_in_threadpool(repos.get_repo, hub, actor, ref, Action.WRITE)
-    assert actor is not None
+    ref = record.ref
     body = await _read_limited(request, hub.settings.max_commit_body_size)
     payload = await run_in_threadpool(parse_ndjson, body)
     commit_id = await run_in_threadpool(commits.commit, hub, actor, record, segment(revision), payload)

@@ -8,14 +8,16 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from modelyard.api.deps import base_url, get_actor, get_hub, repo_ref
+from modelyard.api.access import OpenAction, declared, repo_access
+from modelyard.api.deps import base_url, get_actor, get_hub
 from modelyard.api.routes_repos import json_body
 from modelyard.api.streaming import BlobFileResponse, receive_into
 from modelyard.domain.errors import BadRequest
 from modelyard.domain.repo_ids import RepoType
-from modelyard.services import lfs, repos
+from modelyard.services import lfs
 from modelyard.services.access import Action
 from modelyard.services.hub import Hub
+from modelyard.services.repos import RepoRecord
 from modelyard.services.users import Actor
 
 router = APIRouter()
@@ -23,15 +25,14 @@ LFS_JSON = "application/vnd.git-lfs+json"
 
 
 def _batch_endpoint(repo_type: RepoType):  # type: ignore[no-untyped-def]
+    # Read access to enter; uploads additionally need write access, which the service checks per operation.
     def batch(
         request: Request,
-        namespace: str,
-        name: str,
         body: dict[str, Any] = Depends(json_body),
+        record: RepoRecord = Depends(repo_access(Action.READ, repo_type)),
         actor: Actor | None = Depends(get_actor),
         hub: Hub = Depends(get_hub),
     ) -> Response:
-        record = repos.get_repo(hub, actor, repo_ref(repo_type, namespace, name))
         origin = base_url(request)
         answer = lfs.batch(hub, actor, record, body, lambda path: origin + path)
         return JSONResponse(answer, media_type=LFS_JSON)
@@ -41,13 +42,10 @@ def _batch_endpoint(repo_type: RepoType):  # type: ignore[no-untyped-def]
 
 def _verify_endpoint(repo_type: RepoType):  # type: ignore[no-untyped-def]
     def verify(
-        namespace: str,
-        name: str,
         body: dict[str, Any] = Depends(json_body),
-        actor: Actor | None = Depends(get_actor),
+        record: RepoRecord = Depends(repo_access(Action.WRITE, repo_type)),
         hub: Hub = Depends(get_hub),
     ) -> Response:
-        record = repos.get_repo(hub, actor, repo_ref(repo_type, namespace, name), Action.WRITE)
         lfs.verify(hub, record, body)
         return JSONResponse({}, media_type=LFS_JSON)
 
@@ -66,7 +64,7 @@ def _ticket(purpose: str, repo_pk: int, oid: str, size: int, part: int, exp: int
     return ticket
 
 
-@router.put("/api/lfs/{repo_pk}/{oid}")
+@router.put("/api/lfs/{repo_pk}/{oid}", dependencies=[Depends(declared(OpenAction.SIGNED_URL))])
 async def upload(
     request: Request, repo_pk: int, oid: str, size: int, exp: int, sig: str, hub: Hub = Depends(get_hub)
 ) -> Response:
@@ -78,7 +76,7 @@ async def upload(
     return Response(status_code=200)
 
 
-@router.put("/api/lfs/{repo_pk}/{oid}/part/{part}")
+@router.put("/api/lfs/{repo_pk}/{oid}/part/{part}", dependencies=[Depends(declared(OpenAction.SIGNED_URL))])
 async def upload_part(
     request: Request, repo_pk: int, oid: str, part: int, size: int, exp: int, sig: str, hub: Hub = Depends(get_hub)
 ) -> Response:
@@ -89,7 +87,7 @@ async def upload_part(
     return Response(status_code=200, headers={"ETag": f'"{etag}"'})
 
 
-@router.post("/api/lfs/{repo_pk}/{oid}/complete")
+@router.post("/api/lfs/{repo_pk}/{oid}/complete", dependencies=[Depends(declared(OpenAction.SIGNED_URL))])
 def complete(
     repo_pk: int,
     oid: str,
@@ -113,7 +111,7 @@ def complete(
     return JSONResponse({}, media_type=LFS_JSON)
 
 
-@router.get("/api/lfs/{repo_pk}/{oid}")
+@router.get("/api/lfs/{repo_pk}/{oid}", dependencies=[Depends(declared(OpenAction.SIGNED_URL))])
 def download(repo_pk: int, oid: str, size: int, exp: int, sig: str, hub: Hub = Depends(get_hub)) -> Response:
     _ticket("download", repo_pk, oid, size, 0, exp, sig, hub)
     return BlobFileResponse(hub.blobs.path(oid), media_type="application/octet-stream")

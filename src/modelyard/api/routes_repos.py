@@ -7,7 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import JSONResponse
 
-from modelyard.api.deps import get_actor, get_hub, repo_ref, repo_url
+from modelyard.api.access import OpenAction, declared, repo_access
+from modelyard.api.deps import get_actor, get_hub, repo_url
 from modelyard.api.pagination import page
 from modelyard.api.raw_path import segment
 from modelyard.api.render import only_expanded, repo_info_json, repo_summary_json
@@ -15,8 +16,10 @@ from modelyard.domain.errors import BadRequest
 from modelyard.domain.repo_ids import RepoRef, RepoType
 from modelyard.domain.revisions import DEFAULT_BRANCH
 from modelyard.services import repos
+from modelyard.services.access import Action
 from modelyard.services.files import snapshot
 from modelyard.services.hub import Hub
+from modelyard.services.repos import RepoRecord
 from modelyard.services.users import Actor
 
 router = APIRouter()
@@ -44,7 +47,7 @@ def _owned_ref(body: dict[str, Any], actor: Actor | None) -> RepoRef:
     return RepoRef.parse(RepoType.parse(body.get("type")), f"{namespace}/{name}")
 
 
-@router.post("/api/repos/create")
+@router.post("/api/repos/create", dependencies=[Depends(declared(OpenAction.REPO_BY_BODY))])
 def create(
     request: Request,
     body: dict[str, Any] = Depends(json_body),
@@ -57,7 +60,7 @@ def create(
     return {"url": repo_url(request, ref), "name": ref.id, "id": str(record.pk)}
 
 
-@router.delete("/api/repos/delete")
+@router.delete("/api/repos/delete", dependencies=[Depends(declared(OpenAction.REPO_BY_BODY))])
 def delete(
     body: dict[str, Any] = Depends(json_body),
     actor: Actor | None = Depends(get_actor),
@@ -67,7 +70,7 @@ def delete(
     return {}
 
 
-@router.post("/api/repos/move")
+@router.post("/api/repos/move", dependencies=[Depends(declared(OpenAction.REPO_BY_BODY))])
 def move(
     request: Request,
     body: dict[str, Any] = Depends(json_body),
@@ -84,19 +87,16 @@ def move(
 
 @router.put("/api/{repo_type}/{namespace}/{name}/settings")
 def settings(
-    repo_type: str,
-    namespace: str,
-    name: str,
     body: dict[str, Any] = Depends(json_body),
-    actor: Actor | None = Depends(get_actor),
+    record: RepoRecord = Depends(repo_access(Action.ADMIN)),
     hub: Hub = Depends(get_hub),
 ) -> dict[str, Any]:
     private = repos.parse_visibility(body.get("visibility"), body.get("private"))
-    record = repos.update_settings(hub, actor, repo_ref(repo_type, namespace, name), private, body.get("gated"))
-    return {"private": record.private, "gated": record.gated or False}
+    updated = repos.update_settings(hub, record, private, body.get("gated"))
+    return {"private": updated.private, "gated": updated.gated or False}
 
 
-@router.get("/api/{repo_type}")
+@router.get("/api/{repo_type}", dependencies=[Depends(declared(OpenAction.PUBLIC))])
 def list_repos(
     request: Request,
     repo_type: str,
@@ -112,42 +112,35 @@ def list_repos(
 
 @router.get("/api/{repo_type}/{namespace}/{name}")
 def info(
-    repo_type: str,
-    namespace: str,
-    name: str,
     blobs: bool = False,
     expand: list[str] = Query(default=[]),
-    actor: Actor | None = Depends(get_actor),
+    record: RepoRecord = Depends(repo_access(Action.READ)),
     hub: Hub = Depends(get_hub),
 ) -> dict[str, Any]:
-    return _info(hub, actor, repo_ref(repo_type, namespace, name), None, blobs, expand)
+    return _info(hub, record, DEFAULT_BRANCH, blobs, expand)
 
 
 @router.get("/api/{repo_type}/{namespace}/{name}/revision/{revision:path}")
 def info_at_revision(
-    repo_type: str,
-    namespace: str,
-    name: str,
     revision: str,
     blobs: bool = False,
     expand: list[str] = Query(default=[]),
-    actor: Actor | None = Depends(get_actor),
+    record: RepoRecord = Depends(repo_access(Action.READ)),
     hub: Hub = Depends(get_hub),
 ) -> dict[str, Any]:
-    return _info(hub, actor, repo_ref(repo_type, namespace, name), segment(revision), blobs, expand)
+    return _info(hub, record, segment(revision), blobs, expand)
 
 
-def _info(
-    hub: Hub, actor: Actor | None, ref: RepoRef, revision: str | None, blobs: bool, expand: list[str]
-) -> dict[str, Any]:
-    record = repos.get_repo(hub, actor, ref)
-    snap = snapshot(hub, record, revision or DEFAULT_BRANCH)
+def _info(hub: Hub, record: RepoRecord, revision: str, blobs: bool, expand: list[str]) -> dict[str, Any]:
+    snap = snapshot(hub, record, revision)
     return only_expanded(repo_info_json(snap, blobs or "siblings" in expand), expand)
 
 
 @router.get("/api/{repo_type}/{namespace}/{name}/auth-check")
-def auth_check(
-    repo_type: str, namespace: str, name: str, actor: Actor | None = Depends(get_actor), hub: Hub = Depends(get_hub)
-) -> dict[str, Any]:
-    repos.get_repo(hub, actor, repo_ref(repo_type, namespace, name))
+def auth_check(record: RepoRecord = Depends(repo_access(Action.READ))) -> dict[str, Any]:
+    return {}
+
+
+@router.get("/api/{repo_type}/{namespace}/{name}/auth-check/write")
+def auth_check_write(record: RepoRecord = Depends(repo_access(Action.WRITE))) -> dict[str, Any]:
     return {}

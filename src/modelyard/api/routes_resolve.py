@@ -9,16 +9,17 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from modelyard.api.deps import get_actor, get_hub, repo_ref
+from modelyard.api.access import repo_access
+from modelyard.api.deps import get_hub
 from modelyard.api.raw_path import segment
 from modelyard.api.streaming import BlobFileResponse
 from modelyard.domain.ranges import parse_range
 from modelyard.domain.repo_ids import RepoType
 from modelyard.gitstore.repository import Entry
-from modelyard.services import repos
+from modelyard.services.access import Action
 from modelyard.services.files import Snapshot, file_entry, snapshot
 from modelyard.services.hub import Hub
-from modelyard.services.users import Actor
+from modelyard.services.repos import RepoRecord
 
 router = APIRouter()
 
@@ -33,14 +34,10 @@ def split_special_ref(revision: str, path: str) -> tuple[str, str]:
     return revision, path
 
 
-async def _resolve(
-    request: Request, hub: Hub, actor: Actor | None, repo_type: RepoType, namespace: str, name: str,
-    revision: str, path: str,
-) -> Response:  # fmt: skip
+async def _resolve(request: Request, hub: Hub, record: RepoRecord, revision: str, path: str) -> Response:
     revision, path = split_special_ref(segment(revision), segment(path))
 
     def lookup() -> tuple[Snapshot, Entry]:
-        record = repos.get_repo(hub, actor, repo_ref(repo_type, namespace, name))
         snap = snapshot(hub, record, revision)
         return snap, file_entry(snap, path)
 
@@ -83,14 +80,12 @@ def _ascii(filename: str) -> str:
 def _endpoint(repo_type: RepoType):  # type: ignore[no-untyped-def]
     async def resolve(
         request: Request,
-        namespace: str,
-        name: str,
         revision: str,
         path: str,
-        actor: Actor | None = Depends(get_actor),
+        record: RepoRecord = Depends(repo_access(Action.READ, repo_type)),
         hub: Hub = Depends(get_hub),
     ) -> Response:
-        return await _resolve(request, hub, actor, repo_type, namespace, name, revision, path)
+        return await _resolve(request, hub, record, revision, path)
 
     return resolve
 

@@ -8,15 +8,19 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
-from modelyard.api.deps import get_actor, get_hub, repo_ref
+from modelyard.api.access import repo_access
+from modelyard.api.deps import get_actor, get_hub
 from modelyard.api.pagination import next_url, page
 from modelyard.api.raw_path import segment
 from modelyard.api.render import commit_json, entry_json
 from modelyard.api.routes_repos import json_body
 from modelyard.domain.errors import BadRequest
-from modelyard.services import refs, repos
-from modelyard.services.files import list_tree, paths_info, snapshot
+from modelyard.gitstore.repository import Entry
+from modelyard.services import refs
+from modelyard.services.access import Action
+from modelyard.services.files import Snapshot, list_tree, paths_info, snapshot
 from modelyard.services.hub import Hub
+from modelyard.services.repos import RepoRecord
 from modelyard.services.users import Actor
 
 router = APIRouter()
@@ -24,39 +28,35 @@ router = APIRouter()
 EXPANDED_PAGE_SIZE = 50
 
 
+def _entries_json(snap: Snapshot, entries: list[Entry], expand: bool) -> list[dict[str, Any]]:
+    return [
+        entry_json(entry, snap.git.last_commit_touching(snap.commit, entry.path) if expand else None)
+        for entry in entries
+    ]
+
+
 @router.get("/api/{repo_type}/{namespace}/{name}/tree/{revision}")
 @router.get("/api/{repo_type}/{namespace}/{name}/tree/{revision}/{path:path}")
 def tree(
     request: Request,
-    repo_type: str,
-    namespace: str,
-    name: str,
     revision: str,
     path: str = "",
     recursive: bool = False,
     expand: bool = False,
-    actor: Actor | None = Depends(get_actor),
+    record: RepoRecord = Depends(repo_access(Action.READ)),
     hub: Hub = Depends(get_hub),
 ) -> JSONResponse:
-    record = repos.get_repo(hub, actor, repo_ref(repo_type, namespace, name))
     snap = snapshot(hub, record, segment(revision))
     entries = list_tree(snap, segment(path), recursive)
-    page_size = EXPANDED_PAGE_SIZE if expand else hub.settings.tree_page_size
-    chunk, headers = page(request, entries, page_size)
-    body = [
-        entry_json(entry, snap.git.last_commit_touching(snap.commit, entry.path) if expand else None) for entry in chunk
-    ]
-    return JSONResponse(body, headers=headers)
+    chunk, headers = page(request, entries, EXPANDED_PAGE_SIZE if expand else hub.settings.tree_page_size)
+    return JSONResponse(_entries_json(snap, list(chunk), expand), headers=headers)
 
 
 @router.post("/api/{repo_type}/{namespace}/{name}/paths-info/{revision}")
 async def paths_info_route(
     request: Request,
-    repo_type: str,
-    namespace: str,
-    name: str,
     revision: str,
-    actor: Actor | None = Depends(get_actor),
+    record: RepoRecord = Depends(repo_access(Action.READ)),
     hub: Hub = Depends(get_hub),
 ) -> JSONResponse:
     form = await request.form()
@@ -64,26 +64,18 @@ async def paths_info_route(
     expand = str(form.get("expand", "false")).lower() == "true"
 
     def work() -> list[dict[str, Any]]:
-        record = repos.get_repo(hub, actor, repo_ref(repo_type, namespace, name))
         snap = snapshot(hub, record, segment(revision))
-        return [
-            entry_json(entry, snap.git.last_commit_touching(snap.commit, entry.path) if expand else None)
-            for entry in paths_info(snap, paths)
-        ]
+        return _entries_json(snap, paths_info(snap, paths), expand)
 
     return JSONResponse(await run_in_threadpool(work))
 
 
 @router.get("/api/{repo_type}/{namespace}/{name}/refs")
 def list_refs(
-    repo_type: str,
-    namespace: str,
-    name: str,
     include_prs: bool = False,
-    actor: Actor | None = Depends(get_actor),
+    record: RepoRecord = Depends(repo_access(Action.READ)),
     hub: Hub = Depends(get_hub),
 ) -> dict[str, Any]:
-    record = repos.get_repo(hub, actor, repo_ref(repo_type, namespace, name))
     listing = refs.list_refs(hub, record)
 
     def as_json(group: list[tuple[str, str, str]]) -> list[dict[str, str]]:
@@ -98,16 +90,12 @@ def list_refs(
 @router.get("/api/{repo_type}/{namespace}/{name}/commits/{revision}")
 def list_commits(
     request: Request,
-    repo_type: str,
-    namespace: str,
-    name: str,
     revision: str,
     p: int = Query(default=0, ge=0),
     limit: int | None = Query(default=None, ge=1),
-    actor: Actor | None = Depends(get_actor),
+    record: RepoRecord = Depends(repo_access(Action.READ)),
     hub: Hub = Depends(get_hub),
 ) -> JSONResponse:
-    record = repos.get_repo(hub, actor, repo_ref(repo_type, namespace, name))
     snap = snapshot(hub, record, segment(revision))
     size = min(limit or hub.settings.commits_page_size, hub.settings.commits_page_size)
     commits = snap.git.history(snap.commit, skip=p * size, limit=size + 1)
@@ -119,47 +107,34 @@ def list_commits(
 
 @router.post("/api/{repo_type}/{namespace}/{name}/branch/{branch}")
 def create_branch(
-    repo_type: str,
-    namespace: str,
-    name: str,
     branch: str,
     body: dict[str, Any] = Depends(json_body),
-    actor: Actor | None = Depends(get_actor),
+    record: RepoRecord = Depends(repo_access(Action.WRITE)),
     hub: Hub = Depends(get_hub),
 ) -> dict[str, Any]:
-    record = repos.get_repo(hub, actor, repo_ref(repo_type, namespace, name))
     starting_point = body.get("startingPoint")
     if starting_point is not None and not isinstance(starting_point, str):
         raise BadRequest("'startingPoint' must be a revision")
-    refs.create_branch(hub, actor, record, segment(branch), starting_point)
+    refs.create_branch(hub, record, segment(branch), starting_point)
     return {}
 
 
 @router.delete("/api/{repo_type}/{namespace}/{name}/branch/{branch}")
 def delete_branch(
-    repo_type: str,
-    namespace: str,
-    name: str,
-    branch: str,
-    actor: Actor | None = Depends(get_actor),
-    hub: Hub = Depends(get_hub),
+    branch: str, record: RepoRecord = Depends(repo_access(Action.WRITE)), hub: Hub = Depends(get_hub)
 ) -> dict[str, Any]:
-    record = repos.get_repo(hub, actor, repo_ref(repo_type, namespace, name))
-    refs.delete_branch(hub, actor, record, segment(branch))
+    refs.delete_branch(hub, record, segment(branch))
     return {}
 
 
 @router.post("/api/{repo_type}/{namespace}/{name}/tag/{revision}")
 def create_tag(
-    repo_type: str,
-    namespace: str,
-    name: str,
     revision: str,
     body: dict[str, Any] = Depends(json_body),
-    actor: Actor | None = Depends(get_actor),
+    record: RepoRecord = Depends(repo_access(Action.WRITE)),
+    actor: Actor = Depends(get_actor),
     hub: Hub = Depends(get_hub),
 ) -> dict[str, Any]:
-    record = repos.get_repo(hub, actor, repo_ref(repo_type, namespace, name))
     tag, message = body.get("tag"), body.get("message")
     if not isinstance(tag, str) or (message is not None and not isinstance(message, str)):
         raise BadRequest("'tag' is required and 'message' must be a string")
@@ -169,13 +144,7 @@ def create_tag(
 
 @router.delete("/api/{repo_type}/{namespace}/{name}/tag/{tag}")
 def delete_tag(
-    repo_type: str,
-    namespace: str,
-    name: str,
-    tag: str,
-    actor: Actor | None = Depends(get_actor),
-    hub: Hub = Depends(get_hub),
+    tag: str, record: RepoRecord = Depends(repo_access(Action.WRITE)), hub: Hub = Depends(get_hub)
 ) -> dict[str, Any]:
-    record = repos.get_repo(hub, actor, repo_ref(repo_type, namespace, name))
-    refs.delete_tag(hub, actor, record, segment(tag))
+    refs.delete_tag(hub, record, segment(tag))
     return {}

@@ -1,4 +1,6 @@
-"""Branches and tags. Refs move only through GitRepository.update_ref (compare-and-swap)."""
+"""Branches and tags. Refs move only through GitRepository.update_ref (compare-and-swap).
+
+Callers have checked Action.WRITE on the repository."""
 
 from __future__ import annotations
 
@@ -6,7 +8,6 @@ from dataclasses import dataclass
 
 from modelyard.domain.errors import Forbidden, RevisionNotFound
 from modelyard.domain.revisions import DEFAULT_BRANCH, validate_new_ref_name
-from modelyard.services.access import Action, authorize
 from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord, open_git, signature
 from modelyard.services.users import Actor
@@ -36,24 +37,20 @@ def list_refs(hub: Hub, record: RepoRecord) -> RefListing:
     return listing
 
 
-def create_branch(hub: Hub, actor: Actor | None, record: RepoRecord, branch: str, starting_point: str | None) -> None:
-    authorize(actor, Action.WRITE, record.ref.namespace, record.private)
+def create_branch(hub: Hub, record: RepoRecord, branch: str, starting_point: str | None) -> None:
     validate_new_ref_name(branch, "branch")
     git = open_git(hub, record)
     target = git.resolve(starting_point or DEFAULT_BRANCH)
     git.update_ref(f"refs/heads/{branch}", target, expected=None)
 
 
-def delete_branch(hub: Hub, actor: Actor | None, record: RepoRecord, branch: str) -> None:
-    authorize(actor, Action.WRITE, record.ref.namespace, record.private)
+def delete_branch(hub: Hub, record: RepoRecord, branch: str) -> None:
     if branch == DEFAULT_BRANCH:
         raise Forbidden(f"The default branch {DEFAULT_BRANCH} cannot be deleted")
     _delete_ref(hub, record, f"refs/heads/{branch}")
 
 
-def create_tag(hub: Hub, actor: Actor | None, record: RepoRecord, revision: str, tag: str, message: str | None) -> None:
-    authorize(actor, Action.WRITE, record.ref.namespace, record.private)
-    assert actor is not None
+def create_tag(hub: Hub, actor: Actor, record: RepoRecord, revision: str, tag: str, message: str | None) -> None:
     validate_new_ref_name(tag, "tag")
     git = open_git(hub, record)
     target = git.resolve(revision)
@@ -62,8 +59,7 @@ def create_tag(hub: Hub, actor: Actor | None, record: RepoRecord, revision: str,
     git.update_ref(f"refs/tags/{tag}", target, expected=None)
 
 
-def delete_tag(hub: Hub, actor: Actor | None, record: RepoRecord, tag: str) -> None:
-    authorize(actor, Action.WRITE, record.ref.namespace, record.private)
+def delete_tag(hub: Hub, record: RepoRecord, tag: str) -> None:
     _delete_ref(hub, record, f"refs/tags/{tag}")
 
 

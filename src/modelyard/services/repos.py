@@ -172,10 +172,8 @@ def move_repo(hub: Hub, actor: Actor | None, source: RepoRef, target: RepoRef) -
         raise Conflict(f"A {target.type.value} repo named {target.id} already exists") from None
 
 
-def update_settings(
-    hub: Hub, actor: Actor | None, ref: RepoRef, private: bool | None, gated: object = None
-) -> RepoRecord:
-    record = get_repo(hub, actor, ref, Action.ADMIN)
+def update_settings(hub: Hub, record: RepoRecord, private: bool | None, gated: object = None) -> RepoRecord:
+    """Change visibility and gating; the caller has checked Action.ADMIN."""
     if gated is not None and gated not in GATED_VALUES:
         raise BadRequest("gated must be 'auto', 'manual' or false")
     with hub.db.session() as session:
