@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from modelyard.domain.errors import EntryNotFound, HubError, RepoMoved, RepoNotFound
+from modelyard.domain.errors import EntryNotFound, HubError, RangeNotSatisfiable, RepoMoved, RepoNotFound
 
 log = logging.getLogger("modelyard")
 
@@ -35,6 +35,8 @@ def hub_error_response(request: Request, error: HubError) -> Response:
     status = error.status
     if isinstance(error, EntryNotFound) and error.commit:
         extra["X-Repo-Commit"] = error.commit
+    if isinstance(error, RangeNotSatisfiable):
+        extra["Content-Range"] = f"bytes */{error.size}"
     if isinstance(error, RepoNotFound) and "authorization" not in request.headers:
         status = 401  # anonymous: the Hub answers 401 so the client suggests logging in
     return error_response(status, error.message, error.code, extra)

@@ -79,6 +79,10 @@ class TooLarge(HubError):
 class RangeNotSatisfiable(HubError):
     status = 416
 
+    def __init__(self, message: str, size: int) -> None:
+        super().__init__(message)
+        self.size = size
+
 
 class RepoMoved(HubError):
     """The repo was renamed: answered with a redirect to its new name."""

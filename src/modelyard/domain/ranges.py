@@ -20,10 +20,10 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     if first == "":
         length = int(last)
         if length == 0:
-            raise RangeNotSatisfiable(f"Requested range {header} is empty")
+            raise RangeNotSatisfiable(f"Requested range {header} is empty", size)
         return max(size - length, 0), size
     start = int(first)
     end = size if last == "" else min(int(last) + 1, size)
     if start >= size or start >= end:
-        raise RangeNotSatisfiable(f"Requested range {header} is not satisfiable for a file of {size} bytes")
+        raise RangeNotSatisfiable(f"Requested range {header} is not satisfiable for a file of {size} bytes", size)
     return start, end

@@ -122,7 +122,7 @@ def _resolve_range(file_size: int, byte_range: tuple[int, int | None] | None) ->
     if start < 0 or (last is not None and last < start):
         raise ValueError(f"invalid byte range {byte_range}")
     if start >= file_size:
-        raise RangeNotSatisfiable(f"Range start {start} is beyond the file size {file_size}")
+        raise RangeNotSatisfiable(f"Range start {start} is beyond the file size {file_size}", file_size)
     return start, file_size - 1 if last is None else min(last, file_size - 1)
 
 
