@@ -16,7 +16,10 @@ from modelyard.api.routes_repos import router as repos_router
 from modelyard.api.routes_resolve import router as resolve_router
 from modelyard.api.routes_tree import router as tree_router
 from modelyard.config import Settings
+from modelyard.gitserve.routes import router as git_router
 from modelyard.services.hub import Hub
+from modelyard.xet.cas import router as xet_cas_router
+from modelyard.xet.hub_routes import router as xet_hub_router
 
 
 def create_app(settings: Settings | None = None, hub: Hub | None = None) -> FastAPI:
@@ -25,7 +28,18 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
     app.state.hub = hub
     errors.install(app)
     # Order matters: specific API paths before the catch-all repo patterns of resolve.
-    for router in (account_router, repos_router, tree_router, commit_router, lfs_router, resolve_router):
+    # /api/lfs/{repo_pk}/{oid} (LFS downloads) before /api/{repo_type}/{namespace}/{name} (repo info).
+    for router in (
+        account_router,
+        xet_hub_router,
+        xet_cas_router,
+        lfs_router,
+        repos_router,
+        tree_router,
+        commit_router,
+        git_router,
+        resolve_router,
+    ):
         app.include_router(router)
     app.add_middleware(RawPathMiddleware)
     logging.getLogger("modelyard").setLevel(logging.INFO)

@@ -49,6 +49,8 @@ def serve(host: str | None, port: int | None, workers: int, data_dir: Path | Non
     # Workers rebuild the settings from the environment, so hand the effective values over.
     os.environ["MODELYARD_DATA_DIR"] = str(settings.data_dir)
     os.environ["MODELYARD_DATABASE_URL"] = settings.effective_database_url
+    os.environ["MODELYARD_HOST"] = settings.host  # where the server reaches itself (LFS -> Xet conversion)
+    os.environ["MODELYARD_PORT"] = str(settings.port)
     click.echo(f"Modelyard serving http://{settings.host}:{settings.port} (data in {settings.data_dir.resolve()})")
     uvicorn.run(
         "modelyard.app:app_from_environment",
@@ -89,6 +91,36 @@ def create_token(name: str, role: str, token_name: str, data_dir: Path | None, d
     token = _run(lambda: users.create_token(hub, name, role, token_name))
     click.echo(f"Created a {role} token for {name}. Use it as HF_TOKEN, or `hf auth login --token <token>`:")
     click.echo(token)
+
+
+@admin.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of one line per repository")
+@storage_options
+def stats(as_json: bool, data_dir: Path | None, database_url: str | None) -> None:
+    """Storage: logical bytes, stored bytes and dedup ratio, in total and per repository."""
+    import json
+
+    from modelyard.services import xet_stats
+
+    hub = Hub.open(_settings(data_dir=data_dir, database_url=database_url))
+    data = xet_stats.report(hub)
+    click.echo(json.dumps(data, indent=2) if as_json else xet_stats.format_report(data))
+
+
+@admin.command("xet-evict-lfs")
+@click.option("--repo", help="Only the objects of this repository: [datasets/|spaces/]namespace/name")
+@click.option("--dry-run", is_flag=True, help="Only count what would be freed")
+@storage_options
+def xet_evict_lfs(repo: str | None, dry_run: bool, data_dir: Path | None, database_url: str | None) -> None:
+    """Delete LFS blobs that have a verified Xet copy; their downloads are then rebuilt from the xorbs."""
+    from modelyard.services import xet_convert
+
+    hub = Hub.open(_settings(data_dir=data_dir, database_url=database_url))
+    repo_pk = None
+    if repo is not None:
+        repo_pk = _run(lambda: xet_convert.repo_pk_of(hub, repo))
+    count, freed = xet_convert.evict_converted_blobs(hub, repo_pk, dry_run)
+    click.echo(f"{'Would delete' if dry_run else 'Deleted'} {count} LFS blobs, {freed} bytes")
 
 
 def _run(action):  # type: ignore[no-untyped-def]

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     max_regular_file_size: int = 10 * MiB
     lfs_multipart_chunk_size: int = 64 * MiB
     upload_url_ttl_seconds: int = 3600
+    # Give every LFS upload a Xet copy in the background, so hf_xet clients download it through Xet.
+    xet_convert_lfs: bool = True
     tree_page_size: int = 1000
     commits_page_size: int = 50
 

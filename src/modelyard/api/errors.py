@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from modelyard.domain.errors import EntryNotFound, HubError, RangeNotSatisfiable, RepoMoved, RepoNotFound
+from modelyard.domain.errors import EntryNotFound, Forbidden, HubError, RangeNotSatisfiable, RepoMoved, RepoNotFound
 
 log = logging.getLogger("modelyard")
 
@@ -18,12 +18,18 @@ def _header_safe(message: str) -> str:
     return message.replace("\r", " ").replace("\n", " ").encode("latin-1", "replace").decode("latin-1")[:1000]
 
 
-def error_response(status: int, message: str, code: str | None = None, extra: dict[str, str] | None = None) -> Response:
+def error_response(
+    status: int,
+    message: str,
+    code: str | None = None,
+    extra: dict[str, str] | None = None,
+    body: dict[str, object] | None = None,
+) -> Response:
     headers = {"X-Error-Message": _header_safe(message)}
     if code:
         headers["X-Error-Code"] = code
     headers.update(extra or {})
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+    return JSONResponse({"error": message, **(body or {})}, status_code=status, headers=headers)
 
 
 def hub_error_response(request: Request, error: HubError) -> Response:
@@ -39,6 +45,8 @@ def hub_error_response(request: Request, error: HubError) -> Response:
         extra["Content-Range"] = f"bytes */{error.size}"
     if isinstance(error, RepoNotFound) and "authorization" not in request.headers:
         status = 401  # anonymous: the Hub answers 401 so the client suggests logging in
+    if isinstance(error, Forbidden) and "authorization" not in request.headers:
+        status = 401  # no credentials at all: 401 asks for them (git-lfs sends them only after a 401)
     return error_response(status, error.message, error.code, extra)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from modelyard.domain.cards import tags_from_card
@@ -24,14 +25,17 @@ def entry_json(entry: Entry, last_commit: CommitInfo | None = None) -> dict[str,
     return data
 
 
-def commit_json(commit: CommitInfo) -> dict[str, Any]:
-    return {
+def commit_json(commit: CommitInfo, formatted: bool = False) -> dict[str, Any]:
+    data: dict[str, Any] = {
         "id": commit.id,
         "authors": [{"user": commit.author}],
         "date": iso_z(commit.date),
         "title": commit.title,
         "message": commit.message,
     }
+    if formatted:
+        data["formatted"] = {"title": html.escape(commit.title), "message": html.escape(commit.message)}
+    return data
 
 
 def sibling_json(entry: Entry, with_blobs: bool) -> dict[str, Any]:

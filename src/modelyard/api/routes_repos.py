@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from modelyard.api.access import OpenAction, declared, repo_access
 from modelyard.api.deps import get_actor, get_hub, repo_url
+from modelyard.api.errors import error_response
 from modelyard.api.pagination import page
 from modelyard.api.raw_path import segment
 from modelyard.api.render import only_expanded, repo_info_json, repo_summary_json
-from modelyard.domain.errors import BadRequest
+from modelyard.domain.errors import BadRequest, Conflict
 from modelyard.domain.repo_ids import RepoRef, RepoType
 from modelyard.domain.revisions import DEFAULT_BRANCH
 from modelyard.services import repos
@@ -53,11 +54,15 @@ def create(
     body: dict[str, Any] = Depends(json_body),
     actor: Actor | None = Depends(get_actor),
     hub: Hub = Depends(get_hub),
-) -> dict[str, Any]:
+) -> Response:
     ref = _owned_ref(body, actor)
     private = repos.parse_visibility(body.get("visibility"), body.get("private"))
-    record = repos.create_repo(hub, actor, ref, bool(private))
-    return {"url": repo_url(request, ref), "name": ref.id, "id": str(record.pk)}
+    try:
+        record = repos.create_repo(hub, actor, ref, bool(private))
+    except Conflict as conflict:
+        # With exist_ok the client swallows the 409 and still reads the repo URL from the body.
+        return error_response(conflict.status, conflict.message, body={"url": repo_url(request, ref)})
+    return JSONResponse({"url": repo_url(request, ref), "name": ref.id, "id": str(record.pk)})
 
 
 @router.delete("/api/repos/delete", dependencies=[Depends(declared(OpenAction.REPO_BY_BODY))])

@@ -20,6 +20,7 @@ from modelyard.services.access import Action
 from modelyard.services.files import Snapshot, file_entry, snapshot
 from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord
+from modelyard.xet.responses import resolve_lfs
 
 router = APIRouter()
 
@@ -54,6 +55,9 @@ async def _resolve(request: Request, hub: Hub, record: RepoRecord, revision: str
         headers["ETag"] = f'"{entry.lfs.oid}"'
         headers["X-Linked-Etag"] = f'"{entry.lfs.oid}"'
         headers["X-Linked-Size"] = str(entry.lfs.size)
+        xet_response = await resolve_lfs(request, hub, record, snap.commit, entry.lfs, headers, media_type)
+        if xet_response is not None:  # stored as Xet only
+            return xet_response
         return BlobFileResponse(hub.blobs.path(entry.lfs.oid), headers=headers, media_type=media_type)
     headers["ETag"] = f'"{entry.oid}"'
     content = await run_in_threadpool(snap.git.read_blob, entry.oid)

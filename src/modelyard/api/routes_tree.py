@@ -22,17 +22,19 @@ from modelyard.services.files import Snapshot, list_tree, paths_info, snapshot
 from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord
 from modelyard.services.users import Actor
+from modelyard.xet.responses import with_xet_hashes
 
 router = APIRouter()
 # With expand=true each entry costs a history walk, so pages are smaller (as on the Hub).
 EXPANDED_PAGE_SIZE = 50
 
 
-def _entries_json(snap: Snapshot, entries: list[Entry], expand: bool) -> list[dict[str, Any]]:
-    return [
+def _entries_json(hub: Hub, snap: Snapshot, entries: list[Entry], expand: bool) -> list[dict[str, Any]]:
+    body = [
         entry_json(entry, snap.git.last_commit_touching(snap.commit, entry.path) if expand else None)
         for entry in entries
     ]
+    return with_xet_hashes(hub, snap.record.pk, body)
 
 
 @router.get("/api/{repo_type}/{namespace}/{name}/tree/{revision}")
@@ -49,7 +51,7 @@ def tree(
     snap = snapshot(hub, record, segment(revision))
     entries = list_tree(snap, segment(path), recursive)
     chunk, headers = page(request, entries, EXPANDED_PAGE_SIZE if expand else hub.settings.tree_page_size)
-    return JSONResponse(_entries_json(snap, list(chunk), expand), headers=headers)
+    return JSONResponse(_entries_json(hub, snap, list(chunk), expand), headers=headers)
 
 
 @router.post("/api/{repo_type}/{namespace}/{name}/paths-info/{revision}")
@@ -65,7 +67,7 @@ async def paths_info_route(
 
     def work() -> list[dict[str, Any]]:
         snap = snapshot(hub, record, segment(revision))
-        return _entries_json(snap, paths_info(snap, paths), expand)
+        return _entries_json(hub, snap, paths_info(snap, paths), expand)
 
     return JSONResponse(await run_in_threadpool(work))
 
@@ -93,6 +95,7 @@ def list_commits(
     revision: str,
     p: int = Query(default=0, ge=0),
     limit: int | None = Query(default=None, ge=1),
+    expand: list[str] = Query(default=[], alias="expand[]"),
     record: RepoRecord = Depends(repo_access(Action.READ)),
     hub: Hub = Depends(get_hub),
 ) -> JSONResponse:
@@ -102,7 +105,8 @@ def list_commits(
     headers = {}
     if len(commits) > size:
         headers["Link"] = f'<{next_url(request, p=str(p + 1))}>; rel="next"'
-    return JSONResponse([commit_json(commit) for commit in commits[:size]], headers=headers)
+    formatted = "formatted" in expand
+    return JSONResponse([commit_json(commit, formatted) for commit in commits[:size]], headers=headers)
 
 
 @router.post("/api/{repo_type}/{namespace}/{name}/branch/{branch}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -88,3 +88,75 @@ class ServerSetting(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(1024))
+
+
+# --- Xet storage (docs/architecture.md, "Xet storage"). Hashes are 64-char Xet string forms. -------------
+
+
+class XetXorb(Base):
+    """A stored xorb: its records live in the xorb store; this row is its chunk index (rebuildable from it)."""
+
+    __tablename__ = "xet_xorbs"
+
+    hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)  # stored bytes: the chunk records, without footer
+    unpacked_size: Mapped[int] = mapped_column(BigInteger)
+    chunk_count: Mapped[int] = mapped_column(Integer)
+    # Per chunk, packed: raw hash (32), record offset, record length, uncompressed size (u32 LE each).
+    chunks: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class XetFile(Base):
+    """A file reconstruction: an ordered list of terms (chunk ranges of stored xorbs)."""
+
+    __tablename__ = "xet_files"
+
+    hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    term_count: Mapped[int] = mapped_column(Integer)
+    # Per term, packed: xorb raw hash (32), chunk start, chunk end, unpacked bytes, record start, record end.
+    terms: Mapped[bytes] = mapped_column(LargeBinary)
+    # The sha256 of the reconstructed bytes, when the server computed it itself (LFS conversion):
+    # such a mapping may serve every repository that links that sha256.
+    verified_sha256: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class XetRepoFile(Base):
+    """sha256 -> Xet file, as claimed by a shard uploaded with a write token of this repository."""
+
+    __tablename__ = "xet_repo_files"
+    __table_args__ = (UniqueConstraint("repo_id", "sha256"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repo_id: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    file_hash: Mapped[str] = mapped_column(ForeignKey("xet_files.hash"), index=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class XetShard(Base):
+    """An accepted upload shard (its body is kept in the xorb store, content-addressed by sha256)."""
+
+    __tablename__ = "xet_shards"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    repo_id: Mapped[int | None] = mapped_column(ForeignKey("repos.id", ondelete="SET NULL"), index=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    # Raw hashes (32 bytes each) of the xorbs its files reference, in order of first use: a global-dedup
+    # answer returns a chunk's xorb together with its neighbours from the same upload.
+    xorbs: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class XetDedupChunk(Base):
+    """Global-dedup index: an eligible chunk (§2.6) -> the xorb holding it and the shard that introduced it."""
+
+    __tablename__ = "xet_dedup_chunks"
+
+    chunk_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    xorb_hash: Mapped[str] = mapped_column(ForeignKey("xet_xorbs.hash"))
+    shard_id: Mapped[int | None] = mapped_column(ForeignKey("xet_shards.id", ondelete="SET NULL"), default=None)

@@ -6,15 +6,13 @@ Nothing is visible until the ref moves, so a rejected or interrupted commit leav
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
-from modelyard.db.models import LfsObject
 from modelyard.domain.commit_ops import CommitRequest, LfsAddition
 from modelyard.domain.errors import BadRequest, RevisionNotFound, StaleParent, TooLarge
 from modelyard.domain.lfs_pointer import LfsPointer, is_sha256
 from modelyard.domain.paths import validate_folder_path, validate_repo_path
 from modelyard.domain.revisions import is_commit_prefix
 from modelyard.gitstore.repository import GitRepository
+from modelyard.services import lfs
 from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord, open_git, signature, touch
 from modelyard.services.users import Actor
@@ -61,7 +59,7 @@ def _validate(hub: Hub, request: CommitRequest) -> None:
         seen.add(path)
     for folder in request.deleted_folders:
         validate_folder_path(folder)
-    limit = hub.settings.max_regular_file_size
+    limit = min(hub.settings.max_regular_file_size, hub.settings.max_file_size)
     for path, content in request.files.items():
         if len(content) > limit:
             raise TooLarge(
@@ -79,16 +77,11 @@ def _verify_lfs_objects(hub: Hub, record: RepoRecord, additions: list[LfsAdditio
     """Every LFS object must be uploaded to this repository and stored whole; returns oid -> size."""
     if not additions:
         return {}
-    oids = {addition.oid for addition in additions}
-    with hub.db.session() as session:
-        linked = {
-            row.oid: row.size
-            for row in session.scalars(select(LfsObject).where(LfsObject.repo_id == record.pk, LfsObject.oid.in_(oids)))
-        }
+    uploaded = lfs.uploaded_sizes(hub, record, {addition.oid for addition in additions})
     sizes: dict[str, int] = {}
     for addition in additions:
-        stored = hub.blobs.size(addition.oid)
-        if addition.oid not in linked or stored is None:
+        stored = uploaded.get(addition.oid)
+        if stored is None:
             raise BadRequest(
                 f"lfsFile {addition.path}: the object {addition.oid} was never uploaded to this repository"
             )

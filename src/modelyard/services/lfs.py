@@ -15,7 +15,7 @@ from modelyard.db.models import LfsObject, Repo
 from modelyard.domain.dates import utcnow
 from modelyard.domain.errors import BadRequest, NotFound, TooLarge
 from modelyard.domain.lfs_pointer import is_sha256
-from modelyard.services import signing
+from modelyard.services import signing, xet, xet_convert
 from modelyard.services.access import Action, authorize
 from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord
@@ -85,6 +85,18 @@ def _linked(hub: Hub, record: RepoRecord, oids: set[str]) -> dict[str, int]:
         return {row.oid: row.size for row in rows}
 
 
+def uploaded_sizes(hub: Hub, record: RepoRecord, oids: set[str]) -> dict[str, int]:
+    """oid -> stored size, for each of `oids` uploaded to this repository and present in the blob store.
+
+    What every way of committing (API commits, git pushes) checks before a pointer may reference an object.
+    """
+    linked = _linked(hub, record, oids) if oids else {}
+    stored = {oid: hub.blobs.size(oid) for oid in linked}
+    if missing := [oid for oid, size in stored.items() if size is None]:  # uploaded through Xet: no blob
+        stored.update({oid: ref.size for oid, ref in xet.repo_files(hub, record.pk, missing).items()})
+    return {oid: size for oid, size in stored.items() if size is not None}
+
+
 def _signed_url(key: bytes, ttl: int, url_for: Callable[[str], str], path: str, ticket: Ticket) -> str:
     expires = signing.expiry(ttl)
     query = urlencode({"size": ticket.size, "exp": expires, "sig": signing.sign(key, expires, *ticket.parts())})
@@ -103,8 +115,10 @@ def _upload_answer(
 ) -> dict[str, Any]:
     if size > hub.settings.max_file_size:
         raise TooLarge(f"Object {oid} is {size} bytes, over the limit of {hub.settings.max_file_size} bytes")
-    answer: dict[str, Any] = {"oid": oid, "size": size, "authenticated": True}
-    if linked.get(oid) == size and hub.blobs.size(oid) == size:
+    # Not "authenticated": git-lfs then sends credentials with the actions, which `verify` needs
+    # (the signed upload URLs ignore them).
+    answer: dict[str, Any] = {"oid": oid, "size": size}
+    if linked.get(oid) == size and xet.object_size(hub, record.pk, oid) == size:
         return answer  # already here: nothing to send
     ttl = hub.settings.upload_url_ttl_seconds
     base = f"/api/lfs/{record.pk}/{oid}"
@@ -134,7 +148,7 @@ def _download_answer(
     linked: dict[str, int],
     url_for: Callable[[str], str],
 ) -> dict[str, Any]:
-    if oid not in linked or hub.blobs.size(oid) is None:
+    if oid not in linked or xet.object_size(hub, record.pk, oid) is None:
         return {"oid": oid, "size": size, "error": {"code": 404, "message": f"Object {oid} does not exist"}}
     ticket = Ticket("download", record.pk, oid, linked[oid])
     href = _signed_url(key, hub.settings.upload_url_ttl_seconds, url_for, f"/api/lfs/{record.pk}/{oid}", ticket)
@@ -156,9 +170,10 @@ def link_object(hub: Hub, repo_pk: int, oid: str, size: int) -> None:
                 session.add(LfsObject(repo_id=repo_pk, oid=oid, size=size, pushed_at=utcnow()))
     except IntegrityError:
         pass  # a concurrent upload of the same object linked it first
+    xet_convert.schedule(hub, repo_pk, oid)  # in the background: a Xet copy for hf_xet downloads
 
 
 def verify(hub: Hub, record: RepoRecord, body: dict[str, Any]) -> None:
     oid, size = _parse_object(body)
-    if _linked(hub, record, {oid}).get(oid) != size or hub.blobs.size(oid) != size:
+    if _linked(hub, record, {oid}).get(oid) != size or xet.object_size(hub, record.pk, oid) != size:
         raise NotFound(f"Object {oid} of size {size} was not uploaded to this repository")

@@ -1,0 +1,202 @@
+"""Download throughput and memory of Modelyard against nginx, serving the same large LFS file on 127.0.0.1.
+
+Goals (issue 2): a 1 GB download grows the server's memory by less than 100 MB, and reaches at least 0.8x the
+throughput of nginx (Debian's package, sendfile on) serving the same file in the same run with the same client.
+
+    .venv/bin/python bench/download_throughput.py [--size-mb 1024] [--rounds 5]
+
+It prints the figures and PASS/FAIL per goal, and exits 0 whatever they are: it is a measurement, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (
+    MIB,
+    CurlResult,
+    RssSampler,
+    bench_workdir,
+    cpu_seconds,
+    curl_download,
+    load_warning,
+    machine_description,
+    median,
+    modelyard_serving,
+    nginx_serving,
+    source_revision,
+    upload_with_huggingface_hub,
+    wait_until_idle,
+    write_random_file,
+)
+
+THROUGHPUT_GOAL = 0.8  # Modelyard / nginx
+MEMORY_GOAL_MB = 100
+REPO_ID = "bench/big"
+FILENAME = "big.bin"
+SLOW_RATE = "100M"  # curl --limit-rate for the slow reader: the server must hold back, not buffer the file
+SLOW_SECONDS = 5
+
+
+@dataclass
+class Round:
+    result: CurlResult
+    server_cpu: float  # CPU seconds the server's processes used during the download
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size-mb", type=int, default=1024, help="file size in MiB (default 1024 = 1 GiB)")
+    parser.add_argument("--rounds", type=int, default=5, help="timed downloads per server (default 5)")
+    parser.add_argument(
+        "--nginx-sendfile", choices=("on", "off"), default="on", help="nginx's sendfile (default on, the reference)"
+    )
+    parser.add_argument("--nginx-extra", default="", help="more nginx directives for its http block")
+    args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    size = args.size_mb * MIB
+
+    print(f"Machine: {machine_description()}")
+    print(f"Code: {source_revision()}")
+    print(load_warning())
+    print(f"File: {size:,} bytes of random data; client: curl to /dev/null; {args.rounds} rounds each, alternating")
+    try:
+        with bench_workdir("modelyard-bench-download-") as work:
+            run(work, size, args)
+    except KeyboardInterrupt:
+        print("\ninterrupted; servers stopped and temp dir removed", file=sys.stderr)
+        return 130
+    return 0
+
+
+def run(work: Path, size: int, args: argparse.Namespace) -> None:
+    # nginx's workers run as `nobody` when we are root: let them read the file.
+    work.chmod(0o755)
+    www = work / "www"
+    www.mkdir(mode=0o755)
+    source = www / FILENAME
+    step(f"writing {size / MIB:.0f} MiB of random bytes")
+    expected_sha = write_random_file(source, size)
+    source.chmod(0o644)
+
+    nginx_options = {"sendfile": args.nginx_sendfile == "on", "extra_http_config": args.nginx_extra}
+    # One PUT for the upload rather than 64 MiB parts: this bench is about downloads, so its setup stays
+    # independent of the multipart path.
+    single_put = {"MODELYARD_LFS_MULTIPART_CHUNK_SIZE": str(size + MIB)}
+    with (
+        nginx_serving(www, work, **nginx_options) as nginx,
+        modelyard_serving(work, extra_env=single_put) as server,
+    ):
+        urls = {"nginx": f"{nginx.url}/{FILENAME}", "modelyard": f"{server.url}/{REPO_ID}/resolve/main/{FILENAME}"}
+        pids = {"nginx": nginx.pid, "modelyard": server.pid}
+        print(f"nginx: {urls['nginx']} (sendfile {args.nginx_sendfile}; master pid {nginx.pid})")
+        print(f"Modelyard: {urls['modelyard']} (server pid {server.pid})")
+
+        step("uploading with huggingface_hub (HF_HUB_DISABLE_XET=1, so through LFS)")
+        started = time.monotonic()
+        commit = upload_with_huggingface_hub(server, REPO_ID, source, FILENAME)
+        print(f"  commit {commit[:12]} in {time.monotonic() - started:.1f}s")
+
+        step("checking the served bytes (sha256 of the body streamed with httpx)")
+        verify(urls["modelyard"], size, expected_sha)
+
+        step("waiting for the Modelyard server to go idle (background work after the upload)")
+        waited = wait_until_idle(server.pid)
+        print(f"  idle after {waited:.0f}s" if waited is not None else "  WARNING: still busy after 300s; measuring")
+
+        step("warming up (one untimed download from each)")
+        for url in urls.values():
+            check(curl_download(url), size, url)
+
+        step(f"timing {args.rounds} downloads from each server, alternating")
+        rounds: dict[str, list[Round]] = {"nginx": [], "modelyard": []}
+        for number in range(1, args.rounds + 1):
+            for name, url in urls.items():
+                cpu_before = cpu_seconds(pids[name])
+                result = check(curl_download(url), size, url)
+                done = Round(result, cpu_seconds(pids[name]) - cpu_before)
+                rounds[name].append(done)
+                print(
+                    f"  round {number} {name:<9} {result.mib_per_s:8.1f} MiB/s  ({result.seconds:.2f}s, "
+                    f"server CPU {done.server_cpu:.2f}s)"
+                )
+
+        step("sampling the Modelyard server's RSS every 50 ms during a full-speed download")
+        with RssSampler(server.pid, interval=0.05) as fast:
+            check(curl_download(urls["modelyard"]), size, urls["modelyard"])
+        print(f"  {len(fast.samples)} samples; growth {fast.growth_mib:.1f} MiB")
+
+        step(f"... and during {SLOW_SECONDS}s of a slow reader (curl --limit-rate {SLOW_RATE}, then hangs up)")
+        with RssSampler(server.pid, interval=0.05) as slow:
+            partial = curl_download(urls["modelyard"], extra_args=("--limit-rate", SLOW_RATE, "-m", str(SLOW_SECONDS)))
+        sent = partial.size / MIB
+        print(f"  {len(slow.samples)} samples while {sent:.0f} MiB went out; growth {slow.growth_mib:.1f} MiB")
+
+    summarize(size, rounds, fast, slow)
+    print(load_warning())
+
+
+def step(message: str) -> None:
+    print(f"- {message} ...")
+
+
+def check(result: CurlResult, size: int, url: str) -> CurlResult:
+    if result.status != 200 or result.size != size:
+        raise RuntimeError(f"{url}: HTTP {result.status}, {result.size:,} bytes (expected 200 and {size:,})")
+    return result
+
+
+def verify(url: str, size: int, expected_sha: str) -> None:
+    digest = hashlib.sha256()
+    received = 0
+    with httpx.stream("GET", url, timeout=None) as response:
+        response.raise_for_status()
+        if "x-linked-etag" not in response.headers:
+            raise RuntimeError(f"{url} was not served from LFS storage (no X-Linked-Etag header)")
+        for block in response.iter_raw(4 * MIB):
+            digest.update(block)
+            received += len(block)
+    if received != size or digest.hexdigest() != expected_sha:
+        raise RuntimeError(f"{url}: {received:,} bytes with sha256 {digest.hexdigest()}, expected {expected_sha}")
+    print(f"  {received:,} bytes, sha256 {expected_sha[:16]}... matches the file")
+
+
+def summarize(size: int, rounds: dict[str, list[Round]], fast: RssSampler, slow: RssSampler) -> None:
+    gib = size / (1024 * MIB)
+    best = {name: max(r.result.mib_per_s for r in runs) for name, runs in rounds.items()}
+    middle = {name: median([r.result.mib_per_s for r in runs]) for name, runs in rounds.items()}
+    cpu = {name: median([r.server_cpu for r in runs]) / gib for name, runs in rounds.items()}
+    ratio_median = middle["modelyard"] / middle["nginx"]
+    ratio_best = best["modelyard"] / best["nginx"]
+    worst = max((fast, slow), key=lambda sampler: sampler.growth_mib)
+    growth_mb = worst.growth_mib * MIB / 1e6
+
+    print("\n=== Summary ===")
+    print(f"{'':<12}{'best MiB/s':>12}{'median MiB/s':>14}{'server CPU s/GiB':>18}")
+    for name, label in (("nginx", "nginx"), ("modelyard", "Modelyard")):
+        print(f"{label:<12}{best[name]:>12.1f}{middle[name]:>14.1f}{cpu[name]:>18.2f}")
+    print(f"Throughput ratio Modelyard/nginx: {ratio_median:.2f} (medians), {ratio_best:.2f} (bests)")
+    print(f"  goal >= {THROUGHPUT_GOAL}: {verdict(ratio_median >= THROUGHPUT_GOAL)} (judged on the medians)")
+    for label, sampler in (("full-speed reader", fast), ("slow reader", slow)):
+        print(
+            f"Server RSS, {label}: baseline {sampler.baseline_mib:.1f} MiB, peak {sampler.peak_mib:.1f} MiB, "
+            f"growth {sampler.growth_mib:.1f} MiB"
+        )
+    print(f"  goal < {MEMORY_GOAL_MB} MB growth: {verdict(growth_mb < MEMORY_GOAL_MB)} (worst case {growth_mb:.1f} MB)")
+
+
+def verdict(passed: bool) -> str:
+    return "PASS" if passed else "FAIL"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

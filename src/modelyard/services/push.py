@@ -1,0 +1,239 @@
+"""Git pushes: the rules of the commit path, applied to what `git push` brings.
+
+`git receive-pack` receives the objects into a quarantine directory, then runs the pre-receive hook
+(`modelyard.gitserve.hook`), which calls `check_push`. Any problem rejects the whole push: no ref moves and the
+quarantined objects are dropped. Otherwise receive-pack moves the refs in its own ref transaction, which checks
+each ref's old value under git's ref lock, the same lock `GitRepository.update_ref` holds for API commits.
+So a push that races an API commit on the same branch has one winner, and the other side gets a clean
+rejection (git's "failed to update ref", or a 412 for the API).
+
+The checks are those of API commits (services.commits): valid paths, regular files within
+`max_regular_file_size`, LFS pointers within `max_file_size` whose objects were uploaded to this repository,
+plus the rules of refs: only branches and tags, no `refs/pr/*` or `refs/convert/*`, and the default branch
+moves only forward and is never deleted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pygit2
+from pygit2.enums import DeltaStatus, FileMode, ObjectType
+
+from modelyard.db.models import Repo
+from modelyard.domain.errors import BadRequest
+from modelyard.domain.lfs_pointer import MAX_POINTER_SIZE, LfsPointer
+from modelyard.domain.paths import validate_repo_path
+from modelyard.domain.revisions import DEFAULT_BRANCH, validate_new_ref_name
+from modelyard.services import lfs
+from modelyard.services.hub import Hub
+from modelyard.services.repos import RepoRecord, touch
+
+ZERO_ID = "0" * 40
+DEFAULT_REF = f"refs/heads/{DEFAULT_BRANCH}"
+# Enough to fix everything in one go, few enough to read.
+MAX_PROBLEMS = 20
+_CHANGED = (DeltaStatus.ADDED, DeltaStatus.MODIFIED, DeltaStatus.TYPECHANGE, DeltaStatus.RENAMED, DeltaStatus.COPIED)
+
+
+@dataclass(frozen=True)
+class RefUpdate:
+    """One line of what receive-pack feeds its hooks: a ref moving from `old` to `new` (None: absent)."""
+
+    old: str | None
+    new: str | None
+    ref: str
+
+    @classmethod
+    def parse(cls, line: str) -> RefUpdate:
+        old, new, ref = line.split(" ", 2)
+        return cls(None if old == ZERO_ID else old, None if new == ZERO_ID else new, ref.strip())
+
+
+class PushRejected(Exception):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def load_record(hub: Hub, repo_pk: int) -> RepoRecord | None:
+    with hub.db.session() as session:
+        row = session.get(Repo, repo_pk)
+        return None if row is None else RepoRecord.of(row)
+
+
+def open_quarantined(path: Path) -> pygit2.Repository:
+    """The repository as a pre-receive hook sees it: its objects plus the push's, still in quarantine.
+
+    git hands hooks the quarantine in GIT_OBJECT_DIRECTORY (the repository's own objects being in
+    GIT_ALTERNATE_OBJECT_DIRECTORIES); libgit2 ignores those variables, so they are added as alternates.
+    """
+    repo = pygit2.Repository(str(path))
+    for name in ("GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES"):
+        for directory in os.environ.get(name, "").split(os.pathsep):
+            if directory and Path(directory).resolve() != (path / "objects").resolve():
+                repo.odb.add_disk_alternate(directory)
+    return repo
+
+
+def check_push(hub: Hub, record: RepoRecord, repo: pygit2.Repository, updates: Iterable[RefUpdate]) -> None:
+    """Raise PushRejected with every problem (up to MAX_PROBLEMS) of the push `updates` describe."""
+    checker = _PushChecker(hub, record, repo)
+    for update in updates:
+        checker.check_ref(update)
+    checker.check_new_commits()
+    if checker.problems:
+        raise PushRejected(checker.problems[:MAX_PROBLEMS])
+
+
+def record_push(hub: Hub, record: RepoRecord) -> None:
+    """Update the index after refs moved through git: the same step that ends an API commit."""
+    touch(hub, record)
+
+
+class _PushChecker:
+    def __init__(self, hub: Hub, record: RepoRecord, repo: pygit2.Repository) -> None:
+        self.hub = hub
+        self.record = record
+        self.repo = repo
+        self.problems: list[str] = []
+        self.tips: list[pygit2.Oid] = []
+
+    def check_ref(self, update: RefUpdate) -> None:
+        ref = update.ref
+        if ref.startswith(("refs/pr/", "refs/convert/")):
+            self.problems.append(f"{ref}: pull request and conversion refs are managed by the hub, not pushed")
+            return
+        if ref.startswith("refs/heads/"):
+            name, what = ref.removeprefix("refs/heads/"), "branch"
+        elif ref.startswith("refs/tags/"):
+            name, what = ref.removeprefix("refs/tags/"), "tag"
+        else:
+            self.problems.append(f"{ref}: only branches (refs/heads/*) and tags (refs/tags/*) can be pushed")
+            return
+        try:
+            validate_new_ref_name(name, what)
+        except BadRequest as error:
+            self.problems.append(f"{ref}: {error.message}")
+            return
+        if update.new is None:
+            if ref == DEFAULT_REF:
+                self.problems.append(f"{ref}: the default branch {DEFAULT_BRANCH} cannot be deleted")
+            return
+        commit = self._commit(update.new)
+        if commit is None:
+            self.problems.append(f"{ref}: {update.new} is not a commit; only commits can be pushed")
+            return
+        if ref == DEFAULT_REF and update.old is not None and not self._fast_forward(update.old, commit.id):
+            self.problems.append(
+                f"{ref}: non-fast-forward updates of the default branch {DEFAULT_BRANCH} are not allowed "
+                "(fetch and merge or rebase first, then push without --force)"
+            )
+            return
+        self.tips.append(commit.id)
+
+    def _commit(self, oid: str) -> pygit2.Commit | None:
+        try:
+            obj = self.repo.get(oid)
+            return None if obj is None else obj.peel(pygit2.Commit)
+        except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+            return None
+
+    def _fast_forward(self, old: str, new: pygit2.Oid) -> bool:
+        old_commit = self._commit(old)
+        return old_commit is not None and (old_commit.id == new or self.repo.descendant_of(new, old_commit.id))
+
+    def _existing_commits(self) -> list[pygit2.Oid]:
+        found = []
+        for name in self.repo.references:
+            try:
+                found.append(self.repo.references[name].peel(pygit2.Commit).id)
+            except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+                continue  # a ref to a tree or blob, or a dangling symbolic ref: nothing to hide
+        return found
+
+    def check_new_commits(self) -> None:
+        """Check every file that a commit new to this repository adds or changes."""
+        if not self.tips:
+            return
+        walker = self.repo.walk(None)
+        for tip in self.tips:
+            walker.push(tip)
+        for known in self._existing_commits():
+            walker.hide(known)
+        seen: set[tuple[str, str]] = set()
+        pointers: dict[tuple[str, str], LfsPointer] = {}
+        for commit in walker:
+            # Against the first parent: what other parents bring is either known or new and checked itself.
+            parent = commit.parents[0].tree if commit.parents else None
+            diff = parent.diff_to_tree(commit.tree) if parent is not None else commit.tree.diff_to_tree(swap=True)
+            for delta in diff.deltas:
+                if delta.status not in _CHANGED:
+                    continue
+                entry = delta.new_file
+                key = (entry.path, str(entry.id))
+                if key in seen:
+                    continue
+                seen.add(key)
+                pointer = self._check_file(entry.path, entry.id, entry.mode)
+                if pointer is not None:
+                    pointers[key] = pointer
+            if len(self.problems) >= MAX_PROBLEMS:
+                return
+        self._check_lfs_objects(pointers)
+
+    def _check_file(self, path: str, oid: pygit2.Oid, mode: int) -> LfsPointer | None:
+        if mode == FileMode.LINK:
+            self.problems.append(f"{path}: symbolic links are not supported; commit the file itself")
+            return None
+        if mode == FileMode.COMMIT:
+            self.problems.append(f"{path}: submodules are not supported")
+            return None
+        try:
+            validate_repo_path(path)
+        except BadRequest as error:
+            self.problems.append(f"{path}: {error.message}")
+            return None
+        kind, size = self.repo.odb.read_header(oid)
+        if kind != ObjectType.BLOB:
+            self.problems.append(f"{path}: not a file")
+            return None
+        settings = self.hub.settings
+        pointer = LfsPointer.decode(self.repo[oid].data) if size <= MAX_POINTER_SIZE else None
+        if pointer is None:
+            if size > settings.max_file_size:
+                self.problems.append(f"{path} is {size} bytes, over the limit of {settings.max_file_size} bytes")
+            elif size > settings.max_regular_file_size:
+                self.problems.append(
+                    f"{path} is {size} bytes: files over {settings.max_regular_file_size} bytes must be stored with "
+                    f"git-lfs (git lfs install; git lfs track {path!r}; then commit it again)"
+                )
+            return None
+        if pointer.size > settings.max_file_size:
+            self.problems.append(f"{path} is {pointer.size} bytes, over the limit of {settings.max_file_size} bytes")
+            return None
+        return pointer
+
+    def _check_lfs_objects(self, pointers: dict[tuple[str, str], LfsPointer]) -> None:
+        uploaded = lfs.uploaded_sizes(self.hub, self.record, {pointer.oid for pointer in pointers.values()})
+        for (path, _), pointer in sorted(pointers.items()):
+            stored = uploaded.get(pointer.oid)
+            if stored is None:
+                self.problems.append(
+                    f"{path}: the LFS object {pointer.oid} was never uploaded to this repository "
+                    "(is git-lfs installed? `git lfs install`, then `git lfs push --all origin`, and push again)"
+                )
+            elif stored != pointer.size:
+                self.problems.append(
+                    f"{path}: the LFS pointer says {pointer.size} bytes, the uploaded object {pointer.oid} "
+                    f"has {stored} bytes"
+                )
+
+
+def ref_snapshot(hub: Hub, record: RepoRecord) -> dict[str, str]:
+    """Every ref and what it points to, as stored (to tell whether a push moved anything)."""
+    repo = hub.git.open(record.storage_key).repo
+    return {name: str(repo.references[name].target) for name in repo.references}

@@ -1,0 +1,89 @@
+"""Plain HTTP bytes of Xet files, for clients that do not speak Xet (curl, git-lfs, HF_HUB_DISABLE_XET=1).
+
+The bytes are reconstructed from the stored xorbs while they are sent, a window at a time (memory stays
+flat whatever the file size), honouring a single `Range` (206, or 416 past the end). Call from a worker
+thread (it reads the database).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response, StreamingResponse
+
+from modelyard.api.deps import base_url
+from modelyard.domain.errors import NotFound
+from modelyard.domain.lfs_pointer import LfsPointer
+from modelyard.domain.ranges import parse_range
+from modelyard.services import xet, xet_convert
+from modelyard.services.hub import Hub
+from modelyard.services.repos import RepoRecord
+
+
+def xet_file_response(
+    request: Request, hub: Hub, file_hash: str, headers: dict[str, str], media_type: str = "application/octet-stream"
+) -> Response:
+    record = xet.load_file(hub, file_hash)
+    if record is None:
+        raise NotFound(f"Xet file {file_hash} is not stored on this server")
+    size = record.size
+    status, start, end = 200, 0, size
+    selected = parse_range(request.headers.get("range"), size)
+    if selected is not None:
+        start, end = selected
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+    headers["Content-Length"] = str(end - start)
+    headers.setdefault("Accept-Ranges", "bytes")
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers, media_type=media_type)
+    body = xet.iter_file_bytes(hub, record, start, end)
+    return StreamingResponse(body, status_code=status, headers=headers, media_type=media_type)
+
+
+async def resolve_lfs(
+    request: Request,
+    hub: Hub,
+    record: RepoRecord,
+    commit: str,
+    pointer: LfsPointer,
+    headers: dict[str, str],
+    media_type: str,
+) -> Response | None:
+    """The Xet part of resolving an LFS file (hub-api §7.1, xet.md §6.4).
+
+    Adds `X-Xet-Hash` and the token refresh `Link` to `headers` when the file has a Xet reconstruction,
+    so that hf_xet downloads it through the CAS. Returns the response to send when the bytes exist only as
+    Xet (streamed from the xorbs), or None to let the caller send the LFS blob.
+    """
+
+    def lookup() -> tuple[xet.XetFileRef | None, bool]:
+        return xet.repo_file(hub, record.pk, pointer.oid), hub.blobs.size(pointer.oid) is not None
+
+    xet_file, has_blob = await run_in_threadpool(lookup)
+    if xet_file is not None and xet_file.size == pointer.size:
+        token_url = f"{base_url(request)}/api/{record.ref.type.plural}/{record.ref.id}/xet-read-token/{commit}"
+        headers["X-Xet-Hash"] = xet_file.hash
+        headers["Link"] = f'<{token_url}>; rel="xet-auth"'
+        headers["Access-Control-Expose-Headers"] = headers.get("Access-Control-Expose-Headers", "") + ", X-Xet-Hash"
+        if not has_blob:
+            return await run_in_threadpool(xet_file_response, request, hub, xet_file.hash, headers, media_type)
+    elif has_blob:
+        xet_convert.schedule(hub, record.pk, pointer.oid)  # an LFS upload that missed its conversion
+    return None
+
+
+def with_xet_hashes(hub: Hub, repo_pk: int, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add `xetHash` to the tree / paths-info entries of LFS files that have a Xet reconstruction.
+
+    huggingface_hub caches it and then downloads straight through Xet, skipping the HEAD (hub-api §7.4).
+    """
+    oids = {entry["lfs"]["oid"] for entry in entries if "lfs" in entry}
+    files = xet.repo_files(hub, repo_pk, oids) if oids else {}
+    for entry in entries:
+        found = files.get(entry["lfs"]["oid"]) if "lfs" in entry else None
+        if found is not None and found.size == entry["lfs"]["size"]:
+            entry["xetHash"] = found.hash
+    return entries

@@ -1,0 +1,112 @@
+"""The `hf` command-line tool (the console script shipped with huggingface_hub) against the server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import read_tree, user_files, write_tree
+
+HF = Path(sys.executable).with_name("hf")
+
+
+def run_hf(args: list[str], *, endpoint: str, token: str | None, home: Path, cwd: Path) -> str:
+    if not HF.exists():
+        pytest.fail(f"the `hf` console script is missing next to {sys.executable}")
+    env = dict(os.environ)
+    env.pop("HF_TOKEN", None)
+    env.update(
+        {
+            "HF_ENDPOINT": endpoint,
+            "HF_HUB_DISABLE_XET": "1",
+            "HF_HOME": str(home),
+            "HF_HUB_DISABLE_TELEMETRY": "1",
+            "HF_HUB_DISABLE_UPDATE_CHECK": "1",
+            "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        }
+    )
+    if token:
+        env["HF_TOKEN"] = token
+    done = subprocess.run(
+        [str(HF), *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, (
+        f"`hf {' '.join(args)}` exited with {done.returncode}\n--- stdout ---\n{done.stdout}\n"
+        f"--- stderr ---\n{done.stderr}"
+    )
+    return done.stdout
+
+
+@pytest.mark.parametrize("repo_type", ["model", "dataset"])
+def test_hf_upload_then_download(endpoint: str, alice, repo_id: str, repo_type: str, tmp_path: Path):
+    files = {
+        "README.md": b"---\nlicense: apache-2.0\n---\n# Uploaded with the hf CLI\n",
+        "config.json": b'{"cli": true}\n',
+        "data/part-0.txt": b"line\n" * 1000,
+        "data/deeper/part-1.txt": b"another line\n",
+        "weights/model.bin": os.urandom(300_000),
+    }
+    source = write_tree(tmp_path / "source", files)
+    home = tmp_path / "hf-home"
+    home.mkdir()
+
+    run_hf(
+        ["upload", repo_id, str(source), ".", "--repo-type", repo_type, "--commit-message", "CLI upload"],
+        endpoint=endpoint,
+        token=alice.token,
+        home=home,
+        cwd=tmp_path,
+    )
+    target = tmp_path / "target"
+    run_hf(
+        ["download", repo_id, "--repo-type", repo_type, "--local-dir", str(target)],
+        endpoint=endpoint,
+        token=None,
+        home=home,
+        cwd=tmp_path,
+    )
+
+    got = read_tree(target)
+    assert user_files(got) == set(files)
+    for path, data in files.items():
+        assert got[path] == data, path
+
+    single = tmp_path / "single"
+    run_hf(
+        ["download", repo_id, "data/deeper/part-1.txt", "--repo-type", repo_type, "--local-dir", str(single)],
+        endpoint=endpoint,
+        token=None,
+        home=home,
+        cwd=tmp_path,
+    )
+    assert read_tree(single) == {"data/deeper/part-1.txt": files["data/deeper/part-1.txt"]}
+
+    # Uploading again into the now existing repo (create_repo(exist_ok=True) meets a 409) adds a file.
+    extra = write_tree(tmp_path / "extra", {"added-later.txt": b"second upload\n"})
+    run_hf(
+        ["upload", repo_id, str(extra / "added-later.txt"), "added-later.txt", "--repo-type", repo_type],
+        endpoint=endpoint,
+        token=alice.token,
+        home=home,
+        cwd=tmp_path,
+    )
+    later = tmp_path / "later"
+    run_hf(
+        ["download", repo_id, "--repo-type", repo_type, "--local-dir", str(later)],
+        endpoint=endpoint,
+        token=None,
+        home=home,
+        cwd=tmp_path,
+    )
+    assert user_files(read_tree(later)) == set(files) | {"added-later.txt"}
+    assert (later / "added-later.txt").read_bytes() == b"second upload\n"

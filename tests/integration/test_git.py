@@ -1,0 +1,505 @@
+"""git and git-lfs against the live server: clone, fetch and push over smart HTTP, with the hub's rules.
+
+Real `git` and `git-lfs` binaries (`make system-deps` installs them), each test with its own HOME so that
+nothing leaks into (or out of) the user's git configuration.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from huggingface_hub import CommitOperationAdd, HfApi
+from huggingface_hub.errors import HfHubHTTPError
+
+from helpers import LFS_CONTENT_TYPE, sha256_bytes, user_files
+
+README = b"---\nlicense: mit\n---\n# A model\n"
+CONFIG = b'{"hidden_size": 8}\n'
+AUTH_REFUSED = ("Authentication failed", "could not read Username", "terminal prompts disabled")
+
+
+def _pkt(text: str) -> bytes:
+    data = text.encode()
+    return f"{len(data) + 4:04x}".encode() + data
+
+
+@dataclass
+class Git:
+    """`git` with a private HOME (git-lfs installed there), never prompting; optionally with stored credentials."""
+
+    home: Path
+    server_url: str
+    env: dict[str, str] = field(repr=False)
+
+    def __call__(
+        self, *args: str, cwd: Path | None = None, check: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            ["git", *args], cwd=cwd, env={**self.env, **(env or {})}, capture_output=True, text=True, timeout=300
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(f"git {' '.join(args)} exited with {done.returncode}\n{done.stdout}\n{done.stderr}")
+        return done
+
+    def login(self, token: str, user: str = "git") -> None:
+        """Store credentials for the server, as `git credential-store` keeps them after a first login."""
+        host = self.server_url.removeprefix("http://")
+        (self.home / ".git-credentials").write_text(f"http://{user}:{token}@{host}\n")
+        self("config", "--global", "credential.helper", "store")
+
+    def url(self, repo_id: str, repo_type: str = "model", suffix: str = "") -> str:
+        prefix = {"model": "", "dataset": "datasets/", "space": "spaces/"}[repo_type]
+        return f"{self.server_url}/{prefix}{repo_id}{suffix}"
+
+    def clone(self, repo_id: str, dest: Path, **kwargs) -> Path:
+        self("clone", self.url(repo_id), str(dest), **kwargs)
+        return dest
+
+    def head(self, cwd: Path, rev: str = "HEAD") -> str:
+        return self("rev-parse", rev, cwd=cwd).stdout.strip()
+
+    def commit_all(self, cwd: Path, message: str) -> str:
+        self("add", "-A", cwd=cwd)
+        self("commit", "-q", "-m", message, cwd=cwd)
+        return self.head(cwd)
+
+
+@pytest.fixture(scope="module")
+def git_binaries() -> None:
+    missing = [tool for tool in ("git", "git-lfs") if shutil.which(tool) is None]
+    if missing:
+        pytest.fail(f"{' and '.join(missing)} not installed: run `make system-deps` (apt-get install git git-lfs)")
+
+
+@pytest.fixture
+def git(tmp_path: Path, server, git_binaries) -> Git:
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("GIT_", "SSH_ASKPASS"))}
+    env.update(
+        {
+            "HOME": str(home),
+            "XDG_CONFIG_HOME": str(home / ".config"),
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_ASKPASS": "",
+            "GIT_LFS_SKIP_SMUDGE": "0",
+        }
+    )
+    client = Git(home, server.url, env)
+    client("lfs", "install", "--skip-repo")
+    client("config", "--global", "user.name", "Git Tester")
+    client("config", "--global", "user.email", "tester@example.com")
+    client("config", "--global", "init.defaultBranch", "main")
+    return client
+
+
+@pytest.fixture
+def lfs_repo(api: HfApi, make_repo) -> Callable[..., tuple[str, dict[str, bytes]]]:
+    """A repo made through the API, with regular files and LFS files (uploaded by huggingface_hub)."""
+
+    def factory(**kwargs) -> tuple[str, dict[str, bytes]]:
+        files = {
+            "README.md": README,
+            "config.json": CONFIG,
+            "model.safetensors": os.urandom(300_000),
+            "weights/extra.bin": os.urandom(70_000),
+        }
+        return make_repo(files, **kwargs), files
+
+    return factory
+
+
+def _worktree_files(root: Path) -> dict[str, bytes]:
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and ".git" not in path.relative_to(root).parts[:1]
+    }
+
+
+def _indexed_last_modified(api: HfApi, repo_id: str):
+    """lastModified as the repo listing shows it: from the index, not from git (as model_info's is)."""
+    namespace = repo_id.split("/")[0]
+    return next(model.last_modified for model in api.list_models(author=namespace) if model.id == repo_id)
+
+
+def _assert_rejected(done: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert done.returncode != 0, f"expected git to fail\n{done.stdout}\n{done.stderr}"
+    for needle in needles:
+        assert needle in done.stderr, done.stderr
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Clone and fetch
+# --------------------------------------------------------------------------------------------------------------
+def test_clone_materializes_lfs_files(git: Git, api: HfApi, lfs_repo, tmp_path: Path):
+    rid, files = lfs_repo()
+
+    clone = git.clone(rid, tmp_path / "clone")
+
+    assert {k: v for k, v in _worktree_files(clone).items() if k != ".gitattributes"} == files
+    assert git.head(clone) == api.model_info(rid).sha
+    lfs_files = git("lfs", "ls-files", "--name-only", cwd=clone).stdout.split()
+    assert sorted(lfs_files) == ["model.safetensors", "weights/extra.bin"]
+    # git sees exactly the API's history.
+    log = git("log", "--format=%H", cwd=clone).stdout.split()
+    assert log == [c.commit_id for c in api.list_repo_commits(rid)]
+
+
+def test_clone_with_skip_smudge_keeps_pointers(git: Git, lfs_repo, tmp_path: Path):
+    rid, files = lfs_repo()
+
+    clone = git.clone(rid, tmp_path / "clone", env={"GIT_LFS_SKIP_SMUDGE": "1"})
+
+    pointer = (clone / "model.safetensors").read_text()
+    assert pointer.startswith("version https://git-lfs.github.com/spec/v1\n")
+    assert f"oid sha256:{sha256_bytes(files['model.safetensors'])}\n" in pointer
+    assert f"size {len(files['model.safetensors'])}\n" in pointer
+    assert (clone / "config.json").read_bytes() == CONFIG
+    # ... and `git lfs pull` fetches them later.
+    git("lfs", "pull", cwd=clone)
+    assert (clone / "model.safetensors").read_bytes() == files["model.safetensors"]
+
+
+def test_clone_url_variants_and_protocol_versions(git: Git, api: HfApi, lfs_repo, tmp_path: Path):
+    rid, files = lfs_repo()
+    head = api.model_info(rid).sha
+    for index, (suffix, version) in enumerate([("", "2"), (".git", "2"), ("", "0"), (".git", "0")]):
+        dest = tmp_path / f"clone-{index}"
+        git("-c", f"protocol.version={version}", "clone", git.url(rid, suffix=suffix), str(dest))
+        assert git.head(dest) == head
+        assert (dest / "model.safetensors").read_bytes() == files["model.safetensors"]
+
+
+def test_clone_dataset_and_space(git: Git, api: HfApi, alice, unique_name, tmp_path: Path):
+    files = {"data/train.csv": b"a,b\n1,2\n", "weights.bin": b"\x00" * 1000}
+    for repo_type in ("dataset", "space"):
+        rid = f"{alice.name}/{unique_name(repo_type)}"
+        api.create_repo(rid, repo_type=repo_type, space_sdk="static" if repo_type == "space" else None)
+        operations = [CommitOperationAdd(path, data) for path, data in files.items()]
+        api.create_commit(rid, operations, commit_message="Add files", repo_type=repo_type)
+        dest = tmp_path / repo_type
+        git("clone", git.url(rid, repo_type), str(dest))
+        assert {k: v for k, v in _worktree_files(dest).items() if k in files} == files
+        assert git.head(dest) == api.repo_info(rid, repo_type=repo_type).sha
+
+
+def test_dataset_named_like_a_route_keyword(git: Git, api: HfApi, alice, tmp_path: Path):
+    """/datasets/alice/resolve/info/refs must reach git, not the model resolve route."""
+    rid = f"{alice.name}/resolve"
+    api.create_repo(rid, repo_type="dataset", exist_ok=True)
+    api.upload_file(repo_id=rid, repo_type="dataset", path_or_fileobj=b"x\n", path_in_repo="x.txt")
+    dest = tmp_path / "resolve"
+    git("clone", git.url(rid, "dataset"), str(dest))
+    assert (dest / "x.txt").read_bytes() == b"x\n"
+
+
+def test_fetch_after_api_commits(git: Git, api: HfApi, lfs_repo, tmp_path: Path):
+    rid, _ = lfs_repo()
+    clone = git.clone(rid, tmp_path / "clone")
+    # Many local commits make git send a long list of `have`s: a gzip-compressed negotiation body.
+    for number in range(60):
+        (clone / "local.txt").write_text(f"{number}\n")
+        git.commit_all(clone, f"local {number}")
+    new = api.upload_file(repo_id=rid, path_or_fileobj=b"from the API\n", path_in_repo="api.txt").oid
+
+    for version in ("0", "2"):
+        git("-c", f"protocol.version={version}", "fetch", "origin", cwd=clone)
+        assert git.head(clone, "origin/main") == new
+    git("-c", "protocol.version=0", "fetch", "origin", "main:from-api", cwd=clone)
+    assert git("show", "from-api:api.txt", cwd=clone).stdout == "from the API\n"
+
+
+def test_smart_http_wire_format(server, lfs_repo, http: httpx.Client):
+    rid, _ = lfs_repo()
+
+    v0 = http.get(f"/{rid}/info/refs", params={"service": "git-upload-pack"})
+    assert v0.status_code == 200
+    assert v0.headers["content-type"] == "application/x-git-upload-pack-advertisement"
+    assert "no-cache" in v0.headers["cache-control"]
+    assert v0.content.startswith(b"001e# service=git-upload-pack\n0000")
+    assert b"refs/heads/main" in v0.content
+
+    v2 = http.get(f"/{rid}/info/refs", params={"service": "git-upload-pack"}, headers={"Git-Protocol": "version=2"})
+    assert v2.content.startswith(b"000eversion 2\n")
+
+    # A v2 ls-refs request, gzip-compressed as git sends large bodies.
+    request = _pkt("command=ls-refs\n") + b"0001" + _pkt("peel\n") + _pkt("ref-prefix refs/heads/\n") + b"0000"
+    listed = http.post(
+        f"/{rid}.git/git-upload-pack",
+        content=gzip.compress(request),
+        headers={
+            "Content-Type": "application/x-git-upload-pack-request",
+            "Content-Encoding": "gzip",
+            "Git-Protocol": "version=2",
+        },
+    )
+    assert listed.status_code == 200
+    assert listed.headers["content-type"] == "application/x-git-upload-pack-result"
+    assert b" refs/heads/main" in listed.content
+
+    # Dumb HTTP is not served; API routes are not shadowed by git's.
+    assert http.get(f"/{rid}/info/refs").status_code == 403
+    assert http.get(f"/api/models/{rid}").status_code == 200
+
+
+def test_lfs_locks_api_answers_not_implemented(http: httpx.Client, lfs_repo):
+    rid, _ = lfs_repo()
+    for method, path in [
+        ("POST", "locks/verify"),
+        ("GET", "locks"),
+        ("POST", "locks"),
+        ("POST", "locks/1/unlock"),
+    ]:
+        answer = http.request(method, f"/{rid}.git/info/lfs/{path}", json={}, headers={"Accept": LFS_CONTENT_TYPE})
+        assert answer.status_code == 501, (method, path, answer.text)
+        assert answer.headers["content-type"].startswith(LFS_CONTENT_TYPE)
+        assert "locking" in answer.json()["message"].lower()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Push
+# --------------------------------------------------------------------------------------------------------------
+def test_push_text_and_lfs_files(git: Git, api: HfApi, alice, lfs_repo, tmp_path: Path, hf_cache: Path):
+    rid, files = lfs_repo()
+    indexed_before = _indexed_last_modified(api, rid)
+    git.login(alice.token)
+    clone = git.clone(rid, tmp_path / "clone")
+    weights = os.urandom(2_000_000)
+    (clone / "notes.md").write_bytes(b"# Notes\npushed with git\n")
+    (clone / "config.json").write_bytes(b'{"hidden_size": 16}\n')
+    (clone / "pytorch_model.bin").write_bytes(weights)
+    sha = git.commit_all(clone, "Push with git")
+    time.sleep(1.1)  # lastModified has a resolution of one second
+
+    pushed = git("push", "origin", "main", cwd=clone)
+
+    # No noise from the locks API, no warnings: a plain, clean push.
+    assert "locking" not in pushed.stderr.lower() and "warning" not in pushed.stderr.lower(), pushed.stderr
+    info = api.model_info(rid, files_metadata=True)
+    assert info.sha == sha
+    assert _indexed_last_modified(api, rid) > indexed_before  # the index saw the push
+    downloaded = api.hf_hub_download(rid, "pytorch_model.bin", revision=sha, cache_dir=hf_cache)
+    assert Path(downloaded).read_bytes() == weights
+    assert Path(api.hf_hub_download(rid, "notes.md", cache_dir=hf_cache)).read_bytes() == b"# Notes\npushed with git\n"
+    assert Path(api.hf_hub_download(rid, "config.json", cache_dir=hf_cache)).read_bytes() == b'{"hidden_size": 16}\n'
+    siblings = {s.rfilename: s for s in info.siblings}
+    assert siblings["pytorch_model.bin"].lfs is not None
+    assert siblings["pytorch_model.bin"].lfs.sha256 == sha256_bytes(weights)
+    assert siblings["pytorch_model.bin"].size == len(weights)
+    assert user_files(api.list_repo_files(rid)) == set(files) | {"notes.md", "pytorch_model.bin"}
+    assert api.list_repo_commits(rid)[0].title == "Push with git"
+
+    # A second clone gets everything back, LFS included.
+    again = git.clone(rid, tmp_path / "again")
+    assert (again / "pytorch_model.bin").read_bytes() == weights
+
+
+def test_push_new_branch_and_tags(git: Git, api: HfApi, alice, lfs_repo, tmp_path: Path, hf_cache: Path):
+    rid, _ = lfs_repo()
+    git.login(alice.token)
+    clone = git.clone(rid, tmp_path / "clone")
+    main = git.head(clone)
+    git("checkout", "-q", "-b", "feature/x", cwd=clone)
+    (clone / "feature.txt").write_text("on a branch\n")
+    branch_sha = git.commit_all(clone, "Branch work")
+    git("tag", "v1.0", main, cwd=clone)
+    git("tag", "-a", "v2.0", "-m", "annotated", branch_sha, cwd=clone)
+
+    git("push", "origin", "feature/x", "v1.0", "v2.0", cwd=clone)
+
+    refs = api.list_repo_refs(rid)
+    assert {b.name: b.target_commit for b in refs.branches} == {"main": main, "feature/x": branch_sha}
+    assert {t.name: t.target_commit for t in refs.tags} == {"v1.0": main, "v2.0": branch_sha}
+    assert api.model_info(rid).sha == main  # main did not move
+    path = api.hf_hub_download(rid, "feature.txt", revision="feature/x", cache_dir=hf_cache)
+    assert Path(path).read_text() == "on a branch\n"
+
+    # Deleting a branch that is not the default one is fine.
+    git("push", "origin", ":feature/x", cwd=clone)
+    assert [b.name for b in api.list_repo_refs(rid).branches] == ["main"]
+
+
+def test_force_push_and_deletion_of_main_rejected(git: Git, api: HfApi, alice, lfs_repo, tmp_path: Path):
+    rid, _ = lfs_repo()
+    head = api.model_info(rid).sha
+    git.login(alice.token)
+    clone = git.clone(rid, tmp_path / "clone")
+    git("reset", "-q", "--hard", "HEAD~1", cwd=clone)
+    (clone / "rewritten.txt").write_text("history rewrite\n")
+    git.commit_all(clone, "Rewrite history")
+
+    forced = git("push", "--force", "origin", "main", cwd=clone, check=False)
+    _assert_rejected(forced, "non-fast-forward", "pre-receive hook declined")
+    assert api.model_info(rid).sha == head
+
+    deleted = git("push", "origin", ":main", cwd=clone, check=False)
+    assert deleted.returncode != 0
+    assert "main" in deleted.stderr
+    assert api.model_info(rid).sha == head
+
+    special = git("push", "origin", "HEAD:refs/pr/1", "HEAD:refs/convert/parquet", cwd=clone, check=False)
+    _assert_rejected(special, "refs/pr/1", "refs/convert/parquet")
+    refs = api.list_repo_refs(rid, include_pull_requests=True)
+    assert refs.pull_requests == [] and refs.converts == []
+
+
+def test_push_without_or_with_wrong_credentials_refused(
+    git: Git, api: HfApi, bob, alice_read_token: str, lfs_repo, tmp_path: Path
+):
+    rid, _ = lfs_repo()
+    head = api.model_info(rid).sha
+    clone = git.clone(rid, tmp_path / "clone")  # anonymous clone of a public repo is fine
+    (clone / "anonymous.txt").write_text("nope\n")
+    git.commit_all(clone, "Anonymous push")
+
+    anonymous = git("push", "origin", "main", cwd=clone, check=False)
+    assert anonymous.returncode != 0
+    assert any(message in anonymous.stderr for message in AUTH_REFUSED), anonymous.stderr
+
+    wrong = git("push", git.url(rid).replace("http://", "http://alice:hf_wrong_token@"), "main", cwd=clone, check=False)
+    _assert_rejected(wrong, "Authentication failed")
+
+    for token in (bob.token, alice_read_token):  # valid tokens without write access to alice's repo
+        url = git.url(rid).replace("http://", f"http://user:{token}@")
+        refused = git("push", url, "main", cwd=clone, check=False)
+        _assert_rejected(refused, "403")
+    assert api.model_info(rid).sha == head
+
+
+def test_push_of_lfs_pointer_without_object_rejected(git: Git, api: HfApi, alice, lfs_repo, tmp_path: Path):
+    rid, _ = lfs_repo()
+    head = api.model_info(rid).sha
+    git.login(alice.token)
+    clone = git.clone(rid, tmp_path / "clone")
+    oid = sha256_bytes(os.urandom(64))
+    pointer = f"version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize 123456\n"
+    (clone / "weights/ghost.safetensors").write_text(pointer)
+    # git-lfs out of the way: the pointer text is committed as is, and its pre-push hook is skipped.
+    no_lfs = ("-c", "filter.lfs.process=", "-c", "filter.lfs.clean=cat", "-c", "filter.lfs.required=false")
+    git(*no_lfs, "add", "weights/ghost.safetensors", cwd=clone)
+    git(*no_lfs, "commit", "-q", "-m", "A pointer to nothing", cwd=clone)
+    assert git("cat-file", "-p", "HEAD:weights/ghost.safetensors", cwd=clone).stdout == pointer
+
+    pushed = git("push", "--no-verify", "origin", "main", cwd=clone, check=False)
+
+    _assert_rejected(pushed, "remote:", "weights/ghost.safetensors", oid, "never uploaded", "pre-receive hook declined")
+    assert api.model_info(rid).sha == head
+
+
+def test_push_of_large_regular_file_rejected(git: Git, api: HfApi, alice, lfs_repo, tmp_path: Path):
+    rid, _ = lfs_repo()
+    head = api.model_info(rid).sha
+    git.login(alice.token)
+    clone = git.clone(rid, tmp_path / "clone")
+    (clone / "data").mkdir()
+    (clone / "data/huge.txt").write_bytes(os.urandom(10 * 1024 * 1024 + 1))  # not an LFS pattern
+    git.commit_all(clone, "Too big for a regular file")
+
+    pushed = git("push", "origin", "main", cwd=clone, check=False)
+
+    _assert_rejected(pushed, "data/huge.txt", "git-lfs", "pre-receive hook declined")
+    assert api.model_info(rid).sha == head
+
+
+def test_private_repo_clone_needs_credentials(git: Git, api: HfApi, alice, bob, lfs_repo, unique_name, tmp_path):
+    rid, files = lfs_repo(private=True)
+    missing = f"{alice.name}/{unique_name('missing')}"
+
+    anonymous = git("clone", git.url(rid), str(tmp_path / "anonymous"), check=False)
+    assert anonymous.returncode != 0
+    assert any(message in anonymous.stderr for message in AUTH_REFUSED), anonymous.stderr
+    # A missing repository looks exactly the same.
+    nothing = git("clone", git.url(missing), str(tmp_path / "nothing"), check=False)
+    assert nothing.stderr.replace(missing, rid).replace("nothing", "anonymous") == anonymous.stderr
+
+    # Someone else's token: "not found", like a missing repository.
+    as_bob = git("clone", git.url(rid).replace("http://", f"http://bob:{bob.token}@"), str(tmp_path / "b"), check=False)
+    assert as_bob.returncode != 0 and "not found" in as_bob.stderr
+
+    git.login(alice.token)
+    clone = git.clone(rid, tmp_path / "clone")
+    assert {k: v for k, v in _worktree_files(clone).items() if k != ".gitattributes"} == files
+    assert git.head(clone) == api.model_info(rid).sha
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Pushes racing API commits: one winner, a clean rejection for the other, no lost update.
+# --------------------------------------------------------------------------------------------------------------
+def test_push_based_on_stale_head_is_rejected(git: Git, api: HfApi, alice, lfs_repo, tmp_path: Path):
+    rid, _ = lfs_repo()
+    git.login(alice.token)
+    clone = git.clone(rid, tmp_path / "clone")
+    api_commit = api.upload_file(repo_id=rid, path_or_fileobj=b"api wins\n", path_in_repo="api.txt").oid
+    (clone / "git.txt").write_text("git loses\n")
+    git.commit_all(clone, "Based on the old head")
+
+    pushed = git("push", "origin", "main", cwd=clone, check=False)
+
+    _assert_rejected(pushed, "rejected")
+    assert api.model_info(rid).sha == api_commit
+    assert "api.txt" in api.list_repo_files(rid) and "git.txt" not in api.list_repo_files(rid)
+
+
+def test_api_commit_based_on_stale_head_after_push_gets_412(git: Git, api: HfApi, alice, lfs_repo, tmp_path: Path):
+    rid, _ = lfs_repo()
+    base = api.model_info(rid).sha
+    git.login(alice.token)
+    clone = git.clone(rid, tmp_path / "clone")
+    (clone / "git.txt").write_text("git wins\n")
+    pushed = git.commit_all(clone, "Pushed first")
+    git("push", "origin", "main", cwd=clone)
+
+    with pytest.raises(HfHubHTTPError) as excinfo:
+        api.create_commit(
+            rid, [CommitOperationAdd("api.txt", b"api loses\n")], commit_message="stale", parent_commit=base
+        )
+
+    assert excinfo.value.response.status_code == 412
+    assert api.model_info(rid).sha == pushed
+
+
+def test_ref_moving_between_advertisement_and_update_rejects_the_push(
+    git: Git, api: HfApi, alice, lfs_repo, server, tmp_path: Path
+):
+    """The race itself: receive-pack's compare-and-swap sees the API commit that landed after it advertised."""
+    rid, _ = lfs_repo()
+    base = api.model_info(rid).sha
+    clone = git.clone(rid, tmp_path / "clone")
+    (clone / "git.txt").write_text("too late\n")
+    new = git.commit_all(clone, "Loses the race")
+    pack = subprocess.run(
+        ["git", "pack-objects", "--stdout", "--revs", "-q"],
+        input=f"{new}\n^{base}\n".encode(),
+        cwd=clone,
+        env=git.env,
+        capture_output=True,
+        check=True,
+    ).stdout
+    # The API commit lands after the client saw `base` as the head ...
+    winner = api.upload_file(repo_id=rid, path_or_fileobj=b"first\n", path_in_repo="api.txt").oid
+    # ... and the push still names `base` as the old value of main.
+    body = _pkt(f"{base} {new} refs/heads/main\0 report-status\n") + b"0000" + pack
+    answer = httpx.post(
+        f"{server.url}/{rid}/git-receive-pack",
+        content=body,
+        headers={"Content-Type": "application/x-git-receive-pack-request"},
+        auth=("alice", alice.token),
+        timeout=60,
+    )
+
+    assert answer.status_code == 200
+    assert b"unpack ok" in answer.content
+    assert b"ng refs/heads/main" in answer.content
+    assert api.model_info(rid).sha == winner
+    assert api.list_repo_commits(rid)[0].commit_id == winner
