@@ -29,6 +29,7 @@ class OpenAction(StrEnum):
     PUBLIC = "public"  # anyone: health, validation helpers
     AUTHENTICATED = "authenticated"  # a valid token: whoami, creating repos (the service checks the namespace)
     SIGNED_URL = "signed-url"  # the URL itself carries a signature granting one transfer
+    GIT_SERVICE = "git-service"  # the `service` parameter decides: upload-pack reads, receive-pack writes
     REPO_BY_BODY = "repo-by-body"  # the repository is named in the body; the service authorizes
 
 
@@ -47,7 +48,9 @@ def repo_access(action: Action, repo_type: RepoType | None = None) -> Callable[.
     return load
 
 
-def declared(action: OpenAction) -> Callable[[], None]:
+def declared(action: OpenAction | Action) -> Callable[[], None]:
+    """Dependency that only records the route's action, for routes that authorize in their own way."""
+
     def marker() -> None:
         return None
 

@@ -14,7 +14,7 @@ from modelyard.domain.errors import EntryNotFound, Forbidden, HubError, RangeNot
 log = logging.getLogger("modelyard")
 
 
-def _header_safe(message: str) -> str:
+def header_safe(message: str) -> str:
     return message.replace("\r", " ").replace("\n", " ").encode("latin-1", "replace").decode("latin-1")[:1000]
 
 
@@ -25,7 +25,7 @@ def error_response(
     extra: dict[str, str] | None = None,
     body: dict[str, object] | None = None,
 ) -> Response:
-    headers = {"X-Error-Message": _header_safe(message)}
+    headers = {"X-Error-Message": header_safe(message)}
     if code:
         headers["X-Error-Code"] = code
     headers.update(extra or {})

@@ -12,69 +12,14 @@ footer), `shards/ab/cd/<sha256 of the body>` (accepted upload shards, kept for p
 from __future__ import annotations
 
 import hashlib
-import mmap
-import os
 import re
-import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from modelyard.domain.errors import BadRequest, TooLarge
+from modelyard.blobs.files import TempFile, publish, read_range, sharded_path
+from modelyard.domain.errors import BadRequest
 
-READ_CHUNK = 1024 * 1024
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
-
-
-class UploadFile:
-    """A temporary file receiving one upload body; refuses to grow past `max_size`."""
-
-    def __init__(self, directory: Path, max_size: int, what: str) -> None:
-        fd, name = tempfile.mkstemp(dir=directory, prefix="tmp-")
-        self._file = os.fdopen(fd, "wb")
-        self.path = Path(name)
-        self._max_size = max_size
-        self._what = what
-        self.size = 0
-
-    def write(self, data: bytes) -> None:
-        self.size += len(data)
-        if self.size > self._max_size:
-            raise TooLarge(f"{self._what} is larger than the limit of {self._max_size} bytes")
-        self._file.write(data)
-
-    def close_synced(self, keep: int | None = None) -> None:
-        """Flush, drop anything past `keep` bytes (a xorb footer), and fsync."""
-        self._file.flush()
-        if keep is not None and keep < self.size:
-            self._file.truncate(keep)
-            self.size = keep
-        os.fsync(self._file.fileno())
-        self._file.close()
-
-    @contextmanager
-    def mapped(self) -> Iterator[memoryview]:
-        """The bytes written so far, memory-mapped read-only (no copy in the Python heap)."""
-        self._file.flush()
-        if self.size == 0:
-            yield memoryview(b"")
-            return
-        with open(self.path, "rb") as file:
-            mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
-            view = memoryview(mapped)
-            try:
-                yield view
-            finally:
-                try:
-                    view.release()
-                    mapped.close()
-                except BufferError:
-                    pass  # slices are still referenced (an error's traceback): unmapped when they are collected
-
-    def discard(self) -> None:
-        if not self._file.closed:
-            self._file.close()
-        self.path.unlink(missing_ok=True)
 
 
 class XorbStore:
@@ -93,12 +38,10 @@ class XorbStore:
         return name
 
     def xorb_path(self, xorb_hash: str) -> Path:
-        name = self._check(xorb_hash)
-        return self.xorbs_dir / name[:2] / name[2:4] / name
+        return sharded_path(self.xorbs_dir, self._check(xorb_hash))
 
     def shard_path(self, sha256: str) -> Path:
-        name = self._check(sha256)
-        return self.shards_dir / name[:2] / name[2:4] / name
+        return sharded_path(self.shards_dir, self._check(sha256))
 
     def xorb_size(self, xorb_hash: str) -> int | None:
         try:
@@ -106,12 +49,12 @@ class XorbStore:
         except FileNotFoundError:
             return None
 
-    def upload_file(self, max_size: int, what: str) -> UploadFile:
-        return UploadFile(self.tmp_dir, max_size, what)
+    def upload_file(self, max_size: int, what: str) -> TempFile:
+        return TempFile(self.tmp_dir, max_size, what)
 
-    def publish_xorb(self, upload: UploadFile, xorb_hash: str) -> bool:
+    def publish_xorb(self, upload: TempFile, xorb_hash: str) -> bool:
         """Move a verified, synced upload into place; False when the xorb was already stored."""
-        return _publish(upload.path, self.xorb_path(xorb_hash))
+        return publish(upload.path, self.xorb_path(xorb_hash))
 
     def publish_shard(self, body: bytes) -> str:
         """Store an accepted shard body (write-once); returns its sha256."""
@@ -123,7 +66,7 @@ class XorbStore:
         try:
             upload.write(body)
             upload.close_synced()
-            _publish(upload.path, final)
+            publish(upload.path, final)
         finally:
             upload.discard()
         return digest
@@ -138,26 +81,5 @@ class XorbStore:
         return data
 
     def iter_xorb(self, xorb_hash: str, start: int, end: int) -> Iterator[bytes]:
-        """Bytes `[start, end)` of a stored xorb, in pieces of at most READ_CHUNK."""
-        with open(self.xorb_path(xorb_hash), "rb") as file:
-            file.seek(start)
-            remaining = end - start
-            while remaining > 0:
-                data = file.read(min(READ_CHUNK, remaining))
-                if not data:
-                    return
-                remaining -= len(data)
-                yield data
-
-
-def _publish(temp_path: Path, final: Path) -> bool:
-    if final.exists():
-        return False  # write-once: identical content is already there
-    final.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(temp_path, final)
-    fd = os.open(final.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    return True
+        """Bytes `[start, end)` of a stored xorb, in pieces."""
+        return read_range(self.xorb_path(xorb_hash), start, end)

@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from modelyard.api.access import OpenAction, declared
 from modelyard.api.deps import bearer_token, get_hub, repo_ref
-from modelyard.api.errors import hub_error_response
+from modelyard.api.errors import header_safe, hub_error_response
 from modelyard.domain.errors import HubError, RepoMoved, RepoNotFound, Unauthorized
 from modelyard.domain.repo_ids import RepoType
 from modelyard.gitserve.process import (
@@ -47,20 +47,10 @@ LFS_JSON = "application/vnd.git-lfs+json"
 LOCKS_UNSUPPORTED = "This server does not support Git LFS file locking."
 
 
-def _declares(action: str) -> Callable[[], None]:
-    """Marks a route with the action it performs; the route itself authorizes (its errors must speak git)."""
-
-    def marker() -> None:
-        return None
-
-    marker.declared_action = action  # type: ignore[attr-defined]
-    return marker
-
-
 def _text(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
     """An error as git shows it to its user (text/plain bodies become `remote: ...` lines)."""
-    header = message.replace("\r", " ").replace("\n", " ").encode("latin-1", "replace").decode("latin-1")[:1000]
-    return PlainTextResponse(message + "\n", status_code=status, headers={"X-Error-Message": header, **(headers or {})})
+    headers = {"X-Error-Message": header_safe(message), **(headers or {})}
+    return PlainTextResponse(message + "\n", status_code=status, headers=headers)
 
 
 def _challenge(message: str) -> Response:
@@ -96,7 +86,7 @@ def _info_refs(repo_type: RepoType):  # type: ignore[no-untyped-def]
         name: str,
         service: str = "",
         hub: Hub = Depends(get_hub),
-        _: None = Depends(_declares("read (git-upload-pack) or write (git-receive-pack)")),
+        _: None = Depends(declared(OpenAction.GIT_SERVICE)),
     ) -> Response:
         try:
             git_service = GitService(service)
@@ -125,7 +115,7 @@ def _rpc(repo_type: RepoType, git_service: GitService):  # type: ignore[no-untyp
         namespace: str,
         name: str,
         hub: Hub = Depends(get_hub),
-        _: None = Depends(_declares(git_service.action)),
+        _: None = Depends(declared(git_service.action)),
     ) -> Response:
         content_type = request.headers.get("content-type", "")
         if content_type and content_type != f"application/x-{git_service}-request":

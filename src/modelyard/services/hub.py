@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from modelyard.blobs.local import LocalBlobStore
 from modelyard.config import Settings
 from modelyard.db.database import Database
 from modelyard.gitstore.store import GitStore
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -16,6 +21,15 @@ class Hub:
     db: Database
     git: GitStore
     blobs: LocalBlobStore
+    _components: dict[str, Any] = field(default_factory=dict, repr=False)
+    _components_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def component(self, name: str, factory: Callable[[], T]) -> T:
+        """A per-hub singleton made on first use: caches, background workers."""
+        with self._components_lock:
+            if name not in self._components:
+                self._components[name] = factory()
+            return self._components[name]
 
     @classmethod
     def open(cls, settings: Settings, migrate: bool = True) -> Hub:

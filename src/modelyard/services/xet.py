@@ -1,7 +1,7 @@
 """Xet storage: CAS tokens, xorb and shard uploads, reconstructions, global dedup, and file lookups.
 
 The pure formats live in `domain/xet`; this module adds storage (the xorb store and the `xet_*` tables)
-and authorization. The protocol is described in /work/shared/reference/xet.md; the design choices
+and authorization. The protocol is described in shared/reference/xet.md; the design choices
 (what is trusted, what is scoped to a repository) in docs/architecture.md, "Xet storage".
 
 Trust model in short:
@@ -31,7 +31,8 @@ from typing import Any, overload
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from modelyard.blobs.xorbs import UploadFile, XorbStore
+from modelyard.blobs.files import TempFile
+from modelyard.blobs.xorbs import XorbStore
 from modelyard.db.models import LfsObject, Repo, XetDedupChunk, XetFile, XetRepoFile, XetShard, XetXorb
 from modelyard.domain.dates import utcnow
 from modelyard.domain.errors import BadRequest, Forbidden, NotFound, RangeNotSatisfiable, Unauthorized
@@ -76,18 +77,8 @@ class _State:
         self.key: bytes | None = None
 
 
-_STATE_LOCK = threading.Lock()
-
-
 def _state(hub: Hub) -> _State:
-    state = hub.__dict__.get("_xet_state")
-    if state is None:
-        with _STATE_LOCK:
-            state = hub.__dict__.get("_xet_state")
-            if state is None:
-                state = _State(hub)
-                hub.__dict__["_xet_state"] = state
-    return state
+    return hub.component("xet", lambda: _State(hub))
 
 
 def store(hub: Hub) -> XorbStore:
@@ -321,11 +312,11 @@ def _insert_ignore(session: Session, model: type, rows: list[dict[str, Any]], ke
 # --- xorb upload -------------------------------------------------------------------------------------------
 
 
-def new_xorb_upload(hub: Hub) -> UploadFile:
+def new_xorb_upload(hub: Hub) -> TempFile:
     return store(hub).upload_file(MAX_XORB_BODY_BYTES, "Xorb")
 
 
-def store_xorb(hub: Hub, grant: CasGrant, xorb_hash: str, upload: UploadFile) -> bool:
+def store_xorb(hub: Hub, grant: CasGrant, xorb_hash: str, upload: TempFile) -> bool:
     """Verify a received xorb body (its hash must be `xorb_hash`) and store it; False if already stored.
 
     Raises InvalidXorb / XorbHashMismatch (400) for a corrupt body; nothing is stored then.

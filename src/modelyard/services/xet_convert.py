@@ -32,7 +32,6 @@ from modelyard.services.hub import Hub
 
 log = logging.getLogger("modelyard.xet")
 RETRY_AFTER_SECONDS = 600
-_LOCK = threading.Lock()
 
 
 def internal_cas_url(settings: Settings) -> str:
@@ -139,14 +138,7 @@ class Converter:
 
 
 def converter(hub: Hub) -> Converter:
-    instance = hub.__dict__.get("_xet_converter")
-    if instance is None:
-        with _LOCK:
-            instance = hub.__dict__.get("_xet_converter")
-            if instance is None:
-                instance = Converter(hub)
-                hub.__dict__["_xet_converter"] = instance
-    return instance
+    return hub.component("xet_converter", lambda: Converter(hub))
 
 
 def schedule(hub: Hub, repo_pk: int, oid: str) -> bool:

@@ -1,0 +1,114 @@
+"""What the content-addressed stores share: upload temp files, the atomic publish step, ranged reads."""
+
+from __future__ import annotations
+
+import hashlib
+import mmap
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from modelyard.domain.errors import TooLarge
+
+READ_CHUNK = 1024 * 1024
+
+
+def sharded_path(root: Path, name: str) -> Path:
+    """`root/ab/cd/abcd…`: keeps directories small however many objects there are."""
+    return root / name[:2] / name[2:4] / name
+
+
+class TempFile:
+    """A temporary file receiving one upload body; refuses to grow past `max_size`."""
+
+    def __init__(self, directory: Path, max_size: int, what: str = "File") -> None:
+        fd, name = tempfile.mkstemp(dir=directory, prefix="tmp-")
+        self._file = os.fdopen(fd, "wb")
+        self.path = Path(name)
+        self._max_size = max_size
+        self._what = what
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.size > self._max_size:
+            raise TooLarge(f"{self._what} is larger than the limit of {self._max_size} bytes")
+        self._file.write(data)
+
+    def close_synced(self, keep: int | None = None) -> None:
+        """Flush, drop anything past `keep` bytes (a xorb footer), and fsync."""
+        self._file.flush()
+        if keep is not None and keep < self.size:
+            self._file.truncate(keep)
+            self.size = keep
+        os.fsync(self._file.fileno())
+        self._file.close()
+
+    @contextmanager
+    def mapped(self) -> Iterator[memoryview]:
+        """The bytes written so far, memory-mapped read-only (no copy in the Python heap)."""
+        self._file.flush()
+        if self.size == 0:
+            yield memoryview(b"")
+            return
+        with open(self.path, "rb") as file:
+            mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+            view = memoryview(mapped)
+            try:
+                yield view
+            finally:
+                try:
+                    view.release()
+                    mapped.close()
+                except BufferError:
+                    pass  # slices are still referenced (an error's traceback): unmapped when they are collected
+
+    def discard(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        self.path.unlink(missing_ok=True)
+
+
+class HashingFile(TempFile):
+    """A TempFile that also computes the sha256 of what is written to it."""
+
+    def __init__(self, directory: Path, max_size: int, what: str = "File") -> None:
+        super().__init__(directory, max_size, what)
+        self._sha256 = hashlib.sha256()
+
+    def write(self, data: bytes) -> None:
+        super().write(data)
+        self._sha256.update(data)
+
+    @property
+    def sha256(self) -> str:
+        return self._sha256.hexdigest()
+
+
+def publish(temp_path: Path, final: Path) -> bool:
+    """Rename a synced temp file into place, write-once; False when `final` already existed."""
+    if final.exists():
+        return False  # identical content is already there
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(temp_path, final)
+    fd = os.open(final.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return True
+
+
+def read_range(path: Path, start: int, end: int | None = None) -> Iterator[bytes]:
+    """Bytes `[start, end)` of a file (to its end when `end` is None), in pieces of at most READ_CHUNK."""
+    with open(path, "rb") as file:
+        file.seek(start)
+        remaining = (end if end is not None else os.fstat(file.fileno()).st_size) - start
+        while remaining > 0:
+            data = file.read(min(READ_CHUNK, remaining))
+            if not data:
+                return
+            remaining -= len(data)
+            yield data
