@@ -22,7 +22,6 @@ from modelyard.services.hub import Hub
 from modelyard.services.users import Actor
 
 VISIBILITIES = ("public", "private")
-GATED_VALUES = {False: "", "auto": "auto", "manual": "manual"}
 
 
 @dataclass(frozen=True)
@@ -173,15 +172,14 @@ def move_repo(hub: Hub, actor: Actor | None, source: RepoRef, target: RepoRef) -
 
 
 def update_settings(hub: Hub, record: RepoRecord, private: bool | None, gated: object = None) -> RepoRecord:
-    """Change visibility and gating; the caller has checked Action.ADMIN."""
-    if gated is not None and gated not in GATED_VALUES:
-        raise BadRequest("gated must be 'auto', 'manual' or false")
+    """Change visibility; the caller has checked Action.ADMIN."""
+    if gated not in (None, False):
+        # Refused rather than stored: a repo shown as gated whose files anyone could download would lie.
+        raise BadRequest("Gated repositories are not supported by this Modelyard server yet")
     with hub.db.session() as session:
         row = session.get_one(Repo, record.pk)
         if private is not None:
             row.private = private
-        if gated is not None:
-            row.gated = GATED_VALUES[gated]  # type: ignore[index]
         return RepoRecord.of(row)
 
 
