@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -29,6 +28,7 @@ from helpers import (
     sha256_file,
     write_tree,
 )
+from helpers.xet import Upload, build_upload
 
 CAS = "/xet-cas"
 
@@ -378,37 +378,6 @@ def test_reupload_through_lfs_of_xet_object_is_skipped(xet, server, api, alice_h
 # ----------------------------------------------------------------------------------------------------
 # The CAS API directly: tokens, refusals, nothing registered on failure
 # ----------------------------------------------------------------------------------------------------
-@dataclass
-class Upload:
-    """A file as a client would upload it: one xorb and the shard describing the file."""
-
-    data: bytes
-    sha256: str
-    xorb_hash: str
-    xorb: bytes
-    file_hash: str
-    shard: bytes
-
-
-def _build_upload(data: bytes, chunk_size: int = 40 * 1024) -> Upload:
-    from modelyard.domain.xet.hashes import chunk_hash, file_hash, verification_hash, xorb_hash
-    from modelyard.domain.xet.shard import ShardFile, ShardXorb, serialize_shard
-    from modelyard.domain.xet.terms import FileTerm
-    from modelyard.domain.xet.xorb import serialize_xorb
-
-    chunks = [data[i : i + chunk_size] for i in range(0, len(data), chunk_size)]
-    leaves = [(chunk_hash(chunk), len(chunk)) for chunk in chunks]
-    xorb = xorb_hash(leaves)
-    shard_file = ShardFile(
-        hash=file_hash(leaves),
-        terms=(FileTerm(xorb, 0, len(chunks), len(data)),),
-        verification=(verification_hash(h for h, _ in leaves),),
-        sha256=sha256_bytes(data),
-    )
-    shard = serialize_shard([shard_file], [ShardXorb.from_chunks(xorb, leaves)])
-    return Upload(data, sha256_bytes(data), xorb.hex(), serialize_xorb(chunks), shard_file.hash.hex(), shard)
-
-
 def _cas_token(client: httpx.Client, repo_id: str, scope: str) -> tuple[str, str]:
     response = client.get(f"/api/models/{repo_id}/xet-{scope}-token/main")
     assert response.status_code == 200, error_text(response)
@@ -441,7 +410,7 @@ def _assert_not_registered(cas_url: str, token: str, upload: Upload) -> None:
 
 def test_cas_upload_by_hand_then_commit_and_download(cas_repo, alice_http, http, server):
     repo_id, cas_url, token = cas_repo
-    upload = _build_upload(_mixed(300 * 1024))
+    upload = build_upload(_mixed(300 * 1024))
     with httpx.Client(timeout=60, headers=_bearer(token)) as cas:
         assert cas.head(f"{cas_url}/v1/xorbs/default/{upload.xorb_hash}").status_code == 404
         stored = cas.post(f"{cas_url}/v1/xorbs/default/{upload.xorb_hash}", content=upload.xorb)
@@ -483,7 +452,7 @@ def test_cas_upload_by_hand_then_commit_and_download(cas_repo, alice_http, http,
 
 def test_corrupt_xorb_is_refused(cas_repo, alice_http):
     _, cas_url, token = cas_repo
-    upload = _build_upload(_random(100 * 1024))
+    upload = build_upload(_random(100 * 1024))
     corrupt = bytearray(upload.xorb)
     corrupt[len(corrupt) // 2] ^= 0xFF  # random data is stored raw: this changes a chunk's content
     before = _storage(alice_http)
@@ -492,7 +461,7 @@ def test_corrupt_xorb_is_refused(cas_repo, alice_http):
         assert response.status_code == 400
         assert "hash" in error_text(response).lower()
         # A valid body under another xorb's name, and a body that is not a xorb at all.
-        other = _build_upload(_random(50 * 1024))
+        other = build_upload(_random(50 * 1024))
         assert cas.post(f"{cas_url}/v1/xorbs/default/{other.xorb_hash}", content=upload.xorb).status_code == 400
         garbage = cas.post(f"{cas_url}/v1/xorbs/default/{upload.xorb_hash}", content=b"\x07" * 100)
         assert garbage.status_code == 400
@@ -507,7 +476,7 @@ def test_corrupt_xorb_is_refused(cas_repo, alice_http):
 
 def test_truncated_shard_is_refused(cas_repo, alice_http):
     repo_id, cas_url, token = cas_repo
-    upload = _build_upload(_random(120 * 1024))
+    upload = build_upload(_random(120 * 1024))
     with httpx.Client(timeout=60, headers=_bearer(token)) as cas:
         assert cas.post(f"{cas_url}/v1/xorbs/default/{upload.xorb_hash}", content=upload.xorb).status_code == 200
         for cut in (10, 48 + 20, len(upload.shard) - 1):
@@ -521,7 +490,7 @@ def test_truncated_shard_is_refused(cas_repo, alice_http):
 
 def test_shard_referencing_unknown_xorb_is_refused(cas_repo, alice_http):
     repo_id, cas_url, token = cas_repo
-    upload = _build_upload(_random(90 * 1024))
+    upload = build_upload(_random(90 * 1024))
     before = _storage(alice_http)
     with httpx.Client(timeout=60, headers=_bearer(token)) as cas:
         response = cas.post(f"{cas_url}/v1/shards", content=upload.shard)
@@ -539,7 +508,7 @@ def test_shard_with_wrong_verification_or_file_hash_is_refused(cas_repo):
     from modelyard.domain.xet.shard import parse_shard, serialize_shard
 
     _, cas_url, token = cas_repo
-    upload = _build_upload(_random(90 * 1024))
+    upload = build_upload(_random(90 * 1024))
     parsed = parse_shard(upload.shard)
     file = parsed.files[0]
     bad_verification = type(file)(file.hash, file.terms, (MerkleHash(b"\x01" * 32),), file.sha256)
@@ -571,7 +540,7 @@ def test_expired_forged_and_missing_tokens_are_refused(cas_repo, server):
     from modelyard.services.signing import sign
 
     _, cas_url, token = cas_repo
-    upload = _build_upload(_random(64 * 1024))
+    upload = build_upload(_random(64 * 1024))
     _, pk, scope, _, _ = token.split(".")
     expired_at = int(time.time()) - 10
     expired = f"xet1.{pk}.{scope}.{expired_at}.{sign(_signing_key(server), 'xet-cas', pk, scope, expired_at)}"
@@ -593,7 +562,7 @@ def test_tokens_are_scoped_to_one_repo_and_to_read_or_write(
     repo_id, cas_url, write_token = cas_repo
     other_repo = make_repo()
     _, other_read_token = _cas_token(alice_http, other_repo, "read")
-    upload = _build_upload(_mixed(200 * 1024))
+    upload = build_upload(_mixed(200 * 1024))
 
     # A read token cannot upload.
     _, read_token = _cas_token(alice_http, repo_id, "read")

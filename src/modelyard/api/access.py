@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from modelyard.api.deps import get_actor, get_hub, repo_ref
+from modelyard.domain.errors import Unauthorized
 from modelyard.domain.repo_ids import RepoType
 from modelyard.services import repos
 from modelyard.services.access import Action
@@ -46,6 +47,16 @@ def repo_access(action: Action, repo_type: RepoType | None = None) -> Callable[.
 
     load.declared_action = action  # type: ignore[attr-defined]
     return load
+
+
+async def authenticated_actor(actor: Actor | None = Depends(get_actor)) -> Actor:
+    """Dependency: the request's user; 401 without a token."""
+    if actor is None:
+        raise Unauthorized("This needs a token: send `Authorization: Bearer <token>`")
+    return actor
+
+
+authenticated_actor.declared_action = OpenAction.AUTHENTICATED  # type: ignore[attr-defined]
 
 
 def declared(action: OpenAction | Action) -> Callable[[], None]:

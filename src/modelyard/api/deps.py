@@ -1,16 +1,24 @@
-"""What routes need from a request: the hub, the actor, absolute URLs, repo references."""
+"""What routes need from a request: the hub, the actor, a JSON body, absolute URLs, repo references."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+from typing import Any
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
+from modelyard.api.streaming import read_limited
+from modelyard.domain import json_input
+from modelyard.domain.errors import BadRequest
 from modelyard.domain.repo_ids import RepoRef, RepoType
 from modelyard.services.hub import Hub
 from modelyard.services.users import Actor, authenticate
+
+# JSON bodies (repo settings, LFS batches, preupload lists, YAML to validate) are small; this bounds the memory
+# and parsing time one request can take.
+MAX_JSON_BODY_SIZE = 16 * 1024 * 1024
 
 
 def get_hub(request: Request) -> Hub:
@@ -30,6 +38,17 @@ def bearer_token(request: Request) -> str | None:
             return None
         return password or None
     return None
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object: at most MAX_JSON_BODY_SIZE bytes (413), parsed in a worker thread."""
+    data = await read_limited(
+        request, MAX_JSON_BODY_SIZE, f"The request body is larger than {MAX_JSON_BODY_SIZE} bytes, the limit for JSON"
+    )
+    body = await run_in_threadpool(json_input.loads, data, "The request body")
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object")
+    return body
 
 
 async def get_actor(request: Request) -> Actor | None:

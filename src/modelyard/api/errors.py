@@ -47,7 +47,7 @@ def hub_error_response(request: Request, error: HubError) -> Response:
         status = 401  # anonymous: the Hub answers 401 so the client suggests logging in
     if isinstance(error, Forbidden) and "authorization" not in request.headers:
         status = 401  # no credentials at all: 401 asks for them (git-lfs sends them only after a 401)
-    return error_response(status, error.message, error.code, extra)
+    return error_response(status, error.message, error.code, extra, error.details)
 
 
 def install(app: FastAPI) -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from modelyard.api.access import OpenAction, declared
-from modelyard.api.deps import get_actor
+from modelyard.api.access import OpenAction, authenticated_actor, declared
+from modelyard.api.deps import get_hub, json_body
 from modelyard.domain.cards import front_matter
-from modelyard.domain.errors import BadRequest, Unauthorized
+from modelyard.domain.errors import BadRequest, TooLarge
+from modelyard.services.hub import Hub
 from modelyard.services.users import Actor
 
 router = APIRouter()
@@ -21,10 +23,8 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/api/whoami-v2", dependencies=[Depends(declared(OpenAction.AUTHENTICATED))])
-def whoami(actor: Actor | None = Depends(get_actor)) -> dict[str, Any]:
-    if actor is None:
-        raise Unauthorized("You must pass a token to call whoami")
+@router.get("/api/whoami-v2")
+def whoami(actor: Actor = Depends(authenticated_actor)) -> dict[str, Any]:
     return {
         "type": "user",
         "id": str(actor.user_id),
@@ -40,16 +40,17 @@ def whoami(actor: Actor | None = Depends(get_actor)) -> dict[str, Any]:
 
 
 @router.post("/api/validate-yaml", dependencies=[Depends(declared(OpenAction.PUBLIC))])
-async def validate_yaml(request: Request) -> Response:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise BadRequest("Expected a JSON body {content, repoType}") from None
-    content = body.get("content") if isinstance(body, dict) else None
+async def validate_yaml(
+    request: Request, body: dict[str, Any] = Depends(json_body), hub: Hub = Depends(get_hub)
+) -> Response:
+    content = body.get("content")
     if not isinstance(content, str):
         raise BadRequest("Expected a JSON body {content, repoType}")
+    limit = hub.settings.max_regular_file_size
+    if len(content) > limit:  # characters, a lower bound of its size in bytes: cheap, and parsing is the cost
+        raise TooLarge(f"The content to validate is longer than {limit} characters, the limit for a README.md")
     try:
-        front_matter(content)
+        await run_in_threadpool(front_matter, content)
     except BadRequest as error:
         if "text/plain" in request.headers.get("accept", ""):
             return PlainTextResponse(error.message, status_code=400)

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from modelyard.api.access import repo_access
-from modelyard.api.deps import base_url, get_actor, get_hub
+from modelyard.api.deps import base_url, get_actor, get_hub, json_body
 from modelyard.api.raw_path import segment
-from modelyard.api.routes_repos import json_body
+from modelyard.api.streaming import read_limited
 from modelyard.domain.commit_ops import parse_ndjson
-from modelyard.domain.errors import BadRequest, TooLarge
+from modelyard.domain.errors import BadRequest
 from modelyard.services import commits, preupload
 from modelyard.services.access import Action
 from modelyard.services.files import snapshot
@@ -61,7 +61,10 @@ async def commit_route(
     if create_pr:
         raise BadRequest(PULL_REQUESTS_UNSUPPORTED)
     ref = record.ref
-    body = await _read_limited(request, hub.settings.max_commit_body_size)
+    limit = hub.settings.max_commit_body_size
+    body = await read_limited(
+        request, limit, f"The commit body is larger than {limit} bytes: upload large files with LFS"
+    )
     payload = await run_in_threadpool(parse_ndjson, body)
     commit_id = await run_in_threadpool(commits.commit, hub, actor, record, segment(revision), payload)
     return {
@@ -70,14 +73,3 @@ async def commit_route(
         "commitUrl": f"{base_url(request)}/{ref.type.url_prefix}{ref.id}/commit/{commit_id}",
         "hookOutput": "",
     }
-
-
-async def _read_limited(request: Request, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge(f"The commit body is larger than {limit} bytes: upload large files with LFS")
-        chunks.append(chunk)
-    return b"".join(chunks)

@@ -9,12 +9,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from modelyard.api.access import OpenAction, declared, repo_access
-from modelyard.api.deps import base_url, get_actor, get_hub
-from modelyard.api.routes_repos import json_body
+from modelyard.api.deps import base_url, get_actor, get_hub, json_body
 from modelyard.api.streaming import BlobFileResponse, receive_into
-from modelyard.domain.errors import BadRequest
+from modelyard.domain.errors import BadRequest, NotFound
+from modelyard.domain.lfs_pointer import LFS_JSON
 from modelyard.domain.repo_ids import RepoType
-from modelyard.services import lfs, xet
+from modelyard.services import lfs
 from modelyard.services.access import Action
 from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord
@@ -22,7 +22,6 @@ from modelyard.services.users import Actor
 from modelyard.xet.responses import xet_file_response
 
 router = APIRouter()
-LFS_JSON = "application/vnd.git-lfs+json"
 
 
 def _batch_endpoint(repo_type: RepoType):  # type: ignore[no-untyped-def]
@@ -81,6 +80,8 @@ async def upload(
 async def upload_part(
     request: Request, repo_pk: int, oid: str, part: int, size: int, exp: int, sig: str, hub: Hub = Depends(get_hub)
 ) -> Response:
+    if part < 1:  # part 0 is the whole-object ticket's: its signature must not pass for a part
+        raise BadRequest(f"Invalid part number {part}: multipart upload parts are numbered from 1")
     _ticket("upload", repo_pk, oid, size, part, exp, sig, hub)
     writer = hub.blobs.part_writer(oid, part, max_size=hub.settings.lfs_multipart_chunk_size)
     await receive_into(request, writer)
@@ -114,6 +115,10 @@ def download(
     request: Request, repo_pk: int, oid: str, size: int, exp: int, sig: str, hub: Hub = Depends(get_hub)
 ) -> Response:
     _ticket("download", repo_pk, oid, size, 0, exp, sig, hub)
-    if hub.blobs.size(oid) is None and (xet_file := xet.repo_file(hub, repo_pk, oid)) is not None:
-        return xet_file_response(request, hub, xet_file.hash, {})  # stored as Xet only: rebuilt while sent
+    # Checked again at download time: a deleted repository's objects are gone, whatever the URL says.
+    content = lfs.locate(hub, repo_pk, {oid}).get(oid)
+    if content is None:
+        raise NotFound(f"Object {oid} does not exist")
+    if not content.blob and content.xet is not None:
+        return xet_file_response(request, hub, content.xet.hash, {})  # stored as Xet only: rebuilt while sent
     return BlobFileResponse(hub.blobs.path(oid), media_type="application/octet-stream")

@@ -8,8 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import JSONResponse, Response
 
 from modelyard.api.access import OpenAction, declared, repo_access
-from modelyard.api.deps import get_actor, get_hub, repo_url
-from modelyard.api.errors import error_response
+from modelyard.api.deps import get_actor, get_hub, json_body, repo_url
 from modelyard.api.pagination import page
 from modelyard.api.raw_path import segment
 from modelyard.api.render import only_expanded, repo_info_json, repo_summary_json
@@ -24,16 +23,6 @@ from modelyard.services.repos import RepoRecord
 from modelyard.services.users import Actor
 
 router = APIRouter()
-
-
-async def json_body(request: Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise BadRequest("The request body must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise BadRequest("The request body must be a JSON object")
-    return body
 
 
 def _owned_ref(body: dict[str, Any], actor: Actor | None) -> RepoRef:
@@ -58,10 +47,11 @@ def create(
     ref = _owned_ref(body, actor)
     private = repos.parse_visibility(body.get("visibility"), body.get("private"))
     try:
-        record = repos.create_repo(hub, actor, ref, bool(private))
+        record = repos.create_repo(hub, actor, ref, private is True)  # validated: True, False or None (public)
     except Conflict as conflict:
         # With exist_ok the client swallows the 409 and still reads the repo URL from the body.
-        return error_response(conflict.status, conflict.message, body={"url": repo_url(request, ref)})
+        conflict.details["url"] = repo_url(request, ref)
+        raise
     return JSONResponse({"url": repo_url(request, ref), "name": ref.id, "id": str(record.pk)})
 
 

@@ -55,7 +55,7 @@ async def _resolve(request: Request, hub: Hub, record: RepoRecord, revision: str
         headers["ETag"] = f'"{entry.lfs.oid}"'
         headers["X-Linked-Etag"] = f'"{entry.lfs.oid}"'
         headers["X-Linked-Size"] = str(entry.lfs.size)
-        xet_response = await resolve_lfs(request, hub, record, snap.commit, entry.lfs, headers, media_type)
+        xet_response = await resolve_lfs(request, hub, record, snap.commit, path, entry.lfs, headers, media_type)
         if xet_response is not None:  # stored as Xet only
             return xet_response
         return BlobFileResponse(hub.blobs.path(entry.lfs.oid), headers=headers, media_type=media_type)

@@ -9,11 +9,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
 from modelyard.api.access import repo_access
-from modelyard.api.deps import get_actor, get_hub
+from modelyard.api.deps import get_actor, get_hub, json_body
 from modelyard.api.pagination import next_url, page
 from modelyard.api.raw_path import segment
 from modelyard.api.render import commit_json, entry_json
-from modelyard.api.routes_repos import json_body
 from modelyard.domain.errors import BadRequest
 from modelyard.gitstore.repository import Entry
 from modelyard.services import refs

@@ -8,6 +8,8 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse
 
+from modelyard.domain.errors import TooLarge
+
 # Disk writes happen in worker threads; batching the network's small chunks keeps thread hops rare.
 WRITE_BATCH = 4 * 1024 * 1024
 
@@ -33,6 +35,22 @@ async def receive_into(request: Request, sink: Sink) -> None:
     except BaseException:
         await run_in_threadpool(sink.discard)
         raise
+
+
+async def read_limited(request: Request, limit: int, too_large: str) -> bytes:
+    """The whole request body, for bodies that must be held in memory: over `limit` bytes it is refused with
+    413 and the message `too_large`, before it is read when the client announces its size."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise TooLarge(too_large)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(too_large)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class BlobFileResponse(FileResponse):

@@ -14,6 +14,7 @@ class Base(DeclarativeBase):
 
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 - SQLAlchemy's declarative attribute
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(96), unique=True)
@@ -36,7 +37,8 @@ class Token(Base):
 
 class Repo(Base):
     __tablename__ = "repos"
-    __table_args__ = (UniqueConstraint("type", "namespace", "name"),)
+    # Ids are never reused (SQLite reuses the last one by default): signed tokens and URLs name repos by id.
+    __table_args__ = (UniqueConstraint("type", "namespace", "name"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     type: Mapped[str] = mapped_column(String(16))
@@ -65,10 +67,12 @@ class RepoRedirect(Base):
 
 
 class LfsObject(Base):
-    """An LFS object a repository may reference: uploaded to it, or already in its history.
+    """A large object a repository may reference.
 
-    Blobs are stored once for the whole hub; this link is what lets a repo use one, so that knowing
-    a hash is never enough to read another repository's content.
+    `source` says how the repository got it. "upload": this server received the bytes and checked their
+    sha256, so the repository may be served the shared blob. "xet": a Xet shard uploaded to the
+    repository claims the sha256; the claim only ever names the repository's own Xet file, never the
+    blob, so knowing a hash is never enough to read another repository's content.
     """
 
     __tablename__ = "lfs_objects"
@@ -79,6 +83,7 @@ class LfsObject(Base):
     oid: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)
     pushed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    source: Mapped[str] = mapped_column(String(16), default="upload", server_default="upload")
 
 
 class ServerSetting(Base):

@@ -10,6 +10,9 @@ import yaml
 from modelyard.domain.errors import BadRequest
 
 _FRONT_MATTER = re.compile(r"\A\s*---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(\r?\n|\Z)", re.DOTALL)
+# YAML aliases share one node however often it is referenced: a few hundred bytes can stand for billions of
+# values ("billion laughs") that rendering the metadata as JSON would expand. Real cards hold far fewer.
+MAX_CARD_VALUES = 1_000_000
 
 
 def front_matter(text: str) -> dict[str, Any]:
@@ -21,18 +24,52 @@ def front_matter(text: str) -> dict[str, Any]:
         data = yaml.safe_load(match.group(1))
     except yaml.YAMLError as error:
         raise BadRequest(f"Invalid YAML in the README.md metadata block: {error}") from None
+    except RecursionError:  # the parser recurses once per level: `a: [[[[...]]]]` thousands deep
+        raise BadRequest("The README.md metadata block is nested too deeply") from None
+    except (ValueError, TypeError, OverflowError) as error:  # constructors: a date like 2024-02-30, 1e999999...
+        raise BadRequest(f"Invalid value in the README.md metadata block: {error}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise BadRequest("The README.md metadata block must be a YAML mapping (key: value pairs)")
+    _check_json_like(data)
     return data
 
 
+def _check_json_like(data: dict[str, Any]) -> None:
+    """BadRequest unless the metadata can be rendered as JSON: no binary values, no alias cycles, and at most
+    MAX_CARD_VALUES values once aliases are expanded. Walks each shared node once (iteratively)."""
+    sizes: dict[int, int] = {}  # id(container) -> values it expands to
+    visiting: set[int] = set()
+    pending: list[tuple[Any, bool]] = [(data, False)]
+    while pending:
+        node, children_done = pending.pop()
+        if isinstance(node, bytes):
+            raise BadRequest("Binary values (!!binary) are not supported in the README.md metadata block")
+        if not isinstance(node, dict | list | set):
+            continue
+        children = [*node.keys(), *node.values()] if isinstance(node, dict) else list(node)
+        if children_done:
+            visiting.discard(id(node))
+            sizes[id(node)] = 1 + sum(sizes.get(id(child), 1) for child in children)
+            if sizes[id(node)] > MAX_CARD_VALUES:
+                raise BadRequest(
+                    f"The README.md metadata block holds more than {MAX_CARD_VALUES} values "
+                    "(each use of a YAML alias counts in full)"
+                )
+        elif id(node) in visiting:
+            raise BadRequest("The README.md metadata block contains itself (a recursive YAML alias)")
+        elif id(node) not in sizes:
+            visiting.add(id(node))
+            pending.append((node, True))
+            pending.extend((child, False) for child in children)
+
+
 def lenient_front_matter(text: str) -> dict[str, Any]:
-    """Like front_matter, but a broken card reads as empty metadata (for listings and info)."""
+    """Like front_matter, but a broken card reads as empty metadata (for listings and info); never raises."""
     try:
         return front_matter(text)
-    except BadRequest:
+    except Exception:  # whatever a committed README holds, repo info and listings must still answer
         return {}
 
 

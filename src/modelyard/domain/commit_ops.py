@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelyard.domain import json_input
 from modelyard.domain.errors import BadRequest
 
 
@@ -53,10 +53,7 @@ def parse_ndjson(body: bytes) -> CommitRequest:
 
 
 def _json_line(number: int, line: bytes) -> tuple[str, dict[str, Any]]:
-    try:
-        item = json.loads(line)
-    except ValueError:
-        raise BadRequest(f"Line {number} of the commit body is not valid JSON") from None
+    item = json_input.loads(line, f"Line {number} of the commit body")
     if not isinstance(item, dict) or not isinstance(item.get("key"), str) or not isinstance(item.get("value"), dict):
         raise BadRequest(f"Line {number} of the commit body must be an object with 'key' and 'value'")
     return item["key"], item["value"]

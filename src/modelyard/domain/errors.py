@@ -12,6 +12,8 @@ class HubError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+        # Extra fields of the JSON error body, for clients that read more than the message.
+        self.details: dict[str, object] = {}
 
 
 class BadRequest(HubError):
@@ -33,6 +35,15 @@ class Unauthorized(HubError):
 
 
 class Forbidden(HubError):
+    status = 403
+
+
+class UrlRefused(HubError):
+    """A signed URL that is invalid, expired, or used beyond what it grants.
+
+    Always 403, also without credentials: such URLs never carry any, and hf_xet asks for fresh ones on a 403.
+    """
+
     status = 403
 
 

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 
 SPEC_LINE = "version https://git-lfs.github.com/spec/v1"
+# The media type of the LFS batch API's requests and answers (git-lfs docs/api/batch.md).
+LFS_JSON = "application/vnd.git-lfs+json"
 # A pointer is tiny; anything larger is content, not a pointer.
 MAX_POINTER_SIZE = 1024
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 from modelyard.domain.errors import InvalidPath
 
 MAX_PATH_LENGTH = 1024
+# C0 control characters and DEL: they break HTTP headers (Content-Disposition), URLs and terminals.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# The names git and libgit2 refuse for any path component (core.protectNTFS, on by default), whatever the
+# case: `.git`, its NTFS short name `git~1`, either one followed by only dots and spaces (which Windows
+# drops), and `.git` followed by an NTFS alternate data stream (`.git::$INDEX_ALLOCATION`).
+_DOT_GIT = re.compile(r"(\.git|git~1)[. ]*|\.git:.*", re.IGNORECASE)
 
 
 def validate_repo_path(path: str) -> str:
@@ -15,14 +23,16 @@ def validate_repo_path(path: str) -> str:
         raise InvalidPath(f"File path longer than {MAX_PATH_LENGTH} characters")
     if path.startswith("/"):
         raise InvalidPath(f"Invalid path {path!r}: paths are relative to the repository root (no leading '/')")
-    if "\\" in path or "\x00" in path:
-        raise InvalidPath(f"Invalid path {path!r}: backslashes and NUL bytes are not allowed")
+    if "\\" in path:
+        raise InvalidPath(f"Invalid path {path!r}: backslashes are not allowed")
+    if _CONTROL.search(path):
+        raise InvalidPath(f"Invalid path {path!r}: control characters (NUL, tab, newline...) are not allowed")
     parts = path.split("/")
     for part in parts:
         if part in ("", ".", ".."):
             raise InvalidPath(f"Invalid path {path!r}: empty, '.' and '..' segments are not allowed")
-    if parts[0] == ".git":
-        raise InvalidPath(f"Invalid path {path!r}: '.git' is reserved")
+        if _DOT_GIT.fullmatch(part):
+            raise InvalidPath(f"Invalid path {path!r}: {part!r} is reserved by git (as '.git')")
     return path
 
 

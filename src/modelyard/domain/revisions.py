@@ -8,17 +8,12 @@ from modelyard.domain.errors import BadRequest
 
 DEFAULT_BRANCH = "main"
 _HEX = re.compile(r"^[0-9a-f]{4,40}$")
-_PR_REF = re.compile(r"^refs/pr/[1-9][0-9]*$")
 # git-check-ref-format's rules, the ones a user can actually trip over.
 _BAD_REF = re.compile(r"(^[./-])|(\.\.)|([\x00-\x20~^:?*\[\\\x7f])|(@\{)|(/\.)|(//)|(\.lock$)|([./]$)")
 
 
 def is_commit_prefix(revision: str) -> bool:
     return bool(_HEX.match(revision))
-
-
-def is_pr_ref(revision: str) -> bool:
-    return bool(_PR_REF.match(revision))
 
 
 def candidate_refs(revision: str) -> list[str]:

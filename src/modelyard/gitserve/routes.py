@@ -22,6 +22,7 @@ from modelyard.api.access import OpenAction, declared
 from modelyard.api.deps import bearer_token, get_hub, repo_ref
 from modelyard.api.errors import header_safe, hub_error_response
 from modelyard.domain.errors import HubError, RepoMoved, RepoNotFound, Unauthorized
+from modelyard.domain.lfs_pointer import LFS_JSON
 from modelyard.domain.repo_ids import RepoType
 from modelyard.gitserve.process import (
     FLUSH_PKT,
@@ -43,7 +44,6 @@ from modelyard.services.users import Actor, authenticate
 
 router = APIRouter()
 REALM = 'Basic realm="Modelyard"'
-LFS_JSON = "application/vnd.git-lfs+json"
 LOCKS_UNSUPPORTED = "This server does not support Git LFS file locking."
 
 

@@ -11,7 +11,14 @@ import pygit2
 from pygit2.enums import AttrCheck, ObjectType, SortMode
 
 from modelyard.domain.dates import from_timestamp
-from modelyard.domain.errors import BadRequest, Conflict, EntryNotFound, RevisionNotFound, StaleParent
+from modelyard.domain.errors import (
+    BadRequest,
+    Conflict,
+    EntryNotFound,
+    InvalidPath,
+    RevisionNotFound,
+    StaleParent,
+)
 from modelyard.domain.lfs_pointer import MAX_POINTER_SIZE, LfsPointer
 from modelyard.domain.revisions import candidate_refs, is_commit_prefix
 
@@ -164,7 +171,10 @@ class GitRepository:
                 raise BadRequest(f"Cannot write {path}: a file and a folder would have the same path")
             files.add(path)
             folders.update(_parents(path))
-            index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=blob), BLOB_MODE))
+            try:
+                index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=blob), BLOB_MODE))
+            except pygit2.GitError as error:  # libgit2's own path rules, should validate_repo_path miss one
+                raise InvalidPath(f"Invalid path {path!r}: git refuses it ({error})") from None
         return str(index.write_tree(self.repo))
 
     def create_commit(self, tree: str, parents: list[str], message: str, author: pygit2.Signature) -> str:

@@ -6,9 +6,12 @@ Nothing is visible until the ref moves, so a rejected or interrupted commit leav
 
 from __future__ import annotations
 
+import random
+import time
+
 from modelyard.domain.commit_ops import CommitRequest, LfsAddition
 from modelyard.domain.errors import BadRequest, RevisionNotFound, StaleParent, TooLarge
-from modelyard.domain.lfs_pointer import LfsPointer, is_sha256
+from modelyard.domain.lfs_pointer import MAX_POINTER_SIZE, LfsPointer, is_sha256
 from modelyard.domain.paths import validate_folder_path, validate_repo_path
 from modelyard.domain.revisions import is_commit_prefix
 from modelyard.gitstore.repository import GitRepository
@@ -18,8 +21,9 @@ from modelyard.services.repos import RepoRecord, open_git, signature, touch
 from modelyard.services.users import Actor
 
 # Without a parentCommit guard a commit simply lands on whatever the head is; when another commit
-# wins the race meanwhile we rebuild on top of it, a few times at most.
-UNGUARDED_RETRIES = 5
+# wins the race meanwhile we rebuild on top of it, after a short random pause so that racers spread out.
+UNGUARDED_RETRIES = 10
+RETRY_PAUSE_SECONDS = (0.005, 0.05)
 
 
 def commit(hub: Hub, actor: Actor, record: RepoRecord, revision: str, request: CommitRequest) -> str:
@@ -27,7 +31,8 @@ def commit(hub: Hub, actor: Actor, record: RepoRecord, revision: str, request: C
     _validate(hub, request)
     git = open_git(hub, record)
     ref_name = git.branch_ref(revision)
-    lfs_sizes = _verify_lfs_objects(hub, record, request.lfs_files)
+    # A regular file whose content is an LFS pointer would serve that object: it obeys the lfsFile rules.
+    lfs_sizes = _verify_lfs_objects(hub, record, [*request.lfs_files, *_pointer_files(request)])
     upserts = {path: git.create_blob(content) for path, content in request.files.items()}
     for addition in request.lfs_files:
         upserts[addition.path] = git.create_blob(LfsPointer(addition.oid, lfs_sizes[addition.oid]).encode())
@@ -43,8 +48,18 @@ def commit(hub: Hub, actor: Actor, record: RepoRecord, revision: str, request: C
         except StaleParent:
             if request.parent_commit is not None or attempt == UNGUARDED_RETRIES - 1:
                 raise
+            time.sleep(random.uniform(*RETRY_PAUSE_SECONDS))
     touch(hub, record)
     return new_commit
+
+
+def _pointer_files(request: CommitRequest) -> list[LfsAddition]:
+    pointers = []
+    for path, content in request.files.items():
+        pointer = LfsPointer.decode(content) if len(content) <= MAX_POINTER_SIZE else None
+        if pointer is not None:
+            pointers.append(LfsAddition(path, pointer.oid, pointer.size))
+    return pointers
 
 
 def _validate(hub: Hub, request: CommitRequest) -> None:
@@ -82,11 +97,9 @@ def _verify_lfs_objects(hub: Hub, record: RepoRecord, additions: list[LfsAdditio
     for addition in additions:
         stored = uploaded.get(addition.oid)
         if stored is None:
-            raise BadRequest(
-                f"lfsFile {addition.path}: the object {addition.oid} was never uploaded to this repository"
-            )
+            raise BadRequest(f"{addition.path}: the LFS object {addition.oid} was never uploaded to this repository")
         if addition.size is not None and addition.size != stored:
-            raise BadRequest(f"lfsFile {addition.path}: size {addition.size} does not match the uploaded {stored}")
+            raise BadRequest(f"{addition.path}: LFS size {addition.size} does not match the uploaded {stored}")
         sizes[addition.oid] = stored
     return sizes
 

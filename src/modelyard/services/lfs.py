@@ -53,16 +53,18 @@ def batch(
     if len(objects) > MAX_BATCH_OBJECTS:
         raise BadRequest(f"At most {MAX_BATCH_OBJECTS} objects per batch request")
     authorize(actor, Action.WRITE if operation == "upload" else Action.READ, record.ref.namespace, record.private)
+    transfers = body.get("transfers") or []
+    if not isinstance(transfers, list):
+        raise BadRequest("'transfers' must be a list of transfer names")
     parsed = [_parse_object(obj) for obj in objects]
-    linked = _linked(hub, record, {oid for oid, _ in parsed})
+    located = locate(hub, record.pk, {oid for oid, _ in parsed})
     key = signing.signing_key(hub)
-    multipart = "multipart" in (body.get("transfers") or [])
     answers = []
     for oid, size in parsed:
         if operation == "upload":
-            answers.append(_upload_answer(hub, key, record, oid, size, linked, multipart, url_for))
+            answers.append(_upload_answer(hub, key, record, oid, size, located, "multipart" in transfers, url_for))
         else:
-            answers.append(_download_answer(hub, key, record, oid, size, linked, url_for))
+            answers.append(_download_answer(hub, key, record, oid, size, located, url_for))
     transfer = "multipart" if any("chunk_size" in _header(a) for a in answers) else "basic"
     return {"transfer": transfer, "objects": answers, "hash_algo": "sha256"}
 
@@ -79,22 +81,47 @@ def _header(answer: dict[str, Any]) -> dict[str, Any]:
     return answer.get("actions", {}).get("upload", {}).get("header", {})
 
 
-def _linked(hub: Hub, record: RepoRecord, oids: set[str]) -> dict[str, int]:
+@dataclass(frozen=True)
+class Content:
+    """Where one repository gets the bytes of one large object from."""
+
+    size: int
+    blob: bool  # the shared LFS blob: this repository uploaded those bytes and the server checked them
+    xet: xet.XetFileRef | None  # the repository's Xet file for the object, or a verified copy of its blob
+
+
+def locate(hub: Hub, repo_pk: int, oids: set[str]) -> dict[str, Content]:
+    """The objects among `oids` that repository `repo_pk` may reference and read, and where their bytes are.
+
+    The one rule for every path that accepts or serves a large object (commits, pushes, resolve, the batch
+    API, signed downloads): a blob counts only if it was uploaded to this repository; a Xet file only if
+    it was registered for it (or is a verified copy of one of its blobs). Knowing a hash is never enough.
+    """
+    if not oids:
+        return {}
     with hub.db.session() as session:
-        rows = session.scalars(select(LfsObject).where(LfsObject.repo_id == record.pk, LfsObject.oid.in_(oids)))
-        return {row.oid: row.size for row in rows}
+        uploaded = {
+            row.oid: row.size
+            for row in session.scalars(
+                select(LfsObject).where(
+                    LfsObject.repo_id == repo_pk, LfsObject.oid.in_(oids), LfsObject.source == xet.UPLOADED
+                )
+            )
+        }
+    xet_files = xet.repo_files(hub, repo_pk, oids)
+    found: dict[str, Content] = {}
+    for oid in oids:
+        blob_size = hub.blobs.size(oid) if oid in uploaded else None
+        if blob_size is not None:
+            found[oid] = Content(blob_size, True, xet_files.get(oid))
+        elif oid in xet_files:
+            found[oid] = Content(xet_files[oid].size, False, xet_files[oid])
+    return found
 
 
 def uploaded_sizes(hub: Hub, record: RepoRecord, oids: set[str]) -> dict[str, int]:
-    """oid -> stored size, for each of `oids` uploaded to this repository and present in the blob store.
-
-    What every way of committing (API commits, git pushes) checks before a pointer may reference an object.
-    """
-    linked = _linked(hub, record, oids) if oids else {}
-    stored = {oid: hub.blobs.size(oid) for oid in linked}
-    if missing := [oid for oid, size in stored.items() if size is None]:  # uploaded through Xet: no blob
-        stored.update({oid: ref.size for oid, ref in xet.repo_files(hub, record.pk, missing).items()})
-    return {oid: size for oid, size in stored.items() if size is not None}
+    """oid -> size, for each of `oids` this repository may reference (see `locate`)."""
+    return {oid: content.size for oid, content in locate(hub, record.pk, oids).items()}
 
 
 def _signed_url(key: bytes, ttl: int, url_for: Callable[[str], str], path: str, ticket: Ticket) -> str:
@@ -109,7 +136,7 @@ def _upload_answer(
     record: RepoRecord,
     oid: str,
     size: int,
-    linked: dict[str, int],
+    located: dict[str, Content],
     multipart: bool,
     url_for: Callable[[str], str],
 ) -> dict[str, Any]:
@@ -118,7 +145,7 @@ def _upload_answer(
     # Not "authenticated": git-lfs then sends credentials with the actions, which `verify` needs
     # (the signed upload URLs ignore them).
     answer: dict[str, Any] = {"oid": oid, "size": size}
-    if linked.get(oid) == size and xet.object_size(hub, record.pk, oid) == size:
+    if oid in located and located[oid].size == size:
         return answer  # already here: nothing to send
     ttl = hub.settings.upload_url_ttl_seconds
     base = f"/api/lfs/{record.pk}/{oid}"
@@ -145,14 +172,15 @@ def _download_answer(
     record: RepoRecord,
     oid: str,
     size: int,
-    linked: dict[str, int],
+    located: dict[str, Content],
     url_for: Callable[[str], str],
 ) -> dict[str, Any]:
-    if oid not in linked or xet.object_size(hub, record.pk, oid) is None:
+    content = located.get(oid)
+    if content is None:
         return {"oid": oid, "size": size, "error": {"code": 404, "message": f"Object {oid} does not exist"}}
-    ticket = Ticket("download", record.pk, oid, linked[oid])
+    ticket = Ticket("download", record.pk, oid, content.size)
     href = _signed_url(key, hub.settings.upload_url_ttl_seconds, url_for, f"/api/lfs/{record.pk}/{oid}", ticket)
-    return {"oid": oid, "size": linked[oid], "actions": {"download": {"href": href}}}
+    return {"oid": oid, "size": content.size, "actions": {"download": {"href": href}}}
 
 
 def check_ticket(hub: Hub, ticket: Ticket, expires: int, signature: str) -> None:
@@ -160,14 +188,16 @@ def check_ticket(hub: Hub, ticket: Ticket, expires: int, signature: str) -> None
 
 
 def link_object(hub: Hub, repo_pk: int, oid: str, size: int) -> None:
-    """Record that repository `repo_pk` may reference the stored object `oid`."""
+    """Record that repository `repo_pk` uploaded the (verified, stored) object `oid`."""
     try:
         with hub.db.session() as session:
             if session.get(Repo, repo_pk) is None:
                 raise NotFound("The repository of this upload no longer exists")
             linked = session.scalar(select(LfsObject).where(LfsObject.repo_id == repo_pk, LfsObject.oid == oid))
             if linked is None:
-                session.add(LfsObject(repo_id=repo_pk, oid=oid, size=size, pushed_at=utcnow()))
+                session.add(LfsObject(repo_id=repo_pk, oid=oid, size=size, pushed_at=utcnow(), source=xet.UPLOADED))
+            else:
+                linked.source = xet.UPLOADED  # a Xet claim backed by real bytes now
     except IntegrityError:
         pass  # a concurrent upload of the same object linked it first
     xet_convert.schedule(hub, repo_pk, oid)  # in the background: a Xet copy for hf_xet downloads
@@ -175,5 +205,6 @@ def link_object(hub: Hub, repo_pk: int, oid: str, size: int) -> None:
 
 def verify(hub: Hub, record: RepoRecord, body: dict[str, Any]) -> None:
     oid, size = _parse_object(body)
-    if _linked(hub, record, {oid}).get(oid) != size or xet.object_size(hub, record.pk, oid) != size:
+    content = locate(hub, record.pk, {oid}).get(oid)
+    if content is None or content.size != size:
         raise NotFound(f"Object {oid} of size {size} was not uploaded to this repository")

@@ -65,9 +65,22 @@ def _looks_binary(sample: bytes) -> bool:
 
 
 def _ignore_spec(snap: Snapshot, git_ignore: str | None) -> pathspec.PathSpec | None:
+    """The client's `gitIgnore` if it sent one, else the repository's `.gitignore`."""
     if git_ignore is None:
         entry = snap.git.entry(snap.commit, ".gitignore")
         if entry is None or entry.type != "file" or entry.lfs is not None:
             return None
         git_ignore = snap.git.read_blob(entry.oid).decode("utf-8", errors="replace")
-    return pathspec.GitIgnoreSpec.from_lines(git_ignore.splitlines())
+    lines = git_ignore.splitlines()
+    try:
+        return pathspec.GitIgnoreSpec.from_lines(lines)
+    except ValueError:  # a lone "!", a trailing "\"...: like git, skip the patterns it cannot read
+        return pathspec.GitIgnoreSpec.from_lines([line for line in lines if _valid_pattern(line)])
+
+
+def _valid_pattern(line: str) -> bool:
+    try:
+        pathspec.GitIgnoreSpec.from_lines([line])
+    except ValueError:
+        return False
+    return True

@@ -190,12 +190,14 @@ def touch(hub: Hub, record: RepoRecord) -> None:
             row.last_modified = utcnow()
 
 
-def parse_visibility(visibility: str | None, private: bool | None) -> bool | None:
+def parse_visibility(visibility: object, private: object) -> bool | None:
     """`visibility` (2.x clients) or the legacy `private` flag; None when neither is given."""
     if visibility is not None:
-        if visibility not in VISIBILITIES:
+        if not isinstance(visibility, str) or visibility not in VISIBILITIES:
             raise BadRequest(f"Unknown visibility {visibility!r}: expected public or private")
         return visibility == "private"
+    if private is not None and not isinstance(private, bool):
+        raise BadRequest(f"'private' must be true or false, not {private!r}")
     return private
 
 

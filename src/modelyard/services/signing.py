@@ -11,14 +11,21 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from modelyard.db.models import ServerSetting
-from modelyard.domain.errors import Forbidden
+from modelyard.domain.errors import UrlRefused
 from modelyard.services.hub import Hub
 
 _KEY_NAME = "url_signing_key"
 
 
 def signing_key(hub: Hub) -> bytes:
-    """The configured key, or one generated on first use and shared by every process through the database."""
+    """The configured key, or one generated on first use and shared by every process through the database.
+
+    It never changes once generated, so it is read once per hub: async routes call this on the event loop.
+    """
+    return hub.component(_KEY_NAME, lambda: _load_key(hub))
+
+
+def _load_key(hub: Hub) -> bytes:
     if hub.settings.secret_key:
         return hub.settings.secret_key.encode()
     with hub.db.session() as session:
@@ -30,7 +37,7 @@ def signing_key(hub: Hub) -> bytes:
             session.add(ServerSetting(key=_KEY_NAME, value=secrets.token_hex(32)))
     except IntegrityError:
         pass  # another process generated it first
-    return signing_key(hub)
+    return _load_key(hub)
 
 
 def sign(key: bytes, *parts: object) -> str:
@@ -44,4 +51,4 @@ def expiry(ttl_seconds: int) -> int:
 
 def check(key: bytes, signature: str, expires: int, *parts: object) -> None:
     if expires < time.time() or not hmac.compare_digest(sign(key, expires, *parts), signature):
-        raise Forbidden("This upload URL is invalid or has expired: ask the batch endpoint for a new one")
+        raise UrlRefused("This transfer URL is invalid or has expired: ask the batch endpoint for a new one")

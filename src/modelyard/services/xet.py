@@ -46,6 +46,9 @@ from modelyard.domain.xet.xorb import MAX_XORB_BODY_BYTES, XorbChunk, parse_xorb
 from modelyard.services import signing
 from modelyard.services.hub import Hub
 
+# LfsObject.source: bytes this server received and hashed, or a sha256 a shard claims.
+UPLOADED = "upload"
+CLAIMED = "xet"
 CAS_PREFIX = "/xet-cas"  # where the CAS API is mounted; casUrl = <origin> + CAS_PREFIX
 READ = "read"
 WRITE = "write"
@@ -74,7 +77,6 @@ class _State:
         self.store = XorbStore(hub.settings.data_dir / "xet")
         self.lock = threading.Lock()
         self.tables: OrderedDict[str, PackedChunks] = OrderedDict()
-        self.key: bytes | None = None
 
 
 def _state(hub: Hub) -> _State:
@@ -83,14 +85,6 @@ def _state(hub: Hub) -> _State:
 
 def store(hub: Hub) -> XorbStore:
     return _state(hub).store
-
-
-def _key(hub: Hub) -> bytes:
-    """The URL-signing key (it never changes once generated, so it is read once per process)."""
-    state = _state(hub)
-    if state.key is None:
-        state.key = signing.signing_key(hub)
-    return state.key
 
 
 # --- CAS access tokens -----------------------------------------------------------------------------------
@@ -114,7 +108,7 @@ def issue_token(hub: Hub, repo_pk: int, scope: str, ttl: int = TOKEN_TTL_SECONDS
     if scope not in SCOPES:
         raise ValueError(f"unknown Xet token scope {scope!r}")
     expires = int(time.time()) + ttl
-    signature = signing.sign(_key(hub), "xet-cas", repo_pk, scope, expires)
+    signature = signing.sign(signing.signing_key(hub), "xet-cas", repo_pk, scope, expires)
     return f"xet1.{repo_pk}.{scope}.{expires}.{signature}", expires
 
 
@@ -126,7 +120,7 @@ def check_token(hub: Hub, token: str | None) -> CasGrant:
     if match is None:
         raise Unauthorized("This is not a Xet CAS token: ask the hub's xet-read-token or xet-write-token route")
     repo_pk, scope, expires, signature = int(match[1]), match[2], int(match[3]), match[4]
-    expected = signing.sign(_key(hub), "xet-cas", repo_pk, scope, expires)
+    expected = signing.sign(signing.signing_key(hub), "xet-cas", repo_pk, scope, expires)
     if not hmac.compare_digest(expected, signature):
         raise Unauthorized("Invalid Xet CAS token")
     if expires < time.time():
@@ -139,7 +133,7 @@ def fetch_expiry() -> int:
 
 
 def fetch_signature(hub: Hub, xorb_hash: str, first: int, last: int, expires: int) -> str:
-    return signing.sign(_key(hub), "xet-fetch", xorb_hash, first, last, expires)
+    return signing.sign(signing.signing_key(hub), "xet-fetch", xorb_hash, first, last, expires)
 
 
 def fetch_allowed(hub: Hub, xorb_hash: str, first: int, last: int, expires: int, signature: str) -> bool:
@@ -418,7 +412,7 @@ def register_shard(hub: Hub, grant: CasGrant, body: bytes) -> int:
 
 
 def _map_sha256(session: Session, repo_pk: int, sha256: str, file_hash: str, size: int, now: Any) -> bool:
-    """Record sha256 -> file for the repository and link the object to it; True when something changed."""
+    """Record sha256 -> file for the repository and link the claim to it; True when something changed."""
     current = session.execute(
         select(XetRepoFile.file_hash, XetRepoFile.size).where(
             XetRepoFile.repo_id == repo_pk, XetRepoFile.sha256 == sha256
@@ -432,7 +426,8 @@ def _map_sha256(session: Session, repo_pk: int, sha256: str, file_hash: str, siz
             index_elements=["repo_id", "sha256"], set_={"file_hash": file_hash, "size": size, "created_at": now}
         )
     )
-    link = {"repo_id": repo_pk, "oid": sha256, "size": size, "pushed_at": now}
+    # A claim, not an upload: it names this repository's own Xet file, never the shared LFS blob.
+    link = {"repo_id": repo_pk, "oid": sha256, "size": size, "pushed_at": now, "source": CLAIMED}
     _insert_ignore(session, LfsObject, [link], ["repo_id", "oid"])
     return current is None or tuple(current) != (file_hash, size)
 
@@ -527,7 +522,7 @@ def repo_files(hub: Hub, repo_pk: int, sha256s: Iterable[str]) -> dict[str, XetF
             if missing:
                 verified = session.execute(
                     select(XetFile.verified_sha256, XetFile.hash, XetFile.size)
-                    .join(LfsObject, LfsObject.oid == XetFile.verified_sha256)
+                    .join(LfsObject, (LfsObject.oid == XetFile.verified_sha256) & (LfsObject.source == UPLOADED))
                     .where(LfsObject.repo_id == repo_pk, XetFile.verified_sha256.in_(missing))
                 )
                 for sha256, file_hash, size in verified:
@@ -537,15 +532,6 @@ def repo_files(hub: Hub, repo_pk: int, sha256s: Iterable[str]) -> dict[str, XetF
 
 def repo_file(hub: Hub, repo_pk: int, sha256: str) -> XetFileRef | None:
     return repo_files(hub, repo_pk, [sha256]).get(sha256)
-
-
-def object_size(hub: Hub, repo_pk: int, oid: str) -> int | None:
-    """Size of a large object `repo_pk` may use: the stored LFS blob, else its Xet reconstruction."""
-    size = hub.blobs.size(oid)
-    if size is not None:
-        return size
-    ref = repo_file(hub, repo_pk, oid)
-    return ref.size if ref is not None else None
 
 
 def has_verified_file(hub: Hub, sha256: str) -> bool:
@@ -570,7 +556,7 @@ def file_visible(hub: Hub, repo_pk: int, file_hash: str) -> bool:
             return True
         verified = session.scalar(
             select(XetFile.hash)
-            .join(LfsObject, LfsObject.oid == XetFile.verified_sha256)
+            .join(LfsObject, (LfsObject.oid == XetFile.verified_sha256) & (LfsObject.source == UPLOADED))
             .where(XetFile.hash == file_hash, LfsObject.repo_id == repo_pk)
             .limit(1)
         )

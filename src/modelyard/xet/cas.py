@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from typing import NoReturn
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
@@ -18,9 +19,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from modelyard.api.access import OpenAction, declared
 from modelyard.api.deps import base_url, bearer_token, get_hub
-from modelyard.api.errors import error_response
 from modelyard.api.streaming import receive_into
-from modelyard.domain.errors import BadRequest, NotFound, TooLarge
+from modelyard.domain.errors import BadRequest, NotFound, TooLarge, UrlRefused
 from modelyard.domain.xet.hashes import MerkleHash
 from modelyard.domain.xet.shard import MAX_SHARD_BYTES
 from modelyard.domain.xet.xorb import MAX_XORB_BODY_BYTES
@@ -49,8 +49,8 @@ def cas_url(request: Request) -> str:
     return base_url(request) + CAS_PREFIX
 
 
-def _not_implemented(what: str, fallback: str) -> Response:
-    return error_response(404, f"{what} is not implemented by this server: use {fallback}")
+def _not_implemented(what: str, fallback: str) -> NoReturn:
+    raise NotFound(f"{what} is not implemented by this server: use {fallback}")
 
 
 def _check_length(request: Request, limit: int, what: str) -> None:
@@ -68,7 +68,7 @@ async def query_chunk(
 ) -> Response:
     answer = await run_in_threadpool(xet.dedup_answer, hub, grant, chunk_hash)
     if answer is None:
-        return error_response(404, f"Chunk {chunk_hash} is not known")
+        raise NotFound(f"Chunk {chunk_hash} is not known")
     return Response(answer, media_type="application/octet-stream")
 
 
@@ -163,7 +163,7 @@ async def fetch(request: Request, xorb_hash: str, r: str, exp: int, sig: str, hu
     # 403 (never 401, although the request carries no credentials): hf_xet answers a 403 on a fetch URL by
     # asking for the reconstruction again, which hands out fresh URLs.
     if not await run_in_threadpool(xet.fetch_allowed, hub, xorb_hash, first, last, exp, sig):
-        return error_response(403, "This Xet fetch URL is invalid or has expired: ask for the reconstruction again")
+        raise UrlRefused("This Xet fetch URL is invalid or has expired: ask for the reconstruction again")
     size = await run_in_threadpool(xet.store(hub).xorb_size, xorb_hash)
     if size is None or last >= size:
         raise NotFound(f"Xorb {xorb_hash} is not stored")
@@ -175,7 +175,7 @@ async def fetch(request: Request, xorb_hash: str, r: str, exp: int, sig: str, hu
             raise BadRequest(f"Unsupported Range {requested!r}: expected one bytes=start-end range")
         start, stop = int(match[1]), int(match[2])
         if not first <= start <= stop <= last:
-            return error_response(403, f"Range {requested} is outside the range this URL grants ({first}-{last})")
+            raise UrlRefused(f"Range {requested} is outside the range this URL grants ({first}-{last})")
     headers = {
         "Content-Length": str(stop - start + 1),
         "Content-Range": f"bytes {start}-{stop}/{size}",

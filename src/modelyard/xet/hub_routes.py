@@ -8,9 +8,8 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
-from modelyard.api.access import OpenAction, declared, repo_access
-from modelyard.api.deps import get_actor, get_hub
-from modelyard.domain.errors import Unauthorized
+from modelyard.api.access import authenticated_actor, repo_access
+from modelyard.api.deps import get_hub
 from modelyard.services import xet, xet_stats
 from modelyard.services.access import Action
 from modelyard.services.hub import Hub
@@ -44,11 +43,9 @@ async def xet_write_token(
     return await run_in_threadpool(_token_response, request, hub, record, xet.WRITE)
 
 
-@router.get("/api/storage", dependencies=[Depends(declared(OpenAction.AUTHENTICATED))])
-async def total_storage(actor: Actor | None = Depends(get_actor), hub: Hub = Depends(get_hub)) -> dict[str, Any]:
+@router.get("/api/storage")
+async def total_storage(actor: Actor = Depends(authenticated_actor), hub: Hub = Depends(get_hub)) -> dict[str, Any]:
     """Storage of the whole hub: any authenticated user may see these totals (no per-repo detail)."""
-    if actor is None:
-        raise Unauthorized("Storage statistics need a token")
     stats = await run_in_threadpool(xet_stats.total_storage, hub)
     return stats.to_json()
 

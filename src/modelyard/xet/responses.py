@@ -14,10 +14,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from modelyard.api.deps import base_url
-from modelyard.domain.errors import NotFound
+from modelyard.domain.errors import EntryNotFound, NotFound
 from modelyard.domain.lfs_pointer import LfsPointer
 from modelyard.domain.ranges import parse_range
-from modelyard.services import xet, xet_convert
+from modelyard.services import lfs, xet, xet_convert
 from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord
 
@@ -48,29 +48,28 @@ async def resolve_lfs(
     hub: Hub,
     record: RepoRecord,
     commit: str,
+    path: str,
     pointer: LfsPointer,
     headers: dict[str, str],
     media_type: str,
 ) -> Response | None:
-    """The Xet part of resolving an LFS file (hub-api §7.1, xet.md §6.4).
+    """The large-file part of resolve (hub-api §7.1, xet.md §6.4).
 
     Adds `X-Xet-Hash` and the token refresh `Link` to `headers` when the file has a Xet reconstruction,
     so that hf_xet downloads it through the CAS. Returns the response to send when the bytes exist only as
     Xet (streamed from the xorbs), or None to let the caller send the LFS blob.
     """
-
-    def lookup() -> tuple[xet.XetFileRef | None, bool]:
-        return xet.repo_file(hub, record.pk, pointer.oid), hub.blobs.size(pointer.oid) is not None
-
-    xet_file, has_blob = await run_in_threadpool(lookup)
-    if xet_file is not None and xet_file.size == pointer.size:
+    content = await run_in_threadpool(lambda: lfs.locate(hub, record.pk, {pointer.oid}).get(pointer.oid))
+    if content is None or content.size != pointer.size:
+        raise EntryNotFound(f"The content of {path} ({pointer.oid}) is not stored for this repository", commit)
+    if content.xet is not None:
         token_url = f"{base_url(request)}/api/{record.ref.type.plural}/{record.ref.id}/xet-read-token/{commit}"
-        headers["X-Xet-Hash"] = xet_file.hash
+        headers["X-Xet-Hash"] = content.xet.hash
         headers["Link"] = f'<{token_url}>; rel="xet-auth"'
         headers["Access-Control-Expose-Headers"] = headers.get("Access-Control-Expose-Headers", "") + ", X-Xet-Hash"
-        if not has_blob:
-            return await run_in_threadpool(xet_file_response, request, hub, xet_file.hash, headers, media_type)
-    elif has_blob:
+        if not content.blob:
+            return await run_in_threadpool(xet_file_response, request, hub, content.xet.hash, headers, media_type)
+    else:
         xet_convert.schedule(hub, record.pk, pointer.oid)  # an LFS upload that missed its conversion
     return None
 

@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("storage_key"),
         sa.UniqueConstraint("type", "namespace", "name"),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "server_settings",
@@ -47,6 +48,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("name"),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "lfs_objects",
@@ -55,6 +57,7 @@ def upgrade() -> None:
         sa.Column("oid", sa.String(length=64), nullable=False),
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("pushed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("source", sa.String(length=16), server_default="upload", nullable=False),
         sa.ForeignKeyConstraint(["repo_id"], ["repos.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("repo_id", "oid"),
