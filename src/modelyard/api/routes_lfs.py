@@ -11,7 +11,6 @@ from starlette.responses import JSONResponse, Response
 from modelyard.api.access import OpenAction, declared, repo_access
 from modelyard.api.deps import base_url, get_actor, get_hub, json_body
 from modelyard.api.streaming import BlobFileResponse, receive_into
-from modelyard.domain.errors import BadRequest, NotFound
 from modelyard.domain.lfs_pointer import LFS_JSON
 from modelyard.domain.repo_ids import RepoType
 from modelyard.services import lfs
@@ -58,21 +57,18 @@ for _type in sorted(RepoType, key=lambda t: t is RepoType.MODEL):
     router.add_api_route(f"{_base}/verify", _verify_endpoint(_type), methods=["POST"], name=f"lfs_verify_{_type}")
 
 
-def _ticket(purpose: str, repo_pk: int, oid: str, size: int, part: int, exp: int, sig: str, hub: Hub) -> lfs.Ticket:
-    ticket = lfs.Ticket(purpose, repo_pk, oid, size, part)
-    lfs.check_ticket(hub, ticket, exp, sig)
-    return ticket
+def _ticket(hub: Hub, purpose: str, repo_pk: int, oid: str, size: int, part: int, exp: int, sig: str) -> lfs.Ticket:
+    return lfs.check_ticket(hub, lfs.Ticket(purpose, repo_pk, oid, size, part), exp, sig)
 
 
 @router.put("/api/lfs/{repo_pk}/{oid}", dependencies=[Depends(declared(OpenAction.SIGNED_URL))])
 async def upload(
     request: Request, repo_pk: int, oid: str, size: int, exp: int, sig: str, hub: Hub = Depends(get_hub)
 ) -> Response:
-    ticket = _ticket("upload", repo_pk, oid, size, 0, exp, sig, hub)
-    writer = hub.blobs.writer(max_size=size)
+    ticket = _ticket(hub, "upload", repo_pk, oid, size, 0, exp, sig)
+    writer = await run_in_threadpool(lfs.object_writer, hub, ticket)
     await receive_into(request, writer)
-    await run_in_threadpool(writer.finish, oid, size)
-    await run_in_threadpool(lfs.link_object, hub, ticket.repo_pk, oid, size)
+    await run_in_threadpool(lfs.store_object, hub, ticket, writer)
     return Response(status_code=200)
 
 
@@ -80,10 +76,8 @@ async def upload(
 async def upload_part(
     request: Request, repo_pk: int, oid: str, part: int, size: int, exp: int, sig: str, hub: Hub = Depends(get_hub)
 ) -> Response:
-    if part < 1:  # part 0 is the whole-object ticket's: its signature must not pass for a part
-        raise BadRequest(f"Invalid part number {part}: multipart upload parts are numbered from 1")
-    _ticket("upload", repo_pk, oid, size, part, exp, sig, hub)
-    writer = hub.blobs.part_writer(oid, part, max_size=hub.settings.lfs_multipart_chunk_size)
+    ticket = lfs.part_ticket(hub, repo_pk, oid, size, part, exp, sig)
+    writer = await run_in_threadpool(lfs.part_writer, hub, ticket)
     await receive_into(request, writer)
     etag = await run_in_threadpool(writer.finish)
     return Response(status_code=200, headers={"ETag": f'"{etag}"'})
@@ -99,14 +93,7 @@ def complete(
     body: dict[str, Any] = Depends(json_body),
     hub: Hub = Depends(get_hub),
 ) -> Response:
-    _ticket("upload", repo_pk, oid, size, -1, exp, sig, hub)
-    parts = body.get("parts")
-    if not isinstance(parts, list) or not all(
-        isinstance(p, dict) and isinstance(p.get("partNumber"), int) for p in parts
-    ):
-        raise BadRequest("Expected {oid, parts: [{partNumber, etag}]}")
-    hub.blobs.complete_multipart(oid, sorted(p["partNumber"] for p in parts), size)
-    lfs.link_object(hub, repo_pk, oid, size)
+    lfs.complete_multipart(hub, _ticket(hub, "upload", repo_pk, oid, size, -1, exp, sig), body)
     return JSONResponse({}, media_type=LFS_JSON)
 
 
@@ -114,11 +101,7 @@ def complete(
 def download(
     request: Request, repo_pk: int, oid: str, size: int, exp: int, sig: str, hub: Hub = Depends(get_hub)
 ) -> Response:
-    _ticket("download", repo_pk, oid, size, 0, exp, sig, hub)
-    # Checked again at download time: a deleted repository's objects are gone, whatever the URL says.
-    content = lfs.locate(hub, repo_pk, {oid}).get(oid)
-    if content is None:
-        raise NotFound(f"Object {oid} does not exist")
+    content = lfs.downloadable(hub, _ticket(hub, "download", repo_pk, oid, size, 0, exp, sig))
     if not content.blob and content.xet is not None:
         return xet_file_response(request, hub, content.xet.hash, {})  # stored as Xet only: rebuilt while sent
     return BlobFileResponse(hub.blobs.path(oid), media_type="application/octet-stream")

@@ -81,12 +81,16 @@ class LocalBlobStore:
         return BlobWriter(self, max_size)
 
     # Multipart uploads: each part lands in its own file, the completion joins them into one blob.
+    # `upload` names one upload (its repository and object), so that uploads of one object never mix.
 
-    def part_writer(self, oid: str, part_number: int, max_size: int) -> PartWriter:
-        return PartWriter(self.parts_dir / self.path(oid).name, part_number, max_size)
+    def _upload_dir(self, upload: str, oid: str) -> Path:
+        return self.parts_dir / f"{upload}-{self.path(oid).name}"
 
-    def complete_multipart(self, oid: str, part_numbers: list[int], size: int) -> None:
-        upload_dir = self.parts_dir / self.path(oid).name
+    def part_writer(self, upload: str, oid: str, part_number: int, max_size: int) -> PartWriter:
+        return PartWriter(self._upload_dir(upload, oid), part_number, max_size)
+
+    def complete_multipart(self, upload: str, oid: str, part_numbers: list[int], size: int) -> None:
+        upload_dir = self._upload_dir(upload, oid)
         writer = self.writer(size)
         try:
             for number in part_numbers:

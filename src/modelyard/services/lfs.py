@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from modelyard.blobs.local import BlobWriter, PartWriter
 from modelyard.db.models import LfsObject, Repo
 from modelyard.domain.dates import utcnow
 from modelyard.domain.errors import BadRequest, NotFound, TooLarge
@@ -183,8 +184,52 @@ def _download_answer(
     return {"oid": oid, "size": content.size, "actions": {"download": {"href": href}}}
 
 
-def check_ticket(hub: Hub, ticket: Ticket, expires: int, signature: str) -> None:
+def check_ticket(hub: Hub, ticket: Ticket, expires: int, signature: str) -> Ticket:
+    """The ticket, if the signed URL that carries it is genuine and still valid."""
     signing.check(signing.signing_key(hub), signature, expires, *ticket.parts())
+    return ticket
+
+
+def object_writer(hub: Hub, ticket: Ticket) -> BlobWriter:
+    """Where the body of a basic-transfer upload goes; `store_object` then publishes it."""
+    return hub.blobs.writer(max_size=ticket.size)
+
+
+def store_object(hub: Hub, ticket: Ticket, writer: BlobWriter) -> None:
+    """Verify the received bytes against the ticket's oid and size, publish them, link them to the repo."""
+    writer.finish(ticket.oid, ticket.size)
+    link_object(hub, ticket.repo_pk, ticket.oid, ticket.size)
+
+
+def part_ticket(hub: Hub, repo_pk: int, oid: str, size: int, part: int, expires: int, signature: str) -> Ticket:
+    """The ticket of a multipart part URL, if genuine."""
+    if part < 1:  # part 0 is the whole-object ticket's: its signature must not pass for a part
+        raise BadRequest(f"Invalid part number {part}: multipart upload parts are numbered from 1")
+    return check_ticket(hub, Ticket("upload", repo_pk, oid, size, part), expires, signature)
+
+
+def part_writer(hub: Hub, ticket: Ticket) -> PartWriter:
+    return hub.blobs.part_writer(str(ticket.repo_pk), ticket.oid, ticket.part, hub.settings.lfs_multipart_chunk_size)
+
+
+def complete_multipart(hub: Hub, ticket: Ticket, body: dict[str, Any]) -> None:
+    """Join the uploaded parts into the object, verify and publish it, link it to the repository."""
+    parts = body.get("parts")
+    if not isinstance(parts, list) or not all(
+        isinstance(p, dict) and isinstance(p.get("partNumber"), int) for p in parts
+    ):
+        raise BadRequest("Expected {oid, parts: [{partNumber, etag}]}")
+    numbers = sorted(p["partNumber"] for p in parts)
+    hub.blobs.complete_multipart(str(ticket.repo_pk), ticket.oid, numbers, ticket.size)
+    link_object(hub, ticket.repo_pk, ticket.oid, ticket.size)
+
+
+def downloadable(hub: Hub, ticket: Ticket) -> Content:
+    """What a signed download URL serves, checked again now: a deleted repository's objects are gone."""
+    content = locate(hub, ticket.repo_pk, {ticket.oid}).get(ticket.oid)
+    if content is None:
+        raise NotFound(f"Object {ticket.oid} does not exist")
+    return content
 
 
 def link_object(hub: Hub, repo_pk: int, oid: str, size: int) -> None:
