@@ -71,6 +71,25 @@ def write_random_file(path: Path, size: int, chunk: int = 16 * MIB) -> str:
     return digest.hexdigest()
 
 
+def step(message: str) -> None:
+    print(f"- {message} ...")
+
+
+def served_random_file(work: Path, name: str, size: int) -> tuple[Path, Path, str]:
+    """A random file in `work/www` that nginx's workers (`nobody` when we are root) may read.
+
+    Returns (the www directory, the file, its sha256).
+    """
+    work.chmod(0o755)
+    www = work / "www"
+    www.mkdir(mode=0o755)
+    source = www / name
+    step(f"writing {size / MIB:.0f} MiB of random bytes")
+    sha = write_random_file(source, size)
+    source.chmod(0o644)
+    return www, source, sha
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as source:

@@ -33,10 +33,11 @@ from _common import (
     median,
     modelyard_serving,
     nginx_serving,
+    served_random_file,
     source_revision,
+    step,
     upload_with_huggingface_hub,
     wait_until_idle,
-    write_random_file,
 )
 
 THROUGHPUT_GOAL = 0.8  # Modelyard / nginx
@@ -79,14 +80,7 @@ def main() -> int:
 
 
 def run(work: Path, size: int, args: argparse.Namespace) -> None:
-    # nginx's workers run as `nobody` when we are root: let them read the file.
-    work.chmod(0o755)
-    www = work / "www"
-    www.mkdir(mode=0o755)
-    source = www / FILENAME
-    step(f"writing {size / MIB:.0f} MiB of random bytes")
-    expected_sha = write_random_file(source, size)
-    source.chmod(0o644)
+    www, source, expected_sha = served_random_file(work, FILENAME, size)
 
     nginx_options = {"sendfile": args.nginx_sendfile == "on", "extra_http_config": args.nginx_extra}
     # One PUT for the upload rather than 64 MiB parts: this bench is about downloads, so its setup stays
@@ -143,10 +137,6 @@ def run(work: Path, size: int, args: argparse.Namespace) -> None:
 
     summarize(size, rounds, fast, slow)
     print(load_warning())
-
-
-def step(message: str) -> None:
-    print(f"- {message} ...")
 
 
 def check(result: CurlResult, size: int, url: str) -> CurlResult:

@@ -42,9 +42,10 @@ from _common import (
     median,
     modelyard_serving,
     nginx_serving,
+    served_random_file,
     sha256_of,
+    step,
     upload_with_huggingface_hub,
-    write_random_file,
 )
 
 GOAL = 0.7  # Modelyard's LFS transfer rate / nginx's serving rate
@@ -76,13 +77,7 @@ def main() -> int:
 
 
 def run(work: Path, size: int, rounds: int) -> None:
-    work.chmod(0o755)  # nginx's workers run as `nobody` when we are root: let them read the file
-    www = work / "www"
-    www.mkdir(mode=0o755)
-    source = www / FILENAME
-    step(f"writing {size / MIB:.0f} MiB of random bytes")
-    expected_sha = write_random_file(source, size)
-    source.chmod(0o644)
+    www, source, expected_sha = served_random_file(work, FILENAME, size)
     git = GitClient(work / "home")
 
     # One PUT for the setup upload rather than multipart: this bench is about the download side.
@@ -234,10 +229,6 @@ class GitClient:
 
 def _version(tool: str) -> str:
     return subprocess.run([tool, "--version"], capture_output=True, text=True).stdout.strip()
-
-
-def step(message: str) -> None:
-    print(f"- {message} ...")
 
 
 if __name__ == "__main__":
