@@ -35,7 +35,8 @@ from modelyard.blobs.files import TempFile
 from modelyard.blobs.xorbs import XorbStore
 from modelyard.db.models import LfsObject, Repo, XetDedupChunk, XetFile, XetRepoFile, XetShard, XetXorb
 from modelyard.domain.dates import utcnow
-from modelyard.domain.errors import BadRequest, Forbidden, NotFound, RangeNotSatisfiable, Unauthorized
+from modelyard.domain.errors import Forbidden, NotFound, RangeNotSatisfiable, Unauthorized
+from modelyard.domain.ranges import parse_range
 from modelyard.domain.xet.errors import InvalidXorb
 from modelyard.domain.xet.file_check import check_shard_file
 from modelyard.domain.xet.hashes import HASH_SIZE, MerkleHash, is_global_dedup_eligible
@@ -574,9 +575,6 @@ def load_file(hub: Hub, file_hash: str) -> XetFileRecord | None:
 # --- reconstruction ------------------------------------------------------------------------------------
 
 
-_RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
-
-
 class _TermIndex:
     """A file's terms with their file offsets, to find the chunks serving a byte range in O(log n)."""
 
@@ -624,19 +622,10 @@ def reconstruction_json(
     record = load_file(hub, name)
     if record is None or not file_visible(hub, grant.repo_pk, name):
         raise NotFound(f"Xet file {name} is not known in this repository")
-    start, last = 0, record.size - 1
-    if range_header:
-        match = _RANGE.match(range_header.strip())
-        if match is None:
-            raise BadRequest(f"Unsupported Range {range_header!r}: expected bytes=start-end")
-        start = int(match[1])
-        if match[2]:
-            last = int(match[2])
-            if last < start:
-                raise BadRequest(f"Invalid Range {range_header!r}")
-    if start >= record.size:
-        raise RangeNotSatisfiable(f"Range start {start} is beyond the file size {record.size}", record.size)
-    last = min(last, record.size - 1)
+    start, end = parse_range(range_header, record.size) or (0, record.size)
+    if start >= end:  # an empty file: nothing to plan
+        raise RangeNotSatisfiable(f"Xet file {name} is empty", record.size)
+    last = end - 1
     tables = ChunkTables(hub)
     terms, shift = _TermIndex(record).window(tables, start, last)
     plan = plan_reconstruction(terms, tables, url_for, (start - shift, last - shift))
