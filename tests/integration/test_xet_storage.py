@@ -16,7 +16,7 @@ from modelyard.domain.xet.hashes import MerkleHash, chunk_hash, file_hash, verif
 from modelyard.domain.xet.shard import ShardFile, ShardXorb, serialize_shard
 from modelyard.domain.xet.terms import FileTerm
 from modelyard.domain.xet.xorb import CompressionScheme, decompress_chunks, serialize_xorb
-from modelyard.services import xet
+from modelyard.services import xet, xet_tokens, xet_uploads
 from modelyard.services.hub import Hub
 
 
@@ -43,18 +43,18 @@ def _chunks(rng: random.Random, count: int) -> list[bytes]:
     return out
 
 
-def _store(hub: Hub, grant: xet.CasGrant, chunks: list[bytes], scheme: CompressionScheme) -> MerkleHash:
+def _store(hub: Hub, grant: xet_tokens.CasGrant, chunks: list[bytes], scheme: CompressionScheme) -> MerkleHash:
     body = serialize_xorb(chunks, scheme)
     name = xorb_hash((chunk_hash(c), len(c)) for c in chunks)
-    upload = xet.new_xorb_upload(hub)
+    upload = xet_uploads.new_xorb_upload(hub)
     upload.write(body)
-    assert xet.store_xorb(hub, grant, name.hex(), upload) is True
+    assert xet_uploads.store_xorb(hub, grant, name.hex(), upload) is True
     return name
 
 
 def _build_file(hub: Hub, seed: int) -> tuple[bytes, xet.XetFileRecord]:
     rng = random.Random(seed)
-    grant = xet.CasGrant(1, xet.WRITE, 2**40)
+    grant = xet_tokens.CasGrant(1, xet_tokens.WRITE, 2**40)
     xorbs = [_chunks(rng, n) for n in (9, 14, 5)]
     schemes = (CompressionScheme.LZ4, CompressionScheme.BG4_LZ4, CompressionScheme.NONE)
     names = [_store(hub, grant, chunks, scheme) for chunks, scheme in zip(xorbs, schemes, strict=True)]
@@ -74,7 +74,7 @@ def _build_file(hub: Hub, seed: int) -> tuple[bytes, xet.XetFileRecord]:
         [shard_file],
         [ShardXorb.from_chunks(n, [(chunk_hash(c), len(c)) for c in x]) for n, x in zip(names, xorbs, strict=True)],
     )
-    assert xet.register_shard(hub, grant, shard) == 1
+    assert xet_uploads.register_shard(hub, grant, shard) == 1
     record = xet.load_file(hub, shard_file.hash.hex())
     assert record is not None and record.size == len(data)
     return data, record
@@ -98,7 +98,7 @@ def test_every_range_reads_back_exactly(hub: Hub, monkeypatch):
 def test_reconstructions_follow_the_client_algorithm(hub: Hub):
     """Apply a V1 reconstruction like hf_xet: fetch each term's byte range, decompress, skip, trim."""
     data, record = _build_file(hub, seed=3)
-    grant = xet.CasGrant(1, xet.READ, 2**40)
+    grant = xet_tokens.CasGrant(1, xet_tokens.READ, 2**40)
     store = xet.store(hub)
     rng = random.Random(4)
     ranges = [(0, len(data) - 1), (0, 0), (len(data) - 1, len(data) + 5000)]
@@ -132,7 +132,8 @@ def test_dedup_answer_lists_the_uploaded_xorbs(hub: Hub):
     _, record = _build_file(hub, seed=5)
     first = record.terms[0].term
     table = xet.load_chunk_tables(hub, [first.xorb_hash])[first.xorb_hash]
-    answer = xet.dedup_answer(hub, xet.CasGrant(1, xet.READ, 2**40), table[first.chunk_start].hash.hex())
+    reader = xet_tokens.CasGrant(1, xet_tokens.READ, 2**40)
+    answer = xet_uploads.dedup_answer(hub, reader, table[first.chunk_start].hash.hex())
     from modelyard.domain.xet.shard import parse_shard
 
     shard = parse_shard(answer)
@@ -140,4 +141,4 @@ def test_dedup_answer_lists_the_uploaded_xorbs(hub: Hub):
     assert shard.files == ()
     assert {x.hash for x in shard.xorbs} == {t.term.xorb_hash for t in record.terms}
     assert shard.xorbs[0].hash == first.xorb_hash
-    assert xet.dedup_answer(hub, xet.CasGrant(1, xet.READ, 2**40), "00" * 32) is None
+    assert xet_uploads.dedup_answer(hub, xet_tokens.CasGrant(1, xet_tokens.READ, 2**40), "00" * 32) is None

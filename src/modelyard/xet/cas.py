@@ -24,7 +24,7 @@ from modelyard.domain.errors import BadRequest, NotFound, TooLarge, UrlRefused
 from modelyard.domain.xet.hashes import MerkleHash
 from modelyard.domain.xet.shard import MAX_SHARD_BYTES
 from modelyard.domain.xet.xorb import MAX_XORB_BODY_BYTES
-from modelyard.services import xet
+from modelyard.services import xet, xet_tokens, xet_uploads
 from modelyard.services.hub import Hub
 from modelyard.xet import CAS_PREFIX
 
@@ -32,11 +32,11 @@ router = APIRouter()
 _RANGE = re.compile(r"^bytes=(\d+)-(\d+)$")
 
 
-def cas_grant(scope: str) -> Callable[..., Awaitable[xet.CasGrant]]:
+def cas_grant(scope: str) -> Callable[..., Awaitable[xet_tokens.CasGrant]]:
     """Dependency: the grant of the request's CAS token, which must allow `scope`."""
 
-    async def load(request: Request, hub: Hub = Depends(get_hub)) -> xet.CasGrant:
-        grant = await run_in_threadpool(xet.check_token, hub, bearer_token(request))
+    async def load(request: Request, hub: Hub = Depends(get_hub)) -> xet_tokens.CasGrant:
+        grant = await run_in_threadpool(xet_tokens.check_token, hub, bearer_token(request))
         grant.require(scope)
         return grant
 
@@ -64,9 +64,9 @@ def _check_length(request: Request, limit: int, what: str) -> None:
 
 @router.get(CAS_PREFIX + "/v1/chunks/{prefix}/{chunk_hash}")
 async def query_chunk(
-    chunk_hash: str, grant: xet.CasGrant = Depends(cas_grant(xet.READ)), hub: Hub = Depends(get_hub)
+    chunk_hash: str, grant: xet_tokens.CasGrant = Depends(cas_grant(xet_tokens.READ)), hub: Hub = Depends(get_hub)
 ) -> Response:
-    answer = await run_in_threadpool(xet.dedup_answer, hub, grant, chunk_hash)
+    answer = await run_in_threadpool(xet_uploads.dedup_answer, hub, grant, chunk_hash)
     if answer is None:
         raise NotFound(f"Chunk {chunk_hash} is not known")
     return Response(answer, media_type="application/octet-stream")
@@ -75,7 +75,7 @@ async def query_chunk(
 # --- uploads -----------------------------------------------------------------------------------------------
 
 
-@router.post(CAS_PREFIX + "/v1/xorb-grants/{prefix}/{xorb_hash}", dependencies=[Depends(cas_grant(xet.WRITE))])
+@router.post(CAS_PREFIX + "/v1/xorb-grants/{prefix}/{xorb_hash}", dependencies=[Depends(cas_grant(xet_tokens.WRITE))])
 async def xorb_grant() -> Response:
     return _not_implemented("Xorb upload grants", "POST /v1/xorbs")
 
@@ -84,35 +84,35 @@ async def xorb_grant() -> Response:
 async def upload_xorb(
     request: Request,
     xorb_hash: str,
-    grant: xet.CasGrant = Depends(cas_grant(xet.WRITE)),
+    grant: xet_tokens.CasGrant = Depends(cas_grant(xet_tokens.WRITE)),
     hub: Hub = Depends(get_hub),
 ) -> Response:
     MerkleHash.from_hex(xorb_hash)  # a malformed hash is refused before the body is read
     _check_length(request, MAX_XORB_BODY_BYTES, "Xorb")
-    upload = xet.new_xorb_upload(hub)
+    upload = xet_uploads.new_xorb_upload(hub)
     await receive_into(request, upload)
-    inserted = await run_in_threadpool(xet.store_xorb, hub, grant, xorb_hash, upload)
+    inserted = await run_in_threadpool(xet_uploads.store_xorb, hub, grant, xorb_hash, upload)
     return JSONResponse({"was_inserted": inserted})
 
 
 @router.head(CAS_PREFIX + "/v1/xorbs/{prefix}/{xorb_hash}")
 async def xorb_exists(
-    xorb_hash: str, grant: xet.CasGrant = Depends(cas_grant(xet.READ)), hub: Hub = Depends(get_hub)
+    xorb_hash: str, grant: xet_tokens.CasGrant = Depends(cas_grant(xet_tokens.READ)), hub: Hub = Depends(get_hub)
 ) -> Response:
-    size = await run_in_threadpool(xet.xorb_size, hub, xorb_hash)
+    size = await run_in_threadpool(xet_uploads.xorb_size, hub, xorb_hash)
     if size is None:
         return Response(status_code=404)
     return Response(status_code=200, headers={"Content-Length": str(size)})
 
 
-@router.post(CAS_PREFIX + "/v2/shards", dependencies=[Depends(cas_grant(xet.WRITE))])
+@router.post(CAS_PREFIX + "/v2/shards", dependencies=[Depends(cas_grant(xet_tokens.WRITE))])
 async def upload_shard_v2() -> Response:
     return _not_implemented("Streaming shard registration (v2)", "POST /v1/shards")
 
 
 @router.post(CAS_PREFIX + "/v1/shards")
 async def upload_shard(
-    request: Request, grant: xet.CasGrant = Depends(cas_grant(xet.WRITE)), hub: Hub = Depends(get_hub)
+    request: Request, grant: xet_tokens.CasGrant = Depends(cas_grant(xet_tokens.WRITE)), hub: Hub = Depends(get_hub)
 ) -> Response:
     _check_length(request, MAX_SHARD_BYTES, "Shard")
     body = bytearray()
@@ -120,14 +120,14 @@ async def upload_shard(
         body += piece
         if len(body) > MAX_SHARD_BYTES:
             raise TooLarge(f"Shard exceeds the limit of {MAX_SHARD_BYTES} bytes")
-    result = await run_in_threadpool(xet.register_shard, hub, grant, bytes(body))
+    result = await run_in_threadpool(xet_uploads.register_shard, hub, grant, bytes(body))
     return JSONResponse({"result": result})
 
 
 # --- downloads ---------------------------------------------------------------------------------------------
 
 
-@router.get(CAS_PREFIX + "/v2/reconstructions/{file_hash}", dependencies=[Depends(cas_grant(xet.READ))])
+@router.get(CAS_PREFIX + "/v2/reconstructions/{file_hash}", dependencies=[Depends(cas_grant(xet_tokens.READ))])
 async def reconstruction_v2() -> Response:
     return _not_implemented("Reconstruction v2", "GET /v1/reconstructions")
 
@@ -136,15 +136,15 @@ async def reconstruction_v2() -> Response:
 async def reconstruction(
     request: Request,
     file_hash: str,
-    grant: xet.CasGrant = Depends(cas_grant(xet.READ)),
+    grant: xet_tokens.CasGrant = Depends(cas_grant(xet_tokens.READ)),
     hub: Hub = Depends(get_hub),
 ) -> Response:
     base = cas_url(request)
-    expires = xet.fetch_expiry()
+    expires = xet_tokens.fetch_expiry()
 
     def url_for(xorb: MerkleHash, first: int, last: int) -> str:
         name = xorb.hex()
-        signature = xet.fetch_signature(hub, name, first, last, expires)
+        signature = xet_tokens.fetch_signature(hub, name, first, last, expires)
         return f"{base}/v1/fetch/{name}?" + urlencode({"r": f"{first}-{last}", "exp": expires, "sig": signature})
 
     body = await run_in_threadpool(
@@ -162,7 +162,7 @@ async def fetch(request: Request, xorb_hash: str, r: str, exp: int, sig: str, hu
     first, last = int(signed[1]), int(signed[2])
     # 403 (never 401, although the request carries no credentials): hf_xet answers a 403 on a fetch URL by
     # asking for the reconstruction again, which hands out fresh URLs.
-    if not await run_in_threadpool(xet.fetch_allowed, hub, xorb_hash, first, last, exp, sig):
+    if not await run_in_threadpool(xet_tokens.fetch_allowed, hub, xorb_hash, first, last, exp, sig):
         raise UrlRefused("This Xet fetch URL is invalid or has expired: ask for the reconstruction again")
     size = await run_in_threadpool(xet.store(hub).xorb_size, xorb_hash)
     if size is None or last >= size:

@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse
 
 from modelyard.api.access import authenticated_actor, repo_access
 from modelyard.api.deps import get_hub
-from modelyard.services import xet, xet_stats
+from modelyard.services import xet_stats, xet_tokens
 from modelyard.services.access import Action
 from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord
@@ -21,7 +21,7 @@ router = APIRouter()
 
 
 def _token_response(request: Request, hub: Hub, record: RepoRecord, scope: str) -> JSONResponse:
-    token, expires = xet.issue_token(hub, record.pk, scope)
+    token, expires = xet_tokens.issue_token(hub, record.pk, scope)
     base = cas_url(request)
     # hf_xet reads the JSON body, huggingface_hub's download path the headers: send both.
     headers = {"X-Xet-Cas-Url": base, "X-Xet-Access-Token": token, "X-Xet-Token-Expiration": str(expires)}
@@ -32,7 +32,7 @@ def _token_response(request: Request, hub: Hub, record: RepoRecord, scope: str) 
 async def xet_read_token(
     request: Request, record: RepoRecord = Depends(repo_access(Action.READ)), hub: Hub = Depends(get_hub)
 ) -> JSONResponse:
-    return await run_in_threadpool(_token_response, request, hub, record, xet.READ)
+    return await run_in_threadpool(_token_response, request, hub, record, xet_tokens.READ)
 
 
 @router.get("/api/{repo_type}/{namespace}/{name}/xet-write-token/{revision}")
@@ -40,7 +40,7 @@ async def xet_write_token(
     request: Request, record: RepoRecord = Depends(repo_access(Action.WRITE)), hub: Hub = Depends(get_hub)
 ) -> JSONResponse:
     # Pull requests are not supported: create_pr=1 needs write access like any upload (the commit refuses it).
-    return await run_in_threadpool(_token_response, request, hub, record, xet.WRITE)
+    return await run_in_threadpool(_token_response, request, hub, record, xet_tokens.WRITE)
 
 
 @router.get("/api/storage")
