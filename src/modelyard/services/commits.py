@@ -15,7 +15,7 @@ from modelyard.domain.lfs_pointer import MAX_POINTER_SIZE, LfsPointer, is_sha256
 from modelyard.domain.paths import validate_folder_path, validate_repo_path
 from modelyard.domain.revisions import is_commit_prefix
 from modelyard.gitstore.repository import GitRepository
-from modelyard.services import lfs
+from modelyard.services import lfs, xet
 from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord, open_git, signature, touch
 from modelyard.services.users import Actor
@@ -92,10 +92,17 @@ def _verify_lfs_objects(hub: Hub, record: RepoRecord, additions: list[LfsAdditio
     """Every LFS object must be uploaded to this repository and stored whole; returns oid -> size."""
     if not additions:
         return {}
-    uploaded = lfs.uploaded_sizes(hub, record, {addition.oid for addition in additions})
+    oids = {addition.oid for addition in additions}
+    uploaded = lfs.uploaded_sizes(hub, record, oids)
+    refuted = xet.refuted_claims(hub, record.pk, oids - uploaded.keys())
     sizes: dict[str, int] = {}
     for addition in additions:
         stored = uploaded.get(addition.oid)
+        if addition.oid in refuted:
+            raise BadRequest(
+                f"{addition.path}: the Xet upload claiming sha256 {addition.oid} holds other bytes "
+                f"(their sha256 is {refuted[addition.oid]}); upload the file again"
+            )
         if stored is None:
             raise BadRequest(f"{addition.path}: the LFS object {addition.oid} was never uploaded to this repository")
         if addition.size is not None and addition.size != stored:

@@ -96,23 +96,26 @@ def locate(hub: Hub, repo_pk: int, oids: set[str]) -> dict[str, Content]:
 
     The one rule for every path that accepts or serves a large object (commits, pushes, resolve, the batch
     API, signed downloads): a blob counts only if it was uploaded to this repository; a Xet file only if
-    it was registered for it (or is a verified copy of one of its blobs). Knowing a hash is never enough.
+    it was registered for it and hashed by the server to that sha256 (or is a verified copy of one of its
+    blobs). Knowing a hash is never enough, and a sha256 only ever serves bytes with that sha256.
     """
     if not oids:
         return {}
     with hub.db.session() as session:
-        uploaded = {
-            row.oid: row.size
-            for row in session.scalars(
-                select(LfsObject).where(
+        uploaded = set(
+            session.scalars(
+                select(LfsObject.oid).where(
                     LfsObject.repo_id == repo_pk, LfsObject.oid.in_(oids), LfsObject.source == xet.UPLOADED
                 )
             )
-        }
+        )
+    blob_sizes = {oid: size for oid in uploaded if (size := hub.blobs.size(oid)) is not None}
+    # A Xet claim is hashed before its first use; objects the repository uploaded as blobs never need one.
+    xet.verify_claims(hub, repo_pk, oids - blob_sizes.keys())
     xet_files = xet.repo_files(hub, repo_pk, oids)
     found: dict[str, Content] = {}
     for oid in oids:
-        blob_size = hub.blobs.size(oid) if oid in uploaded else None
+        blob_size = blob_sizes.get(oid)
         if blob_size is not None:
             found[oid] = Content(blob_size, True, xet_files.get(oid))
         elif oid in xet_files:

@@ -31,7 +31,7 @@ from sqlalchemy import select
 
 from modelyard.blobs.xorbs import XorbStore
 from modelyard.db.models import LfsObject, XetFile, XetRepoFile, XetXorb
-from modelyard.domain.errors import NotFound, RangeNotSatisfiable
+from modelyard.domain.errors import HubError, NotFound, RangeNotSatisfiable
 from modelyard.domain.ranges import parse_range
 from modelyard.domain.xet.hashes import MerkleHash
 from modelyard.domain.xet.reconstruction import iter_plan_bytes, plan_reconstruction
@@ -222,7 +222,11 @@ class XetFileRef:
 
 
 def repo_files(hub: Hub, repo_pk: int, sha256s: Iterable[str]) -> dict[str, XetFileRef]:
-    """sha256 -> Xet file, for the objects of `repo_pk` that have a Xet reconstruction usable by it."""
+    """sha256 -> Xet file, for the objects of `repo_pk` that have a verified Xet reconstruction usable by it.
+
+    A file stands for a sha256 only when the server hashed its reconstruction to that sha256: the
+    repository's own claim once verified (`verify_claims`), else a verified copy of an object it uploaded.
+    """
     wanted = sorted(set(sha256s))
     if not wanted:
         return {}
@@ -231,9 +235,11 @@ def repo_files(hub: Hub, repo_pk: int, sha256s: Iterable[str]) -> dict[str, XetF
         for i in range(0, len(wanted), BATCH):
             batch = wanted[i : i + BATCH]
             rows = session.execute(
-                select(XetRepoFile.sha256, XetRepoFile.file_hash, XetRepoFile.size).where(
-                    XetRepoFile.repo_id == repo_pk, XetRepoFile.sha256.in_(batch)
+                select(XetRepoFile.sha256, XetFile.hash, XetFile.size)
+                .join(
+                    XetFile, (XetFile.hash == XetRepoFile.file_hash) & (XetFile.verified_sha256 == XetRepoFile.sha256)
                 )
+                .where(XetRepoFile.repo_id == repo_pk, XetRepoFile.sha256.in_(batch))
             )
             for sha256, file_hash, size in rows:
                 found[sha256] = XetFileRef(file_hash, size)
@@ -247,6 +253,53 @@ def repo_files(hub: Hub, repo_pk: int, sha256s: Iterable[str]) -> dict[str, XetF
                 for sha256, file_hash, size in verified:
                     found.setdefault(sha256, XetFileRef(file_hash, size))
     return found
+
+
+def _claims(hub: Hub, repo_pk: int, sha256s: Iterable[str]) -> list[tuple[str, str, str | None]]:
+    """(claimed sha256, file hash, the file's verified sha256 or None) of the repository's claims among `sha256s`."""
+    wanted = sorted(set(sha256s))
+    claims: list[tuple[str, str, str | None]] = []
+    with hub.db.session() as session:
+        for i in range(0, len(wanted), BATCH):
+            rows = session.execute(
+                select(XetRepoFile.sha256, XetFile.hash, XetFile.verified_sha256)
+                .join(XetFile, XetFile.hash == XetRepoFile.file_hash)
+                .where(XetRepoFile.repo_id == repo_pk, XetRepoFile.sha256.in_(wanted[i : i + BATCH]))
+            )
+            claims.extend((sha256, file_hash, verified) for sha256, file_hash, verified in rows)
+    return claims
+
+
+def verify_claims(hub: Hub, repo_pk: int, sha256s: Iterable[str]) -> None:
+    """Reconstruct and hash the Xet files the repository claims for `sha256s` and were never hashed yet.
+
+    Called before a claim is first used (a commit or push referencing it, or a download): the file's real
+    sha256 is recorded whatever it is, so each file is hashed once, a true claim becomes usable
+    (`repo_files`) and a false one never is. Costs one pass over the file's bytes (see docs/performance.md).
+    """
+    for claimed, file_hash, verified in _claims(hub, repo_pk, sha256s):
+        if verified is not None:
+            continue
+        record = load_file(hub, file_hash)
+        if record is None:
+            continue
+        try:
+            actual = file_sha256(hub, record)
+        except (OSError, ValueError, HubError) as error:  # a missing or damaged xorb: `modelyard admin fsck`
+            log.error("Xet file %s (claimed as sha256 %s) cannot be reconstructed: %s", file_hash, claimed, error)
+            continue
+        mark_verified(hub, file_hash, actual)
+        if actual != claimed:
+            log.warning("Xet file %s was claimed as sha256 %s but reconstructs to %s", file_hash, claimed, actual)
+
+
+def refuted_claims(hub: Hub, repo_pk: int, sha256s: Iterable[str]) -> dict[str, str]:
+    """claimed sha256 -> real sha256, for the repository's claims among `sha256s` that proved false."""
+    return {
+        claimed: verified
+        for claimed, _, verified in _claims(hub, repo_pk, sha256s)
+        if verified is not None and verified != claimed
+    }
 
 
 def repo_file(hub: Hub, repo_pk: int, sha256: str) -> XetFileRef | None:

@@ -20,7 +20,7 @@ from modelyard.blobs.files import TempFile
 from modelyard.db.models import LfsObject, Repo, XetDedupChunk, XetFile, XetRepoFile, XetShard, XetXorb
 from modelyard.domain.dates import utcnow
 from modelyard.domain.errors import NotFound
-from modelyard.domain.xet.errors import InvalidXorb
+from modelyard.domain.xet.errors import InvalidXorb, ShardRejected
 from modelyard.domain.xet.file_check import check_shard_file
 from modelyard.domain.xet.hashes import HASH_SIZE, MerkleHash, is_global_dedup_eligible
 from modelyard.domain.xet.shard import ShardXorb, dedup_answer_shard, parse_shard
@@ -141,6 +141,7 @@ def register_shard(hub: Hub, grant: CasGrant, body: bytes) -> int:
             order.setdefault(term.xorb_hash, None)
     dedup_rows = _dedup_rows(shard, tables)
 
+    _refuse_known_lies(hub, stored)
     shard_sha = store(hub).publish_shard(bytes(body))
     now = utcnow()
     with hub.db.session() as session:
@@ -175,24 +176,57 @@ def register_shard(hub: Hub, grant: CasGrant, body: bytes) -> int:
 
 
 def _map_sha256(session: Session, repo_pk: int, sha256: str, file_hash: str, size: int, now: Any) -> bool:
-    """Record sha256 -> file for the repository and link the claim to it; True when something changed."""
+    """Record the claim sha256 -> file for the repository and link it; True when something changed.
+
+    First claim wins: committed content is immutable, so a repository's mapping is only ever replaced
+    when its file was hashed and proved to hold other bytes (a refuted claim no commit could use).
+    """
     current = session.execute(
         select(XetRepoFile.file_hash, XetRepoFile.size).where(
             XetRepoFile.repo_id == repo_pk, XetRepoFile.sha256 == sha256
         )
     ).first()
     values = {"repo_id": repo_pk, "sha256": sha256, "file_hash": file_hash, "size": size, "created_at": now}
-    upsert = _insert(session, XetRepoFile).values(values)
-    # The latest upload wins (only writers of the repository can register files for it).
-    session.execute(
-        upsert.on_conflict_do_update(
-            index_elements=["repo_id", "sha256"], set_={"file_hash": file_hash, "size": size, "created_at": now}
+    refuted = (
+        select(XetFile.hash)
+        .where(
+            XetFile.hash == XetRepoFile.file_hash,
+            XetFile.verified_sha256.is_not(None),
+            XetFile.verified_sha256 != XetRepoFile.sha256,
+        )
+        .exists()
+    )
+    result = session.execute(
+        _insert(session, XetRepoFile)
+        .values(values)
+        .on_conflict_do_update(
+            index_elements=["repo_id", "sha256"],
+            set_={"file_hash": file_hash, "size": size, "created_at": now},
+            where=refuted,
         )
     )
     # A claim, not an upload: it names this repository's own Xet file, never the shared LFS blob.
     link = {"repo_id": repo_pk, "oid": sha256, "size": size, "pushed_at": now, "source": CLAIMED}
     _insert_ignore(session, LfsObject, [link], ["repo_id", "oid"])
-    return current is None or tuple(current) != (file_hash, size)
+    return bool(result.rowcount) and (current is None or tuple(current) != (file_hash, size))
+
+
+def _refuse_known_lies(hub: Hub, stored: list[tuple[str, int, list[StoredTerm], str | None]]) -> None:
+    """A shard claiming a sha256 for a file the server already hashed to another one is refused whole."""
+    claims = {name: sha256 for name, _, _, sha256 in stored if sha256 is not None}
+    if not claims:
+        return
+    with hub.db.session() as session:
+        known = session.execute(
+            select(XetFile.hash, XetFile.verified_sha256).where(
+                XetFile.hash.in_(list(claims)), XetFile.verified_sha256.is_not(None)
+            )
+        )
+        for name, verified in known:
+            if verified != claims[name]:
+                raise ShardRejected(
+                    f"The shard claims sha256 {claims[name]} for Xet file {name}, whose content has sha256 {verified}"
+                )
 
 
 def _dedup_rows(shard: Any, tables: Mapping[MerkleHash, PackedChunks]) -> list[dict[str, Any]]:

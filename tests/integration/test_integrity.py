@@ -1,0 +1,127 @@
+"""Committed content is immutable: a sha256 named by a committed LFS pointer always serves bytes with that sha256.
+
+A Xet shard's sha256 is a client claim. These tests play a writer of the repository who uploads a shard claiming
+the sha256 and size of an already-committed file, and check that every way of downloading that file, pinned to
+the old commit, still returns the original bytes; and that a commit naming a sha256 backed only by a false claim
+is refused. `modelyard admin fsck` re-hashes what every pointer resolves to.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from helpers import error_text, header_line, lfs_file_line, ndjson, post_commit, sha256_bytes
+from helpers.xet import Upload, build_upload
+
+
+def _upload_by_hand(client: httpx.Client, repo_id: str, upload: Upload) -> httpx.Response:
+    """POST the xorb and the shard of `upload` with a write token of `repo_id`; the shard's answer."""
+    token = client.get(f"/api/models/{repo_id}/xet-write-token/main").json()
+    with httpx.Client(timeout=60, headers={"Authorization": f"Bearer {token['accessToken']}"}) as cas:
+        stored = cas.post(f"{token['casUrl']}/v1/xorbs/default/{upload.xorb_hash}", content=upload.xorb)
+        assert stored.status_code == 200, error_text(stored)
+        return cas.post(f"{token['casUrl']}/v1/shards", content=upload.shard)
+
+
+def _download(repo_id: str, path: str, revision: str, cache: Path, monkeypatch, *, use_xet: bool) -> bytes:
+    from huggingface_hub import constants, hf_hub_download
+
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", not use_xet)
+    monkeypatch.setenv("HF_XET_CACHE", str(cache / "xet-cache"))
+    return Path(hf_hub_download(repo_id, path, revision=revision, cache_dir=cache / "hf")).read_bytes()
+
+
+def _head(api, repo_id: str) -> str:
+    return api.list_repo_refs(repo_id).branches[0].target_commit
+
+
+@pytest.mark.parametrize("origin", ["xet", "lfs"])
+def test_a_shard_claiming_a_committed_sha256_never_changes_its_bytes(
+    origin, server, api, alice_http, http, repo_id, monkeypatch, tmp_path
+):
+    from huggingface_hub import constants
+
+    original = os.urandom(300 * 1024)
+    oid = sha256_bytes(original)
+    api.create_repo(repo_id)
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", origin != "xet")
+    monkeypatch.setenv("HF_XET_CACHE", str(tmp_path / "upload-cache"))
+    api.upload_file(path_or_fileobj=original, path_in_repo="weights.bin", repo_id=repo_id)
+    commit = _head(api, repo_id)
+    before = http.head(f"/{repo_id}/resolve/{commit}/weights.bin")
+
+    # A writer of the repository uploads other bytes of the same size under the committed sha256.
+    forged = build_upload(os.urandom(len(original)), claimed_sha256=oid)
+    answer = _upload_by_hand(alice_http, repo_id, forged)
+    assert answer.status_code < 500, error_text(answer)
+
+    for number, use_xet in enumerate((False, True, False, True)):
+        revision = commit if number < 2 else "main"
+        got = _download(repo_id, "weights.bin", revision, tmp_path / f"cache{number}", monkeypatch, use_xet=use_xet)
+        assert got == original, f"download {number} (xet={use_xet}, revision={revision}) served other bytes"
+    assert http.get(f"/{repo_id}/resolve/{commit}/weights.bin").content == original
+    ranged = http.get(f"/{repo_id}/resolve/{commit}/weights.bin", headers={"Range": "bytes=100-199"})
+    assert ranged.content == original[100:200]
+    after = http.head(f"/{repo_id}/resolve/{commit}/weights.bin")
+    if origin == "xet":
+        assert after.headers["x-xet-hash"] == before.headers["x-xet-hash"]
+    assert after.headers.get("x-xet-hash") != forged.file_hash
+    assert after.headers["etag"] == before.headers["etag"]
+    assert _head(api, repo_id) == commit
+
+
+def test_a_commit_naming_a_false_xet_claim_is_refused(make_repo, api, alice_http, http):
+    repo_id = make_repo({"README.md": b"hello\n"})
+    head = _head(api, repo_id)
+    truth = os.urandom(200 * 1024)
+    oid = sha256_bytes(truth)
+    lie = build_upload(os.urandom(len(truth)), claimed_sha256=oid)
+    assert _upload_by_hand(alice_http, repo_id, lie).status_code == 200
+
+    response = post_commit(alice_http, repo_id, ndjson(header_line("lie"), lfs_file_line("lie.bin", oid, len(truth))))
+    assert response.status_code == 400, error_text(response)
+    assert "lie.bin" in error_text(response) and oid in error_text(response)
+    assert _head(api, repo_id) == head
+    assert http.get(f"/{repo_id}/resolve/main/lie.bin").status_code == 404
+
+    # The refuted claim blocks nothing: the true bytes uploaded under that sha256 can be committed.
+    assert _upload_by_hand(alice_http, repo_id, build_upload(truth)).status_code == 200
+    response = post_commit(alice_http, repo_id, ndjson(header_line("truth"), lfs_file_line("t.bin", oid, len(truth))))
+    assert response.status_code == 200, error_text(response)
+    assert http.get(f"/{repo_id}/resolve/main/t.bin").content == truth
+
+
+def _fsck(server, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "modelyard", "admin", "fsck", *args]
+    command += ["--data-dir", str(server.data_dir), "--database-url", server.db_url]
+    return subprocess.run(command, env=server.env, capture_output=True, text=True, timeout=120)
+
+
+def test_fsck_rehashes_every_pointer_and_names_a_corrupt_blob(server, api, make_repo, http):
+    data = os.urandom(100 * 1024)
+    oid = sha256_bytes(data)
+    repo_id = make_repo({"model.bin": data, "README.md": b"# a model\n"})  # Xet off: an LFS blob
+    api.create_branch(repo_id, branch="dev")
+    api.create_tag(repo_id, tag="v1")
+
+    clean = _fsck(server, "--repo", repo_id)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "0 problems" in clean.stdout
+
+    blob = server.data_dir / "lfs" / "objects" / oid[:2] / oid[2:4] / oid
+    corrupt = bytearray(blob.read_bytes())
+    corrupt[len(corrupt) // 2] ^= 0xFF
+    blob.write_bytes(bytes(corrupt))
+
+    broken = _fsck(server, "--repo", repo_id)
+    assert broken.returncode != 0
+    lines = [line for line in broken.stdout.splitlines() if "model.bin" in line]
+    assert {"refs/heads/main", "refs/heads/dev", "refs/tags/v1"} <= {line.split()[1] for line in lines}, broken.stdout
+    assert all(repo_id in line and oid in line for line in lines)
+    assert "README.md" not in broken.stdout
