@@ -123,6 +123,25 @@ def xet_evict_lfs(repo: str | None, dry_run: bool, data_dir: Path | None, databa
     click.echo(f"{'Would delete' if dry_run else 'Deleted'} {count} LFS blobs, {freed} bytes")
 
 
+@admin.command("fsck")
+@click.option("--repo", help="Only this repository: [datasets/|spaces/]namespace/name")
+@storage_options
+def fsck(repo: str | None, data_dir: Path | None, database_url: str | None) -> None:
+    """Re-hash what every LFS pointer at every ref serves; one line per problem, exit status 1 if any."""
+    from modelyard.services import fsck as fsck_service
+    from modelyard.services import xet_convert
+
+    hub = Hub.open(_settings(data_dir=data_dir, database_url=database_url))
+    repo_pk = None if repo is None else _run(lambda: xet_convert.repo_pk_of(hub, repo))
+    report = fsck_service.check(hub, repo_pk, on_problem=lambda problem: click.echo(str(problem)))
+    click.echo(
+        f"Checked {report.pointers} LFS pointers at {report.refs} refs of {report.repos} repositories "
+        f"({report.hashed_bytes} bytes hashed): {len(report.problems)} problems"
+    )
+    if report.problems:
+        raise SystemExit(1)
+
+
 def _run(action):  # type: ignore[no-untyped-def]
     try:
         return action()

@@ -56,6 +56,12 @@ def test_a_shard_claiming_a_committed_sha256_never_changes_its_bytes(
     commit = _head(api, repo_id)
     before = http.head(f"/{repo_id}/resolve/{commit}/weights.bin")
 
+    # A refuted claim of another sha256 in the same repository: refuted mappings may be replaced, others not.
+    other = build_upload(os.urandom(1000), claimed_sha256=sha256_bytes(b"something else"))
+    assert _upload_by_hand(alice_http, repo_id, other).status_code == 200
+    refused = post_commit(alice_http, repo_id, ndjson(header_line("x"), lfs_file_line("x", other.sha256, 1000)))
+    assert refused.status_code == 400, error_text(refused)
+
     # A writer of the repository uploads other bytes of the same size under the committed sha256.
     forged = build_upload(os.urandom(len(original)), claimed_sha256=oid)
     answer = _upload_by_hand(alice_http, repo_id, forged)

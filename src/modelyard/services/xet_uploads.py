@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from modelyard.blobs.files import TempFile
@@ -178,37 +178,32 @@ def register_shard(hub: Hub, grant: CasGrant, body: bytes) -> int:
 def _map_sha256(session: Session, repo_pk: int, sha256: str, file_hash: str, size: int, now: Any) -> bool:
     """Record the claim sha256 -> file for the repository and link it; True when something changed.
 
-    First claim wins: committed content is immutable, so a repository's mapping is only ever replaced
-    when its file was hashed and proved to hold other bytes (a refuted claim no commit could use).
+    First claim wins: committed content is immutable, so a repository's mapping is only ever replaced when
+    its file was hashed and proved to hold other bytes (a refuted claim, which no commit could use). A file's
+    verified sha256 never changes once recorded, so the compare-and-swap on `file_hash` below is race-free.
     """
-    current = session.execute(
-        select(XetRepoFile.file_hash, XetRepoFile.size).where(
-            XetRepoFile.repo_id == repo_pk, XetRepoFile.sha256 == sha256
-        )
-    ).first()
     values = {"repo_id": repo_pk, "sha256": sha256, "file_hash": file_hash, "size": size, "created_at": now}
-    refuted = (
-        select(XetFile.hash)
-        .where(
-            XetFile.hash == XetRepoFile.file_hash,
-            XetFile.verified_sha256.is_not(None),
-            XetFile.verified_sha256 != XetRepoFile.sha256,
-        )
-        .exists()
-    )
-    result = session.execute(
-        _insert(session, XetRepoFile)
-        .values(values)
-        .on_conflict_do_update(
-            index_elements=["repo_id", "sha256"],
-            set_={"file_hash": file_hash, "size": size, "created_at": now},
-            where=refuted,
-        )
-    )
+    inserted = session.execute(
+        _insert(session, XetRepoFile).values(values).on_conflict_do_nothing(index_elements=["repo_id", "sha256"])
+    ).rowcount
     # A claim, not an upload: it names this repository's own Xet file, never the shared LFS blob.
     link = {"repo_id": repo_pk, "oid": sha256, "size": size, "pushed_at": now, "source": CLAIMED}
     _insert_ignore(session, LfsObject, [link], ["repo_id", "oid"])
-    return bool(result.rowcount) and (current is None or tuple(current) != (file_hash, size))
+    if inserted:
+        return True
+    current, verified = session.execute(
+        select(XetRepoFile.file_hash, XetFile.verified_sha256)
+        .join(XetFile, XetFile.hash == XetRepoFile.file_hash)
+        .where(XetRepoFile.repo_id == repo_pk, XetRepoFile.sha256 == sha256)
+    ).one()
+    if current == file_hash or verified is None or verified == sha256:
+        return False  # the same file, a claim still to verify, or a verified one: kept
+    replaced = session.execute(
+        update(XetRepoFile)
+        .where(XetRepoFile.repo_id == repo_pk, XetRepoFile.sha256 == sha256, XetRepoFile.file_hash == current)
+        .values(file_hash=file_hash, size=size, created_at=now)
+    ).rowcount
+    return bool(replaced)
 
 
 def _refuse_known_lies(hub: Hub, stored: list[tuple[str, int, list[StoredTerm], str | None]]) -> None:
