@@ -182,20 +182,19 @@ def _map_sha256(session: Session, repo_pk: int, sha256: str, file_hash: str, siz
     its file was hashed and proved to hold other bytes (a refuted claim, which no commit could use). A file's
     verified sha256 never changes once recorded, so the compare-and-swap on `file_hash` below is race-free.
     """
-    values = {"repo_id": repo_pk, "sha256": sha256, "file_hash": file_hash, "size": size, "created_at": now}
-    inserted = session.execute(
-        _insert(session, XetRepoFile).values(values).on_conflict_do_nothing(index_elements=["repo_id", "sha256"])
-    ).rowcount
     # A claim, not an upload: it names this repository's own Xet file, never the shared LFS blob.
     link = {"repo_id": repo_pk, "oid": sha256, "size": size, "pushed_at": now, "source": CLAIMED}
     _insert_ignore(session, LfsObject, [link], ["repo_id", "oid"])
-    if inserted:
-        return True
-    current, verified = session.execute(
+    existing = session.execute(
         select(XetRepoFile.file_hash, XetFile.verified_sha256)
         .join(XetFile, XetFile.hash == XetRepoFile.file_hash)
         .where(XetRepoFile.repo_id == repo_pk, XetRepoFile.sha256 == sha256)
-    ).one()
+    ).first()
+    if existing is None:
+        values = {"repo_id": repo_pk, "sha256": sha256, "file_hash": file_hash, "size": size, "created_at": now}
+        _insert_ignore(session, XetRepoFile, [values], ["repo_id", "sha256"])  # a racing claim may be first
+        return True
+    current, verified = existing
     if current == file_hash or verified is None or verified == sha256:
         return False  # the same file, a claim still to verify, or a verified one: kept
     replaced = session.execute(
