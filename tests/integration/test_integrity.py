@@ -109,25 +109,37 @@ def _fsck(server, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, env=server.env, capture_output=True, text=True, timeout=120)
 
 
-def test_fsck_rehashes_every_pointer_and_names_a_corrupt_blob(server, api, make_repo, http):
+def _flip_a_byte(path: Path) -> None:
+    corrupt = bytearray(path.read_bytes())
+    corrupt[len(corrupt) // 2] ^= 0xFF  # random bytes are stored raw: this changes the content
+    path.write_bytes(bytes(corrupt))
+
+
+def test_fsck_rehashes_every_pointer_and_names_corrupt_content(server, api, make_repo, alice_http):
     data = os.urandom(100 * 1024)
     oid = sha256_bytes(data)
     repo_id = make_repo({"model.bin": data, "README.md": b"# a model\n"})  # Xet off: an LFS blob
+    by_xet = build_upload(os.urandom(90 * 1024))
+    assert _upload_by_hand(alice_http, repo_id, by_xet).status_code == 200
+    body = ndjson(header_line("xet"), lfs_file_line("xet.bin", by_xet.sha256, len(by_xet.data)))
+    assert post_commit(alice_http, repo_id, body).status_code == 200
     api.create_branch(repo_id, branch="dev")
     api.create_tag(repo_id, tag="v1")
 
     clean = _fsck(server, "--repo", repo_id)
     assert clean.returncode == 0, clean.stdout + clean.stderr
-    assert "0 problems" in clean.stdout
+    assert clean.stdout.strip().endswith(": 0 problems") and "6 LFS pointers at 3 refs" in clean.stdout
 
-    blob = server.data_dir / "lfs" / "objects" / oid[:2] / oid[2:4] / oid
-    corrupt = bytearray(blob.read_bytes())
-    corrupt[len(corrupt) // 2] ^= 0xFF
-    blob.write_bytes(bytes(corrupt))
+    _flip_a_byte(server.data_dir / "lfs" / "objects" / oid[:2] / oid[2:4] / oid)
+    h = by_xet.xorb_hash
+    _flip_a_byte(server.data_dir / "xet" / "xorbs" / h[:2] / h[2:4] / h)
 
     broken = _fsck(server, "--repo", repo_id)
-    assert broken.returncode != 0
-    lines = [line for line in broken.stdout.splitlines() if "model.bin" in line]
-    assert {"refs/heads/main", "refs/heads/dev", "refs/tags/v1"} <= {line.split()[1] for line in lines}, broken.stdout
-    assert all(repo_id in line and oid in line for line in lines)
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    for path, sha256 in (("model.bin", oid), ("xet.bin", by_xet.sha256)):
+        lines = [line for line in broken.stdout.splitlines() if f" {path}: " in line]
+        refs = {line.split()[1] for line in lines}
+        assert {"refs/heads/main", "refs/heads/dev", "refs/tags/v1"} == refs, broken.stdout
+        assert all(line.startswith(f"{repo_id} ") and sha256 in line for line in lines), broken.stdout
     assert "README.md" not in broken.stdout
+    assert broken.stdout.strip().endswith(": 6 problems")
