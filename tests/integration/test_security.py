@@ -66,13 +66,11 @@ def test_a_xet_shard_claiming_another_repos_sha256_only_names_its_own_bytes(
     # The LFS download path of bob's repo never hands out alice's blob for that hash.
     for url in _download_urls(bob_http, thief, oid, len(secret)):
         assert httpx.get(url).content != secret
-    # Committing the claimed object is bob's own business: it serves bob's bytes, not alice's.
+    # Committing the claimed object is refused: the server hashes bob's bytes, and they are not that sha256.
     body = ndjson(header_line("claim"), {"key": "lfsFile", "value": {"path": "c.bin", "oid": oid, "algo": "sha256"}})
     response = post_commit(bob_http, thief, body)
-    if response.status_code == 200:
-        assert http.get(f"/{thief}/resolve/main/c.bin").content == junk.data
-    else:
-        assert response.status_code == 400
+    assert response.status_code == 400 and "holds other bytes" in error_text(response)
+    assert http.get(f"/{thief}/resolve/main/c.bin").status_code in (401, 404)
 
 
 def test_repository_ids_are_never_reused(api, bob_api, alice_http, make_repo, unique_name):
