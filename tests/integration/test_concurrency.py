@@ -196,21 +196,20 @@ def test_a_push_clears_a_leftover_git_ref_lock(api: HfApi, server: Server, alice
 
 
 @pytest.fixture(scope="module")
-def impatient_server(tmp_path_factory) -> Iterator[tuple[Server, User]]:
-    """A server that waits only one second for a repository's writer lock."""
+def impatient_server(server: Server, tmp_path_factory) -> Iterator[Server]:
+    """Another process on the main server's data dir and database, waiting only one second for a writer lock."""
     extra = {"MODELYARD_REPO_LOCK_TIMEOUT_SECONDS": "1"}
-    with launch_server(tmp_path_factory.mktemp("impatient"), extra_env=extra) as srv:
-        srv.create_user("alice")
-        yield srv, User("alice", srv.create_token("alice", "write"))
+    with launch_server(tmp_path_factory.mktemp("impatient"), extra_env=extra, share=server) as srv:
+        yield srv
 
 
-def test_a_writer_that_waits_too_long_gets_503_not_500(impatient_server: tuple[Server, User], tmp_path: Path):
-    server, alice = impatient_server
-    api = HfApi(endpoint=server.url, token=alice.token)
-    repo_id = f"{alice.name}/busy"
+def test_a_writer_that_waits_too_long_gets_503_not_500(
+    impatient_server: Server, server: Server, alice: User, repo_id: str, tmp_path: Path
+):
+    api = HfApi(endpoint=impatient_server.url, token=alice.token)
     api.create_repo(repo_id)
     head = api.upload_file(repo_id=repo_id, path_or_fileobj=b"before\n", path_in_repo="before.txt").oid
-    work = clone_with_a_new_commit(server, alice.token, repo_id, tmp_path)
+    work = clone_with_a_new_commit(impatient_server, alice.token, repo_id, tmp_path)
 
     with holding_writer_lock(git_dir_with_head(server, head)):
         with pytest.raises(HfHubHTTPError) as excinfo:
@@ -230,26 +229,10 @@ def test_a_writer_that_waits_too_long_gets_503_not_500(impatient_server: tuple[S
 
 # --- Several processes on one data dir and database ----------------------------------------------------------------
 @pytest.fixture(scope="module")
-def second_server(server: Server, tmp_path_factory) -> Iterator[Server]:
-    """Another `modelyard serve` process on the main server's data dir and database."""
-    with launch_server(tmp_path_factory.mktemp("second-server"), share=server) as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
 def two_worker_server(server: Server, tmp_path_factory) -> Iterator[Server]:
     """`modelyard serve --workers 2` on the main server's data dir and database."""
     with launch_server(tmp_path_factory.mktemp("two-workers"), share=server, workers=2) as srv:
         yield srv
-
-
-def test_50_concurrent_commits_through_two_processes(
-    api: HfApi, server: Server, second_server: Server, alice: User, repo_id: str, tmp_path: Path
-):
-    seed_repo(api, repo_id)
-    apis = [api, HfApi(endpoint=second_server.url, token=alice.token)]
-    commit_concurrently(apis, repo_id)
-    assert_linear_history_with_every_file(api, server, alice.token, repo_id, tmp_path)
 
 
 def test_50_concurrent_commits_to_serve_with_two_workers(
@@ -257,4 +240,13 @@ def test_50_concurrent_commits_to_serve_with_two_workers(
 ):
     seed_repo(api, repo_id)
     commit_concurrently([HfApi(endpoint=two_worker_server.url, token=alice.token)], repo_id)
+    assert_linear_history_with_every_file(api, server, alice.token, repo_id, tmp_path)
+
+
+def test_50_concurrent_commits_through_two_servers_on_one_data_dir(
+    api: HfApi, server: Server, two_worker_server: Server, alice: User, repo_id: str, tmp_path: Path
+):
+    """Two `modelyard serve` commands (three processes) on one data dir and database."""
+    seed_repo(api, repo_id)
+    commit_concurrently([api, HfApi(endpoint=two_worker_server.url, token=alice.token)], repo_id)
     assert_linear_history_with_every_file(api, server, alice.token, repo_id, tmp_path)
