@@ -25,13 +25,13 @@ from pygit2.enums import Option
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from _common import load_warning, machine_description, median, source_revision  # noqa: E402
+from _common import load_warning, machine_description, median, source_revision
 
-from modelyard.config import Settings  # noqa: E402
-from modelyard.domain.commit_ops import CommitRequest  # noqa: E402
-from modelyard.domain.repo_ids import RepoRef, RepoType  # noqa: E402
-from modelyard.services import commits, repos, users  # noqa: E402
-from modelyard.services.hub import Hub  # noqa: E402
+from modelyard.config import Settings
+from modelyard.domain.commit_ops import CommitRequest
+from modelyard.domain.repo_ids import RepoRef, RepoType
+from modelyard.services import commits, repos, users
+from modelyard.services.hub import Hub
 
 
 def sequential_latencies(hub: Hub, actor: users.Actor, record: repos.RepoRecord, label: str, count: int) -> list[float]:

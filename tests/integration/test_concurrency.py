@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -195,21 +196,54 @@ def test_a_push_clears_a_leftover_git_ref_lock(api: HfApi, server: Server, alice
     assert not leftover.exists()
 
 
+LEFTOVERS = ("lfs/tmp/tmp-{}", "lfs/multipart/7-{}/1", "lfs/multipart/7-{}/tmp-2", "xet/tmp/tmp-{}")
+
+
+@dataclass
+class SecondServer:
+    server: Server
+    old: list[Path]
+    fresh: list[Path]
+
+
 @pytest.fixture(scope="module")
-def impatient_server(server: Server, tmp_path_factory) -> Iterator[Server]:
-    """Another process on the main server's data dir and database, waiting only one second for a writer lock."""
+def impatient_server(server: Server, tmp_path_factory) -> Iterator[SecondServer]:
+    """Another process on the main server's data dir and database, waiting only one second for a writer lock.
+
+    Before it starts, crash leftovers are planted in the data dir: some two days old, some just written.
+    """
+    old = [server.data_dir / pattern.format("a" * 64) for pattern in LEFTOVERS]
+    fresh = [server.data_dir / pattern.format("b" * 64) for pattern in LEFTOVERS]
+    for path in [*old, *fresh]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"partial upload")
+    two_days_ago = time.time() - 2 * 24 * 3600
+    for path in [*old, old[1].parent]:
+        os.utime(path, (two_days_ago, two_days_ago))
+    trash = server.data_dir / "git" / "ab" / f"{'c' * 32}.git.deleted-{'d' * 32}"
+    (trash / "objects").mkdir(parents=True)
+    old.append(trash)
+
     extra = {"MODELYARD_REPO_LOCK_TIMEOUT_SECONDS": "1"}
     with launch_server(tmp_path_factory.mktemp("impatient"), extra_env=extra, share=server) as srv:
-        yield srv
+        yield SecondServer(srv, old, fresh)
+    for path in fresh:
+        path.unlink(missing_ok=True)
+
+
+def test_start_up_sweeps_crash_leftovers_but_not_live_uploads(impatient_server: SecondServer):
+    assert [path for path in impatient_server.old if path.exists()] == []
+    assert not impatient_server.old[1].parent.exists()  # the stale multipart upload's folder went too
+    assert [path for path in impatient_server.fresh if not path.exists()] == []
 
 
 def test_a_writer_that_waits_too_long_gets_503_not_500(
-    impatient_server: Server, server: Server, alice: User, repo_id: str, tmp_path: Path
+    impatient_server: SecondServer, server: Server, alice: User, repo_id: str, tmp_path: Path
 ):
-    api = HfApi(endpoint=impatient_server.url, token=alice.token)
+    api = HfApi(endpoint=impatient_server.server.url, token=alice.token)
     api.create_repo(repo_id)
     head = api.upload_file(repo_id=repo_id, path_or_fileobj=b"before\n", path_in_repo="before.txt").oid
-    work = clone_with_a_new_commit(impatient_server, alice.token, repo_id, tmp_path)
+    work = clone_with_a_new_commit(impatient_server.server, alice.token, repo_id, tmp_path)
 
     with holding_writer_lock(git_dir_with_head(server, head)):
         with pytest.raises(HfHubHTTPError) as excinfo:

@@ -18,6 +18,7 @@ from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord, open_git, signature, touch, writing
 from modelyard.services.users import Actor
 
+
 def commit(hub: Hub, actor: Actor, record: RepoRecord, revision: str, request: CommitRequest) -> str:
     """Apply `request` on top of branch `revision`; returns the new commit id."""
     _validate(hub, request)
