@@ -1,8 +1,11 @@
-"""Many writers at once: commits that did not pin a parent all land, on one process or several sharing a data dir.
+"""Many writers at once, and what crashes leave behind (issue 7).
 
-Each scenario starts from a repository holding a few hundred files, then 50 threads call `upload_file` on `main`
-without `parent_commit`. Every call must succeed, the history must be one line of 52 commits (the repository's
-first, the seed and the 50), and every file must be at the head. A commit that pinned a stale parent gets 412.
+50 threads call `upload_file` on `main` without `parent_commit`, on a repository holding 300 files, through one
+server process, through `serve --workers 2`, and through two `serve` commands on one data dir and database. Every
+call must succeed, the history must be one line of 52 commits (the repository's first, the seed and the 50), and
+every file must be at the head. A commit that pinned a stale parent gets 412; pushes wait for the same writer
+lock as API commits; a writer that waits too long gets 503, never 500; a `<ref>.lock` left by a crashed git
+process is cleared; and start-up sweeps old upload leftovers but not fresh ones.
 """
 
 from __future__ import annotations
