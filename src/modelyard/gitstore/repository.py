@@ -115,6 +115,10 @@ class GitRepository:
         try:
             self._compare_and_swap(ref_name, new, expected)
         except OSError:  # libgit2 could not create git's lock file
+            if self._blocked_by_a_ref_file(ref_name):
+                raise Conflict(
+                    f"Reference {ref_name} cannot be created: a ref is named like one of its folders"
+                ) from None
             if not self._clear_stale_ref_locks(ref_name):
                 raise
             try:
@@ -123,11 +127,11 @@ class GitRepository:
                 raise RepositoryBusy(f"{ref_name} is locked by another git process: try again shortly") from None
 
     def _compare_and_swap(self, ref_name: str, new: str | None, expected: str | None) -> None:
+        if expected is None:
+            if new is not None:
+                self._create_ref(ref_name, new)
+            return
         try:
-            if expected is None:
-                if new is not None:
-                    self.repo.references.create(ref_name, pygit2.Oid(hex=new), force=False)
-                return
             ref = self.repo.references.get(ref_name)
             if ref is None:
                 raise RevisionNotFound(f"Invalid rev id: {ref_name} does not exist")
@@ -137,10 +141,20 @@ class GitRepository:
                 ref.delete()
             else:
                 ref.set_target(pygit2.Oid(hex=new))
-        except pygit2.AlreadyExistsError:
-            raise Conflict(f"Reference {ref_name} already exists") from None
         except pygit2.GitError:
             raise _moved(ref_name, expected) from None  # the old value no longer matched
+
+    def _create_ref(self, ref_name: str, target: str) -> None:
+        try:
+            self.repo.references.create(ref_name, pygit2.Oid(hex=target), force=False)
+        except pygit2.AlreadyExistsError:
+            raise Conflict(f"Reference {ref_name} already exists") from None
+        except pygit2.GitError as error:  # "there are refs beneath that folder"
+            raise Conflict(f"Reference {ref_name} cannot be created: {error}") from None
+
+    def _blocked_by_a_ref_file(self, ref_name: str) -> bool:
+        """Whether a ref's name is a folder of `ref_name` (`refs/heads/a` exists, `refs/heads/a/b` cannot)."""
+        return any((self.path / folder).is_file() for folder in _parents(ref_name))
 
     def clear_stale_ref_locks(self, ref_names: list[str]) -> None:
         """Remove the git lock files of `ref_names` (and of packed-refs) that a crashed process left behind."""
@@ -155,7 +169,7 @@ class GitRepository:
             while True:
                 try:
                     age = time.time() - lock.stat().st_mtime
-                except FileNotFoundError:
+                except (FileNotFoundError, NotADirectoryError):
                     break
                 found = True
                 if age >= STALE_REF_LOCK_SECONDS:
