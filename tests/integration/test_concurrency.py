@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -118,6 +119,34 @@ def test_a_leftover_git_ref_lock_does_not_block_commits(api: HfApi, server: Serv
     commit = api.upload_file(repo_id=repo_id, path_or_fileobj=b"after\n", path_in_repo="after.txt")
     assert api.model_info(repo_id).sha == commit.oid
     assert not leftover.exists()
+
+
+def test_a_writer_that_crashed_holding_the_lock_does_not_block_commits(api: HfApi, server: Server, repo_id: str):
+    """The writer lock is an flock: the kernel releases it when its holder dies, however it dies."""
+    api.create_repo(repo_id)
+    head = api.upload_file(repo_id=repo_id, path_or_fileobj=repo_id.encode(), path_in_repo="unique.txt").oid
+    lock = git_dir_with_head(server, head) / "modelyard-writer.lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_AND_HANG, str(lock)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    finally:
+        holder.kill()  # SIGKILL: no chance to clean up
+        holder.wait(timeout=30)
+    started = time.monotonic()
+    commit = api.upload_file(repo_id=repo_id, path_or_fileobj=b"after\n", path_in_repo="after.txt")
+    assert time.monotonic() - started < 10
+    assert api.model_info(repo_id).sha == commit.oid
+
+
+HOLD_AND_HANG = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(600)
+"""
 
 
 def git_dir_with_head(server: Server, head: str) -> Path:
