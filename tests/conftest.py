@@ -312,13 +312,28 @@ def _stop(server: Server) -> None:
 
 
 @contextmanager
-def launch_server(root: Path, *, port: int | None = None, extra_env: dict[str, str] | None = None):
-    """Start `python -m modelyard serve` on a fresh data dir and database; stop it (and drop the DB) after."""
+def _shared_database(server: Server) -> Iterator[str]:
+    yield server.db_url  # owned (and dropped) by `server`'s own launch
+
+
+@contextmanager
+def launch_server(
+    root: Path,
+    *,
+    port: int | None = None,
+    extra_env: dict[str, str] | None = None,
+    share: Server | None = None,
+    workers: int = 1,
+):
+    """Start `python -m modelyard serve` on a fresh data dir and database; stop it (and drop the DB) after.
+
+    With `share`, the new server uses that server's data dir and database instead (several processes, one hub).
+    """
     root.mkdir(parents=True, exist_ok=True)
-    data_dir = root / "data"
+    data_dir = share.data_dir if share is not None else root / "data"
     data_dir.mkdir(exist_ok=True)
     port = port or _free_port()
-    with _database(data_dir) as db_url:
+    with _shared_database(share) if share is not None else _database(data_dir) as db_url:
         server = Server(
             url=f"http://127.0.0.1:{port}",
             port=port,
@@ -340,6 +355,8 @@ def launch_server(root: Path, *, port: int | None = None, extra_env: dict[str, s
             str(data_dir),
             "--database-url",
             db_url,
+            "--workers",
+            str(workers),
         ]
         with open(server.log_path, "wb") as log:
             server.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=server.env, cwd=root)

@@ -44,8 +44,13 @@ def serve(host: str | None, port: int | None, workers: int, data_dir: Path | Non
     """Run the hub."""
     import uvicorn
 
+    from modelyard.services import leftovers
+
     settings = _settings(host=host, port=port, data_dir=data_dir, database_url=database_url)
-    Hub.open(settings)  # create the data dir and migrate once, before any worker starts
+    hub = Hub.open(settings)  # create the data dir and migrate once, before any worker starts
+    removed = leftovers.sweep(hub)  # once per start; only what is old enough to be no live upload's
+    if removed:
+        click.echo(f"Removed {removed} temp files and partial uploads left by a crash")
     # Workers rebuild the settings from the environment, so hand the effective values over.
     os.environ["MODELYARD_DATA_DIR"] = str(settings.data_dir)
     os.environ["MODELYARD_DATABASE_URL"] = settings.effective_database_url

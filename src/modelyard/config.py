@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     upload_url_ttl_seconds: int = 3600
     # Give every LFS upload a Xet copy in the background, so hf_xet clients download it through Xet.
     xet_convert_lfs: bool = True
+    # How long a write waits for another writer of the same repository before answering 503.
+    repo_lock_timeout_seconds: float = Field(default=60.0, gt=0)
+    # Temp files and partial uploads untouched for this long are a crash's leftovers, removed at start-up.
+    stale_upload_age_seconds: int = Field(default=24 * 3600, gt=0)
     tree_page_size: int = 1000
     commits_page_size: int = 50
 

@@ -53,6 +53,18 @@ def test_create_existing_branch_conflicts(api: HfApi, two_commit_repo):
     assert _branches(api, rid)["dup"] == first  # exist_ok did not move it
 
 
+def test_branch_inside_an_existing_branch_name_conflicts(api: HfApi, two_commit_repo):
+    """git cannot store refs/heads/dup/x beside the ref refs/heads/dup (nor the other way round): 409, not 500."""
+    rid, first, _ = two_commit_repo
+    api.create_branch(rid, branch="dup", revision=first)
+    api.create_branch(rid, branch="nest/x", revision=first)
+    for branch in ("dup/x", "nest", "main/x"):
+        with pytest.raises(HfHubHTTPError) as excinfo:
+            api.create_branch(rid, branch=branch)
+        assert excinfo.value.response.status_code == 409, branch
+    assert set(_branches(api, rid)) == {"main", "dup", "nest/x"}
+
+
 def test_create_branch_from_unknown_revision(api: HfApi, two_commit_repo):
     rid, _, _ = two_commit_repo
     with pytest.raises(RevisionNotFoundError):

@@ -9,7 +9,15 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from modelyard.domain.errors import EntryNotFound, Forbidden, HubError, RangeNotSatisfiable, RepoMoved, RepoNotFound
+from modelyard.domain.errors import (
+    EntryNotFound,
+    Forbidden,
+    HubError,
+    RangeNotSatisfiable,
+    RepoMoved,
+    RepoNotFound,
+    RepositoryBusy,
+)
 
 log = logging.getLogger("modelyard")
 
@@ -43,6 +51,8 @@ def hub_error_response(request: Request, error: HubError) -> Response:
         extra["X-Repo-Commit"] = error.commit
     if isinstance(error, RangeNotSatisfiable):
         extra["Content-Range"] = f"bytes */{error.size}"
+    if isinstance(error, RepositoryBusy):
+        extra["Retry-After"] = "1"
     if isinstance(error, RepoNotFound) and "authorization" not in request.headers:
         status = 401  # anonymous: the Hub answers 401 so the client suggests logging in
     if isinstance(error, Forbidden) and "authorization" not in request.headers:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import mmap
 import os
+import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -112,3 +114,31 @@ def read_range(path: Path, start: int, end: int | None = None) -> Iterator[bytes
                 return
             remaining -= len(data)
             yield data
+
+
+def remove_stale(directory: Path, max_age: float) -> int:
+    """Remove what a crash left in an upload directory: each file, or folder (a multipart upload's parts),
+    untouched for `max_age` seconds. Something written to more recently is a live upload, maybe another
+    process's, and stays. Returns how many entries went."""
+    cutoff = time.time() - max_age
+    removed = 0
+    for entry in list(directory.iterdir()) if directory.is_dir() else []:
+        try:
+            if _newest_mtime(entry) >= cutoff:
+                continue
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            removed += 1
+        except FileNotFoundError:
+            continue  # another process swept it first
+    return removed
+
+
+def _newest_mtime(path: Path) -> float:
+    newest = path.stat().st_mtime
+    if path.is_dir():
+        for child in path.rglob("*"):
+            newest = max(newest, child.stat().st_mtime)
+    return newest

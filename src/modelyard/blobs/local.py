@@ -10,7 +10,7 @@ import os
 import shutil
 from pathlib import Path
 
-from modelyard.blobs.files import HashingFile, publish, read_range, sharded_path
+from modelyard.blobs.files import HashingFile, publish, read_range, remove_stale, sharded_path
 from modelyard.domain.errors import BadRequest
 from modelyard.domain.lfs_pointer import is_sha256
 
@@ -76,6 +76,10 @@ class LocalBlobStore:
             return self.path(oid).stat().st_size
         except FileNotFoundError:
             return None
+
+    def sweep(self, max_age: float) -> int:
+        """Remove temp files and multipart uploads untouched for `max_age` seconds; returns how many."""
+        return remove_stale(self.tmp_dir, max_age) + remove_stale(self.parts_dir, max_age)
 
     def writer(self, max_size: int) -> BlobWriter:
         return BlobWriter(self, max_size)

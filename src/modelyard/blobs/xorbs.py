@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from modelyard.blobs.files import TempFile, publish, read_range, sharded_path
+from modelyard.blobs.files import TempFile, publish, read_range, remove_stale, sharded_path
 from modelyard.domain.errors import BadRequest
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -48,6 +48,10 @@ class XorbStore:
             return self.xorb_path(xorb_hash).stat().st_size
         except FileNotFoundError:
             return None
+
+    def sweep(self, max_age: float) -> int:
+        """Remove upload temp files untouched for `max_age` seconds; returns how many."""
+        return remove_stale(self.tmp_dir, max_age)
 
     def upload_file(self, max_size: int, what: str) -> TempFile:
         return TempFile(self.tmp_dir, max_size, what)

@@ -83,6 +83,12 @@ class StaleParent(HubError):
     status = 412
 
 
+class RepositoryBusy(HubError):
+    """Another writer held the repository for longer than a request may wait: retry shortly."""
+
+    status = 503
+
+
 class TooLarge(HubError):
     status = 413
 

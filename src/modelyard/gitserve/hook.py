@@ -5,6 +5,10 @@ environment this module needs (see gitserve.process.hook_environment): the setti
 and MODELYARD_HOOK_REPO_PK naming the repository. It reads receive-pack's `old new ref` lines from stdin,
 checks them with services.push, and on any problem prints the reasons (git shows them as `remote: ...`)
 and exits non-zero, which rejects the whole push.
+
+Before checking, it takes the repository's writer lock through the descriptor MODELYARD_HOOK_LOCK_FD that the
+server passed down to receive-pack: the lock then stays held, after the hook exits, while receive-pack moves
+the refs and the server updates the index (see docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ import os
 import sys
 
 REPO_PK_VARIABLE = "MODELYARD_HOOK_REPO_PK"
+LOCK_FD_VARIABLE = "MODELYARD_HOOK_LOCK_FD"
 
 
 def main() -> int:
     from modelyard.config import Settings
+    from modelyard.domain.errors import RepositoryBusy
     from modelyard.services import push
     from modelyard.services.hub import Hub
 
@@ -25,6 +31,11 @@ def main() -> int:
     record = push.load_record(hub, int(os.environ[REPO_PK_VARIABLE]))
     if record is None:
         print("error: this repository no longer exists", file=sys.stderr)
+        return 1
+    try:
+        push.hold_writer_lock(hub, record, int(os.environ[LOCK_FD_VARIABLE]), updates)
+    except RepositoryBusy as busy:
+        print(f"error: {busy.message}", file=sys.stderr)
         return 1
     try:
         push.check_push(hub, record, push.open_quarantined(hub.git.path(record.storage_key)), updates)

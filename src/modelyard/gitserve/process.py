@@ -24,7 +24,8 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from modelyard.config import Settings
-from modelyard.gitserve.hook import REPO_PK_VARIABLE
+from modelyard.gitserve.hook import LOCK_FD_VARIABLE, REPO_PK_VARIABLE
+from modelyard.gitstore.locks import LockHandle
 from modelyard.services.access import Action
 
 log = logging.getLogger("modelyard.git")
@@ -101,8 +102,9 @@ def _absolute_database_url(settings: Settings) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def hook_environment(settings: Settings, repo_pk: int) -> dict[str, str]:
-    """What the pre-receive hook needs to rebuild this hub: every setting as its MODELYARD_* variable."""
+def hook_environment(settings: Settings, repo_pk: int, lock: LockHandle) -> dict[str, str]:
+    """What the pre-receive hook needs to rebuild this hub: every setting as its MODELYARD_* variable, the
+    repository, and the descriptor of the repository's writer lock that receive-pack inherits."""
     env: dict[str, str] = {}
     for name, value in settings.model_dump(mode="json").items():
         if value is None:
@@ -111,6 +113,7 @@ def hook_environment(settings: Settings, repo_pk: int) -> dict[str, str]:
     env["MODELYARD_DATA_DIR"] = str(settings.data_dir.resolve())
     env["MODELYARD_DATABASE_URL"] = _absolute_database_url(settings)
     env[REPO_PK_VARIABLE] = str(repo_pk)
+    env[LOCK_FD_VARIABLE] = str(lock.fd)
     env[HOOK_PYTHON_VARIABLE] = sys.executable
     return env
 
@@ -131,6 +134,9 @@ def git_command(service: GitService, repo_path: Path, advertise: bool, hooks: Pa
     if service is GitService.RECEIVE_PACK:
         assert hooks is not None or advertise
         config += ["-c", "receive.fsckObjects=true", "-c", "receive.advertisePushOptions=false"]
+        # Pushed objects and refs reach the disk before the push is acknowledged, as the API's commits do; and
+        # no `gc --auto` is left running (detached, holding ref locks) once the writer lock is released.
+        config += ["-c", "core.fsync=committed", "-c", "receive.autogc=false"]
         if hooks is not None:
             config += ["-c", f"core.hooksPath={hooks}"]
     args = ["--stateless-rpc", "--advertise-refs"] if advertise else ["--stateless-rpc"]
@@ -140,7 +146,8 @@ def git_command(service: GitService, repo_path: Path, advertise: bool, hooks: Pa
 class GitProcessResponse(Response):
     """Runs `argv`, feeding it the request body (unless `advertise`) and streaming its stdout as the body.
 
-    `after(returncode)` runs once the process exited, before the response ends.
+    `after(returncode)` runs once the process exited, before the response ends. `lock` is handed down to the
+    process (and its hooks), and released and closed once the process and `after` are done.
     """
 
     def __init__(
@@ -151,18 +158,27 @@ class GitProcessResponse(Response):
         prefix: bytes = b"",
         read_body: bool = True,
         after: Callable[[int], Awaitable[None]] | None = None,
+        lock: LockHandle | None = None,
     ) -> None:
         self.argv = argv
         self.env = env
         self.prefix = prefix
         self.read_body = read_body
         self.after = after
+        self.lock = lock
         self.status_code = 200
         self.background = None
         self.media_type = media_type
         self.init_headers(NO_CACHE)  # no body attribute: no Content-Length, the body is streamed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self._run(scope, receive, send)
+        finally:
+            if self.lock is not None:
+                self.lock.close()
+
+    async def _run(self, scope: Scope, receive: Receive, send: Send) -> None:
         gzipped = _content_encoding(scope) in ("gzip", "x-gzip")
         process = await asyncio.create_subprocess_exec(
             *self.argv,
@@ -171,6 +187,7 @@ class GitProcessResponse(Response):
             stderr=asyncio.subprocess.PIPE,
             env=self.env,
             limit=PIPE_READ_SIZE,
+            pass_fds=() if self.lock is None else (self.lock.fd,),
         )
         errors = bytearray()
         feeder = asyncio.create_task(self._feed(process, receive, gzipped)) if self.read_body else None

@@ -131,10 +131,11 @@ def _rpc(repo_type: RepoType, git_service: GitService):  # type: ignore[no-untyp
                 git_command(git_service, path, advertise=False), git_environment(protocol), media_type
             )
         hooks = await run_in_threadpool(ensure_hooks, hub.settings)
-        env = git_environment(protocol, hook_environment(hub.settings, access.pk))
         after = await _after_push(hub, access)
+        lock = await run_in_threadpool(push.writer_lock, hub, access)
+        env = git_environment(protocol, hook_environment(hub.settings, access.pk, lock))
         return GitProcessResponse(
-            git_command(git_service, path, advertise=False, hooks=hooks), env, media_type, after=after
+            git_command(git_service, path, advertise=False, hooks=hooks), env, media_type, after=after, lock=lock
         )
 
     return rpc

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,13 +18,18 @@ from modelyard.domain.errors import (
     Conflict,
     EntryNotFound,
     InvalidPath,
+    RepositoryBusy,
     RevisionNotFound,
     StaleParent,
 )
 from modelyard.domain.lfs_pointer import MAX_POINTER_SIZE, LfsPointer
 from modelyard.domain.revisions import candidate_refs, is_commit_prefix
 
+log = logging.getLogger("modelyard.git")
+
 BLOB_MODE = pygit2.GIT_FILEMODE_BLOB
+# git holds a ref's lock file for the few milliseconds of an update; one this old was left by a crash.
+STALE_REF_LOCK_SECONDS = 5.0
 TREE_MODE = pygit2.GIT_FILEMODE_TREE
 
 
@@ -49,9 +56,10 @@ class CommitInfo:
 
 
 class GitRepository:
-    def __init__(self, repo: pygit2.Repository, path: Path) -> None:
+    def __init__(self, repo: pygit2.Repository, path: Path, writer: bool = False) -> None:
         self.repo = repo
         self.path = path
+        self.writer = writer  # opened under the repository's writer lock: may move refs
 
     # Revisions and refs
 
@@ -98,14 +106,32 @@ class GitRepository:
     def update_ref(self, ref_name: str, new: str | None, expected: str | None) -> None:
         """Move `ref_name` from `expected` to `new` (None: absent), or raise if it moved meanwhile.
 
-        libgit2 checks the old value while holding git's own ref lock, so this is a compare-and-swap
-        that also holds against `git receive-pack` and any other git process.
+        libgit2 checks the old value while holding git's own `<ref>.lock`, so this is a compare-and-swap that
+        also holds against any git process. Only a holder of the repository's writer lock may call it
+        (GitStore.writing): then no writer of ours holds a git ref lock, so one that stays is a crashed process's.
         """
+        if not self.writer:
+            raise RuntimeError("Refs move only under the repository's writer lock (GitStore.writing)")
         try:
-            if expected is None:
-                if new is not None:
-                    self.repo.references.create(ref_name, pygit2.Oid(hex=new), force=False)
-                return
+            self._compare_and_swap(ref_name, new, expected)
+        except OSError:  # libgit2 could not create git's lock file
+            if self._blocked_by_a_ref_file(ref_name):
+                raise Conflict(
+                    f"Reference {ref_name} cannot be created: a ref is named like one of its folders"
+                ) from None
+            if not self._clear_stale_ref_locks(ref_name):
+                raise
+            try:
+                self._compare_and_swap(ref_name, new, expected)
+            except OSError:
+                raise RepositoryBusy(f"{ref_name} is locked by another git process: try again shortly") from None
+
+    def _compare_and_swap(self, ref_name: str, new: str | None, expected: str | None) -> None:
+        if expected is None:
+            if new is not None:
+                self._create_ref(ref_name, new)
+            return
+        try:
             ref = self.repo.references.get(ref_name)
             if ref is None:
                 raise RevisionNotFound(f"Invalid rev id: {ref_name} does not exist")
@@ -115,11 +141,43 @@ class GitRepository:
                 ref.delete()
             else:
                 ref.set_target(pygit2.Oid(hex=new))
+        except pygit2.GitError:
+            raise _moved(ref_name, expected) from None  # the old value no longer matched
+
+    def _create_ref(self, ref_name: str, target: str) -> None:
+        try:
+            self.repo.references.create(ref_name, pygit2.Oid(hex=target), force=False)
         except pygit2.AlreadyExistsError:
             raise Conflict(f"Reference {ref_name} already exists") from None
-        except pygit2.GitError:
-            # The old value no longer matched, or another writer held the ref's lock.
-            raise _moved(ref_name, expected) from None
+        except pygit2.GitError as error:  # "there are refs beneath that folder"
+            raise Conflict(f"Reference {ref_name} cannot be created: {error}") from None
+
+    def _blocked_by_a_ref_file(self, ref_name: str) -> bool:
+        """Whether a ref's name is a folder of `ref_name` (`refs/heads/a` exists, `refs/heads/a/b` cannot)."""
+        return any((self.path / folder).is_file() for folder in _parents(ref_name))
+
+    def clear_stale_ref_locks(self, ref_names: list[str]) -> None:
+        """Remove the git lock files of `ref_names` (and of packed-refs) that a crashed process left behind."""
+        for ref_name in ref_names:
+            self._clear_stale_ref_locks(ref_name)
+
+    def _clear_stale_ref_locks(self, ref_name: str) -> bool:
+        """Wait for the lock files git would take to move `ref_name` to go away, or to be old enough to be
+        a crashed process's (git holds them for milliseconds), then remove those; False if there were none."""
+        found = False
+        for lock in (self.path / f"{ref_name}.lock", self.path / "packed-refs.lock"):
+            while True:
+                try:
+                    age = time.time() - lock.stat().st_mtime
+                except (FileNotFoundError, NotADirectoryError):
+                    break
+                found = True
+                if age >= STALE_REF_LOCK_SECONDS:
+                    log.warning("Removing %s, left %.0f s ago by a git process that did not finish", lock, age)
+                    lock.unlink(missing_ok=True)
+                    break
+                time.sleep(min(STALE_REF_LOCK_SECONDS - age, 0.05))
+        return found
 
     def create_tag_object(self, name: str, commit: str, message: str, tagger: pygit2.Signature) -> str:
         """Write an annotated tag object (no ref: refs move only through update_ref)."""

@@ -1,46 +1,92 @@
-"""Where bare repositories live on disk, and how refs move: by compare-and-swap under a lock."""
+"""Where bare repositories live on disk, who may write to one (its writer lock), and durable git writes."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pygit2
+from pygit2.enums import Option
 
+from modelyard.domain.errors import RepoNotFound, RepositoryBusy
+from modelyard.gitstore import locks
 from modelyard.gitstore.repository import GitRepository
+
+# In the repository's own directory: it goes with the repository, and git ignores files it does not know.
+WRITER_LOCK_NAME = "modelyard-writer.lock"
+TRASH_MARKER = ".deleted-"
+
+
+def enable_fsync() -> None:
+    """libgit2 fsyncs every object, pack and ref it writes (process-wide), so an acknowledged commit survives
+    a power cut. Idempotent."""
+    pygit2.option(Option.ENABLE_FSYNC_GITDIR, True)
 
 
 class GitStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, lock_timeout: float = 60.0) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
+        self.lock_timeout = lock_timeout
+        enable_fsync()
 
     def path(self, storage_key: str) -> Path:
         return self.root / storage_key[:2] / f"{storage_key}.git"
+
+    def lock_path(self, storage_key: str) -> Path:
+        return self.path(storage_key) / WRITER_LOCK_NAME
 
     @staticmethod
     def new_key() -> str:
         return uuid.uuid4().hex
 
-    def create(self, storage_key: str) -> GitRepository:
+    def create(self, storage_key: str) -> None:
         path = self.path(storage_key)
         path.parent.mkdir(parents=True, exist_ok=True)
         repo = pygit2.init_repository(str(path), bare=True, initial_head="main")
         # Lets `git http-backend` and plain `git` serve the repository as it is.
         repo.config["http.receivepack"] = True
-        return GitRepository(repo, path)
 
     def open(self, storage_key: str) -> GitRepository:
         path = self.path(storage_key)
         return GitRepository(pygit2.Repository(str(path)), path)
+
+    @contextmanager
+    def writing(self, storage_key: str) -> Iterator[GitRepository]:
+        """The repository, opened under its writer lock: API commits, ref changes and pushes take turns.
+
+        Waits at most `lock_timeout` seconds for the lock (RepositoryBusy, a 503, past that).
+        """
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(locks.exclusive(self.lock_path(storage_key), self.lock_timeout))
+            except FileNotFoundError:
+                raise RepoNotFound() from None  # deleted meanwhile
+            except locks.LockTimeout:
+                raise RepositoryBusy(
+                    f"The repository is busy with other commits (waited {self.lock_timeout:g} s): try again"
+                ) from None
+            path = self.path(storage_key)
+            yield GitRepository(pygit2.Repository(str(path)), path, writer=True)
 
     def delete(self, storage_key: str) -> None:
         path = self.path(storage_key)
         if not path.exists():
             return
         # Rename first so a half-deleted directory is never mistaken for a repository.
-        trash = path.with_name(f"{path.name}.deleted-{uuid.uuid4().hex}")
+        trash = path.with_name(f"{path.name}{TRASH_MARKER}{uuid.uuid4().hex}")
         os.replace(path, trash)
         shutil.rmtree(trash, ignore_errors=True)
+
+    def sweep_trash(self) -> int:
+        """Finish deleting repositories whose deletion a crash interrupted; returns how many."""
+        count = 0
+        for trash in self.root.glob(f"*/*.git{TRASH_MARKER}*"):
+            shutil.rmtree(trash, ignore_errors=True)
+            count += 1
+        return count

@@ -1,13 +1,11 @@
 """The one commit path: API commits, and later web uploads and git pushes, all end here.
 
-verify blobs → build the tree → create the commit → move the ref by compare-and-swap → update the index.
-Nothing is visible until the ref moves, so a rejected or interrupted commit leaves nothing behind.
+verify blobs → build the tree → create the commit → move the ref by compare-and-swap → update the index,
+the last three under the repository's writer lock. Nothing is visible until the ref moves, so a rejected or
+interrupted commit leaves nothing behind.
 """
 
 from __future__ import annotations
-
-import random
-import time
 
 from modelyard.domain.commit_ops import CommitRequest, LfsAddition
 from modelyard.domain.errors import BadRequest, RevisionNotFound, StaleParent, TooLarge
@@ -17,13 +15,8 @@ from modelyard.domain.revisions import is_commit_prefix
 from modelyard.gitstore.repository import GitRepository
 from modelyard.services import lfs, xet
 from modelyard.services.hub import Hub
-from modelyard.services.repos import RepoRecord, open_git, signature, touch
+from modelyard.services.repos import RepoRecord, open_git, signature, touch, writing
 from modelyard.services.users import Actor
-
-# Without a parentCommit guard a commit simply lands on whatever the head is; when another commit
-# wins the race meanwhile we rebuild on top of it, after a short random pause so that racers spread out.
-UNGUARDED_RETRIES = 10
-RETRY_PAUSE_SECONDS = (0.005, 0.05)
 
 
 def commit(hub: Hub, actor: Actor, record: RepoRecord, revision: str, request: CommitRequest) -> str:
@@ -33,23 +26,20 @@ def commit(hub: Hub, actor: Actor, record: RepoRecord, revision: str, request: C
     ref_name = git.branch_ref(revision)
     # A regular file whose content is an LFS pointer would serve that object: it obeys the lfsFile rules.
     lfs_sizes = _verify_lfs_objects(hub, record, [*request.lfs_files, *_pointer_files(request)])
+    # Blobs do not depend on the head: written before taking the lock, so that writers hold it briefly.
     upserts = {path: git.create_blob(content) for path, content in request.files.items()}
     for addition in request.lfs_files:
         upserts[addition.path] = git.create_blob(LfsPointer(addition.oid, lfs_sizes[addition.oid]).encode())
-    for attempt in range(UNGUARDED_RETRIES):
+    # Under the lock the head cannot move: a commit without parentCommit lands on whatever it is now,
+    # one whose parentCommit is not the head any more gets a clean 412.
+    with writing(hub, record) as git:
         head = git.ref_target(ref_name)
         if head is None:
             raise RevisionNotFound(f"Invalid rev id: {revision}")
         _check_parent(request.parent_commit, head)
         new_commit = _create_commit(git, head, upserts, request, actor)
-        try:
-            git.update_ref(ref_name, new_commit, expected=head)
-            break
-        except StaleParent:
-            if request.parent_commit is not None or attempt == UNGUARDED_RETRIES - 1:
-                raise
-            time.sleep(random.uniform(*RETRY_PAUSE_SECONDS))
-    touch(hub, record)
+        git.update_ref(ref_name, new_commit, expected=head)
+        touch(hub, record)  # the index follows the ref, before the next writer starts
     return new_commit
 
 

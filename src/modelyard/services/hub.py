@@ -40,6 +40,6 @@ class Hub:
         return cls(
             settings=settings,
             db=db,
-            git=GitStore(settings.data_dir / "git"),
+            git=GitStore(settings.data_dir / "git", settings.repo_lock_timeout_seconds),
             blobs=LocalBlobStore(settings.data_dir / "lfs"),
         )

@@ -1,11 +1,11 @@
 """Git pushes: the rules of the commit path, applied to what `git push` brings.
 
 `git receive-pack` receives the objects into a quarantine directory, then runs the pre-receive hook
-(`modelyard.gitserve.hook`), which calls `check_push`. Any problem rejects the whole push: no ref moves and the
-quarantined objects are dropped. Otherwise receive-pack moves the refs in its own ref transaction, which checks
-each ref's old value under git's ref lock, the same lock `GitRepository.update_ref` holds for API commits.
-So a push that races an API commit on the same branch has one winner, and the other side gets a clean
-rejection (git's "failed to update ref", or a 412 for the API).
+(`modelyard.gitserve.hook`), which takes the repository's writer lock (`hold_writer_lock`) and calls
+`check_push`. Any problem rejects the whole push: no ref moves and the quarantined objects are dropped.
+Otherwise receive-pack moves the refs in its own ref transaction, which checks each ref's old value under git's
+ref lock, still under the writer lock that API commits take too: a push and an API commit take turns, and a
+push based on an old head is refused by git ("fetch first") as a stale parentCommit gets 412 from the API.
 
 The checks are those of API commits (services.commits): valid paths, regular files within
 `max_regular_file_size`, LFS pointers within `max_file_size` whose objects were uploaded to this repository,
@@ -24,10 +24,11 @@ import pygit2
 from pygit2.enums import DeltaStatus, FileMode, ObjectType
 
 from modelyard.db.models import Repo
-from modelyard.domain.errors import BadRequest
+from modelyard.domain.errors import BadRequest, RepoNotFound, RepositoryBusy
 from modelyard.domain.lfs_pointer import MAX_POINTER_SIZE, LfsPointer
 from modelyard.domain.paths import validate_repo_path
 from modelyard.domain.revisions import DEFAULT_BRANCH, validate_new_ref_name
+from modelyard.gitstore.locks import LockHandle, LockTimeout
 from modelyard.services import lfs
 from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord, touch
@@ -63,6 +64,28 @@ def load_record(hub: Hub, repo_pk: int) -> RepoRecord | None:
     with hub.db.session() as session:
         row = session.get(Repo, repo_pk)
         return None if row is None else RepoRecord.of(row)
+
+
+def writer_lock(hub: Hub, record: RepoRecord) -> LockHandle:
+    """An open descriptor on the repository's writer lock, for receive-pack to inherit (not taken yet)."""
+    try:
+        return LockHandle.open(hub.git.lock_path(record.storage_key))
+    except FileNotFoundError:
+        raise RepoNotFound() from None  # deleted meanwhile
+
+
+def hold_writer_lock(hub: Hub, record: RepoRecord, fd: int, updates: Iterable[RefUpdate]) -> None:
+    """Take the writer lock through `fd`, the descriptor of `writer_lock` inherited from the server.
+
+    The lock belongs to the descriptor, which the server and receive-pack hold as well: it stays taken after
+    the hook exits, until the server releases it once receive-pack is done and the index is updated.
+    """
+    try:
+        LockHandle(fd).acquire(hub.settings.repo_lock_timeout_seconds)
+    except LockTimeout:
+        raise RepositoryBusy("the repository is busy with other commits: try the push again") from None
+    # Under the writer lock, a ref lock file that stays was left by a crashed process: clear it for receive-pack.
+    hub.git.open(record.storage_key).clear_stale_ref_locks([update.ref for update in updates])
 
 
 def open_quarantined(path: Path) -> pygit2.Repository:

@@ -1,4 +1,5 @@
-"""Branches and tags. Refs move only through GitRepository.update_ref (compare-and-swap).
+"""Branches and tags. Refs move only through GitRepository.update_ref (compare-and-swap), under the
+repository's writer lock.
 
 Callers have checked Action.WRITE on the repository."""
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from modelyard.domain.errors import Forbidden, RevisionNotFound
 from modelyard.domain.revisions import DEFAULT_BRANCH, validate_new_ref_name
 from modelyard.services.hub import Hub
-from modelyard.services.repos import RepoRecord, open_git, signature
+from modelyard.services.repos import RepoRecord, open_git, signature, writing
 from modelyard.services.users import Actor
 
 
@@ -39,9 +40,9 @@ def list_refs(hub: Hub, record: RepoRecord) -> RefListing:
 
 def create_branch(hub: Hub, record: RepoRecord, branch: str, starting_point: str | None) -> None:
     validate_new_ref_name(branch, "branch")
-    git = open_git(hub, record)
-    target = git.resolve(starting_point or DEFAULT_BRANCH)
-    git.update_ref(f"refs/heads/{branch}", target, expected=None)
+    with writing(hub, record) as git:
+        target = git.resolve(starting_point or DEFAULT_BRANCH)
+        git.update_ref(f"refs/heads/{branch}", target, expected=None)
 
 
 def delete_branch(hub: Hub, record: RepoRecord, branch: str) -> None:
@@ -52,11 +53,11 @@ def delete_branch(hub: Hub, record: RepoRecord, branch: str) -> None:
 
 def create_tag(hub: Hub, actor: Actor, record: RepoRecord, revision: str, tag: str, message: str | None) -> None:
     validate_new_ref_name(tag, "tag")
-    git = open_git(hub, record)
-    target = git.resolve(revision)
-    if message:
-        target = git.create_tag_object(tag, target, message, signature(actor))
-    git.update_ref(f"refs/tags/{tag}", target, expected=None)
+    with writing(hub, record) as git:
+        target = git.resolve(revision)
+        if message:
+            target = git.create_tag_object(tag, target, message, signature(actor))
+        git.update_ref(f"refs/tags/{tag}", target, expected=None)
 
 
 def delete_tag(hub: Hub, record: RepoRecord, tag: str) -> None:
@@ -64,8 +65,8 @@ def delete_tag(hub: Hub, record: RepoRecord, tag: str) -> None:
 
 
 def _delete_ref(hub: Hub, record: RepoRecord, ref: str) -> None:
-    git = open_git(hub, record)
-    current = git.raw_ref_target(ref)
-    if current is None:
-        raise RevisionNotFound(f"Invalid rev id: {ref} does not exist")
-    git.update_ref(ref, None, expected=current)
+    with writing(hub, record) as git:
+        current = git.raw_ref_target(ref)
+        if current is None:
+            raise RevisionNotFound(f"Invalid rev id: {ref} does not exist")
+        git.update_ref(ref, None, expected=current)

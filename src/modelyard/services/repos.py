@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -91,13 +92,23 @@ def open_git(hub: Hub, record: RepoRecord) -> GitRepository:
     return hub.git.open(record.storage_key)
 
 
+def writing(hub: Hub, record: RepoRecord) -> AbstractContextManager[GitRepository]:
+    """The repository's git under its writer lock, the one way to move its refs.
+
+    Every writer (API commits, branch and tag changes, pushes through their pre-receive hook, merges) reads the
+    head, writes, moves the ref and updates the index while holding it, so writers take turns instead of racing.
+    """
+    return hub.git.writing(record.storage_key)
+
+
 def create_repo(hub: Hub, actor: Actor | None, ref: RepoRef, private: bool) -> RepoRecord:
     authorize_namespace_write(actor, ref.namespace)
     assert actor is not None
     storage_key = hub.git.new_key()
-    git = hub.git.create(storage_key)
+    hub.git.create(storage_key)
     try:
-        _initial_commit(git, ref.type, actor)
+        with hub.git.writing(storage_key) as git:
+            _initial_commit(git, ref.type, actor)
         now = utcnow()
         with hub.db.session() as session:
             if _find_row(session, ref) is not None:
