@@ -15,7 +15,6 @@ Trust model in short:
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 import secrets
 import struct
@@ -122,7 +121,7 @@ def check_token(hub: Hub, token: str | None) -> CasGrant:
         raise Unauthorized("This is not a Xet CAS token: ask the hub's xet-read-token or xet-write-token route")
     repo_pk, scope, expires, signature = int(match[1]), match[2], int(match[3]), match[4]
     expected = signing.sign(signing.signing_key(hub), "xet-cas", repo_pk, scope, expires)
-    if not hmac.compare_digest(expected, signature):
+    if not signing.matches(expected, signature):
         raise Unauthorized("Invalid Xet CAS token")
     if expires < time.time():
         raise Unauthorized("The Xet CAS token has expired: ask the hub for a new one")
@@ -140,7 +139,7 @@ def fetch_signature(hub: Hub, xorb_hash: str, first: int, last: int, expires: in
 def fetch_allowed(hub: Hub, xorb_hash: str, first: int, last: int, expires: int, signature: str) -> bool:
     """Whether a fetch URL's signature is valid and unexpired."""
     expected = fetch_signature(hub, xorb_hash, first, last, expires)
-    return expires >= time.time() and hmac.compare_digest(expected, signature)
+    return expires >= time.time() and signing.matches(expected, signature)
 
 
 # --- packed chunk tables and terms ---------------------------------------------------------------------
