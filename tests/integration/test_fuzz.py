@@ -6,7 +6,8 @@ repository API and resolve routes are pinned to that repository, so generated re
 bodies reach the code behind the repository lookup; the git, LFS and Xet routes get generated names.
 
 The pass is bounded (MODELYARD_FUZZ_EXAMPLES cases per operation, 10 by default: about a minute) and repeatable
-(MODELYARD_FUZZ_SEED, fixed by default; `random` explores). `make fuzz` runs a longer, random pass.
+(MODELYARD_FUZZ_SEED, fixed by default; `random` explores). `make fuzz` runs a longer, random pass
+(MODELYARD_FUZZ_MAX_TIME seconds).
 Known by design, and so accepted: the LFS locks API answers 501 (git-lfs reads it as "no locking").
 
 The regression tests below replay, as plain requests, the 5xx schemathesis found.
@@ -31,6 +32,8 @@ from conftest import Server, User, launch_server
 
 EXAMPLES = int(os.environ.get("MODELYARD_FUZZ_EXAMPLES", "10"))
 SEED = os.environ.get("MODELYARD_FUZZ_SEED", "20261201")
+# Seconds to keep cycling through new cases (schemathesis --max-time); unset: one pass of EXAMPLES per operation.
+MAX_TIME = os.environ.get("MODELYARD_FUZZ_MAX_TIME")
 REPO = "target"
 
 CONFIG = f"""
@@ -100,8 +103,9 @@ def test_no_generated_request_gets_a_server_error(target: FuzzTarget, tmp_path: 
         "--no-shrink",
         "--warnings",
         "off",
+        *(["--max-time", MAX_TIME] if MAX_TIME else []),
     ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=int(MAX_TIME or 0) + 900, cwd=tmp_path)
     assert done.returncode == 0, (
         f"schemathesis (seed {seed}) found server errors:\n{done.stdout[-20000:]}\n{done.stderr}"
     )
