@@ -15,6 +15,7 @@ Trust model in short:
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import secrets
 import struct
@@ -121,7 +122,7 @@ def check_token(hub: Hub, token: str | None) -> CasGrant:
         raise Unauthorized("This is not a Xet CAS token: ask the hub's xet-read-token or xet-write-token route")
     repo_pk, scope, expires, signature = int(match[1]), match[2], int(match[3]), match[4]
     expected = signing.sign(signing.signing_key(hub), "xet-cas", repo_pk, scope, expires)
-    if not signing.matches(expected, signature):
+    if not hmac.compare_digest(expected, signature):
         raise Unauthorized("Invalid Xet CAS token")
     if expires < time.time():
         raise Unauthorized("The Xet CAS token has expired: ask the hub for a new one")
