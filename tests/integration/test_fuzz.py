@@ -10,7 +10,7 @@ The pass is bounded (MODELYARD_FUZZ_EXAMPLES cases per operation, 10 by default:
 (MODELYARD_FUZZ_MAX_TIME seconds).
 Known by design, and so accepted: the LFS locks API answers 501 (git-lfs reads it as "no locking").
 
-The regression tests below replay, as plain requests, the 5xx schemathesis found.
+The regression tests below replay, as plain requests, the 5xx found by schemathesis and by probing PostgreSQL.
 """
 
 from __future__ import annotations
