@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip --disable-pip-version-check -q
 PYTHON ?= python3
 
-.PHONY: run test install test-install system-deps lint unit integration integration-postgres bench
+.PHONY: run test install test-install system-deps lint unit integration integration-postgres fuzz bench
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ integration-postgres: test-install system-deps
 	else echo "PostgreSQL not reachable: skipping the PostgreSQL run"; fi
 
 test: lint unit integration integration-postgres
+
+# Five minutes of schemathesis with a fresh random seed (the integration suite runs a short, fixed pass); any 5xx fails.
+fuzz: test-install
+	MODELYARD_FUZZ_EXAMPLES=$${MODELYARD_FUZZ_EXAMPLES:-50} MODELYARD_FUZZ_MAX_TIME=$${MODELYARD_FUZZ_MAX_TIME:-300} \
+		MODELYARD_FUZZ_SEED=random $(VENV)/bin/pytest -q tests/integration/test_fuzz.py -k generated
 
 bench: test-install
 	$(PY) bench/download_throughput.py

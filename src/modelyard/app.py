@@ -7,7 +7,7 @@ import logging
 from fastapi import FastAPI
 
 from modelyard import __version__
-from modelyard.api import errors
+from modelyard.api import access_log, errors, openapi
 from modelyard.api.raw_path import RawPathMiddleware
 from modelyard.api.routes_account import router as account_router
 from modelyard.api.routes_commit import router as commit_router
@@ -17,6 +17,7 @@ from modelyard.api.routes_resolve import router as resolve_router
 from modelyard.api.routes_tree import router as tree_router
 from modelyard.config import Settings
 from modelyard.gitserve.routes import router as git_router
+from modelyard.private_files import restrict_new_files
 from modelyard.services.hub import Hub
 from modelyard.xet.cas import router as xet_cas_router
 from modelyard.xet.hub_routes import router as xet_hub_router
@@ -24,9 +25,13 @@ from modelyard.xet.hub_routes import router as xet_hub_router
 
 def create_app(settings: Settings | None = None, hub: Hub | None = None) -> FastAPI:
     hub = hub or Hub.open(settings or Settings())
-    app = FastAPI(title="Modelyard", version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="Modelyard", version=__version__, docs_url=None, redoc_url=None, openapi_url=openapi.OPENAPI_URL
+    )
     app.state.hub = hub
     errors.install(app)
+    openapi.install(app)
+    access_log.install()
     # Order matters: specific API paths before the catch-all repo patterns of resolve.
     # /api/lfs/{repo_pk}/{oid} (LFS downloads) before /api/{repo_type}/{namespace}/{name} (repo info).
     for router in (
@@ -48,4 +53,5 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
 
 def app_from_environment() -> FastAPI:
     """Factory for `uvicorn --factory modelyard.app:app_from_environment` (settings from MODELYARD_*)."""
+    restrict_new_files()
     return create_app(Settings())

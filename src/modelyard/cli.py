@@ -9,6 +9,7 @@ import click
 
 from modelyard.config import Settings
 from modelyard.domain.errors import HubError
+from modelyard.private_files import restrict_new_files
 from modelyard.services import users
 from modelyard.services.hub import Hub
 
@@ -33,6 +34,7 @@ def storage_options(function):  # type: ignore[no-untyped-def]
 @click.group()
 def main() -> None:
     """Modelyard: a self-hosted hub for open models and datasets."""
+    restrict_new_files()  # before anything is written; uvicorn workers and git inherit it
 
 
 @main.command()

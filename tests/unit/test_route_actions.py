@@ -1,7 +1,6 @@
 """Every route declares the action it performs (see docs/architecture.md, "One authorization policy")."""
 
-from fastapi.routing import APIRoute
-
+from modelyard.api.openapi import api_routes
 from modelyard.app import create_app
 from modelyard.config import Settings
 
@@ -16,19 +15,9 @@ def _declared_actions(dependant) -> list[str]:
     return found
 
 
-def _api_routes(routes) -> list[APIRoute]:
-    found = []
-    for route in routes:
-        if isinstance(route, APIRoute):
-            found.append(route)
-        elif hasattr(route, "original_router"):  # FastAPI includes routers lazily
-            found.extend(_api_routes(route.original_router.routes))
-    return found
-
-
 def test_every_route_declares_its_action(tmp_path):
     app = create_app(Settings(data_dir=tmp_path))
-    routes = _api_routes(app.routes)
+    routes = list(api_routes(app.routes))
     assert len(routes) > 20
     undeclared = [f"{sorted(route.methods)} {route.path}" for route in routes if not _declared_actions(route.dependant)]
     assert undeclared == []

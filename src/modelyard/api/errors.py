@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,8 +23,13 @@ from modelyard.domain.errors import (
 log = logging.getLogger("modelyard")
 
 
+# Control characters other than tab are invalid in a header value: the server would drop the connection.
+_NOT_IN_HEADER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
 def header_safe(message: str) -> str:
-    return message.replace("\r", " ").replace("\n", " ").encode("latin-1", "replace").decode("latin-1")[:1000]
+    """A message that may quote the client's input (a revision, a path), fit for a header value."""
+    return _NOT_IN_HEADER.sub(" ", message).encode("latin-1", "replace").decode("latin-1")[:1000].strip()
 
 
 def error_response(

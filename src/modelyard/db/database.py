@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+
+from modelyard.private_files import PRIVATE_FILE_MODE, make_private
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -54,6 +57,21 @@ class Database:
 
     def migrate(self) -> None:
         migrate(self.engine)
+
+    def make_private(self) -> None:
+        """An SQLite file holds token hashes and the URL-signing key: create it 0600, whatever the umask, or
+        tighten one an older version left readable. SQLite gives its -wal and -shm files the file's own mode."""
+        url = self.engine.url
+        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+            return
+        path = Path(url.database)
+        if path.parent.is_dir():
+            with suppress(FileExistsError):
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_FILE_MODE))
+        for suffix in ("", "-wal", "-shm"):
+            existing = Path(f"{path}{suffix}")
+            if existing.exists():
+                make_private(existing, PRIVATE_FILE_MODE)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

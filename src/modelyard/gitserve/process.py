@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import stat
 import sys
 import zlib
 from collections.abc import Awaitable, Callable
@@ -26,6 +27,7 @@ from starlette.types import Receive, Scope, Send
 from modelyard.config import Settings
 from modelyard.gitserve.hook import LOCK_FD_VARIABLE, REPO_PK_VARIABLE
 from modelyard.gitstore.locks import LockHandle
+from modelyard.private_files import PRIVATE_EXECUTABLE_MODE
 from modelyard.services.access import Action
 
 log = logging.getLogger("modelyard.git")
@@ -80,14 +82,14 @@ def ensure_hooks(settings: Settings) -> Path:
     directory = settings.data_dir.resolve() / "git-hooks"
     script = directory / "pre-receive"
     try:
-        if script.read_text() == HOOK_SCRIPT and os.access(script, os.X_OK):
+        if script.read_text() == HOOK_SCRIPT and stat.S_IMODE(script.stat().st_mode) == PRIVATE_EXECUTABLE_MODE:
             return directory
     except OSError:
         pass
     directory.mkdir(parents=True, exist_ok=True)
     temporary = directory / f".pre-receive.{os.getpid()}.tmp"
     temporary.write_text(HOOK_SCRIPT)
-    temporary.chmod(0o755)
+    temporary.chmod(PRIVATE_EXECUTABLE_MODE)  # the service user's only, like everything in the data dir
     os.replace(temporary, script)
     return directory
 

@@ -51,6 +51,9 @@ class GitStore:
         repo = pygit2.init_repository(str(path), bare=True, initial_head="main")
         # Lets `git http-backend` and plain `git` serve the repository as it is.
         repo.config["http.receivepack"] = True
+        # git itself (receive-pack, gc) then creates files 0600 and directories 0700 whatever the umask of whoever
+        # runs it; libgit2 ignores the setting, the server's umask covers it (see private_files.py).
+        repo.config["core.sharedRepository"] = "0600"
 
     def open(self, storage_key: str) -> GitRepository:
         path = self.path(storage_key)

@@ -11,6 +11,7 @@ from modelyard.blobs.local import LocalBlobStore
 from modelyard.config import Settings
 from modelyard.db.database import Database
 from modelyard.gitstore.store import GitStore
+from modelyard.private_files import private_data_dir
 
 T = TypeVar("T")
 
@@ -33,8 +34,9 @@ class Hub:
 
     @classmethod
     def open(cls, settings: Settings, migrate: bool = True) -> Hub:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_data_dir(settings.data_dir)
         db = Database(settings.effective_database_url)
+        db.make_private()
         if migrate:
             db.migrate()
         return cls(

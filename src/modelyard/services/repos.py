@@ -15,7 +15,7 @@ from modelyard.db.models import Repo, RepoRedirect
 from modelyard.domain.dates import utcnow
 from modelyard.domain.errors import BadRequest, Conflict, RepoMoved, RepoNotFound
 from modelyard.domain.gitattributes import default_gitattributes
-from modelyard.domain.repo_ids import RepoRef, RepoType
+from modelyard.domain.repo_ids import RepoRef, RepoType, validate_name_part
 from modelyard.domain.revisions import DEFAULT_BRANCH
 from modelyard.gitstore.repository import GitRepository
 from modelyard.services.access import Action, authorize, authorize_namespace_write, can_see
@@ -218,7 +218,8 @@ def list_repos(
     with hub.db.session() as session:
         query = select(Repo).where(Repo.type == repo_type.value)
         if author:
-            query = query.where(Repo.namespace == author)
+            # Only a valid namespace can own repositories; checking it also keeps NUL bytes away from PostgreSQL.
+            query = query.where(Repo.namespace == validate_name_part(author, "namespace"))
         rows = session.scalars(query.order_by(Repo.last_modified.desc())).all()
         records = [RepoRecord.of(row) for row in rows]
     return [

@@ -49,6 +49,11 @@ def expiry(ttl_seconds: int) -> int:
     return int(time.time()) + ttl_seconds
 
 
+def matches(expected: str, signature: str) -> bool:
+    """Constant-time comparison with a signature taken from a request, which may hold any character."""
+    return signature.isascii() and hmac.compare_digest(expected, signature)
+
+
 def check(key: bytes, signature: str, expires: int, *parts: object) -> None:
-    if expires < time.time() or not hmac.compare_digest(sign(key, expires, *parts), signature):
+    if expires < time.time() or not matches(sign(key, expires, *parts), signature):
         raise UrlRefused("This transfer URL is invalid or has expired: ask the batch endpoint for a new one")

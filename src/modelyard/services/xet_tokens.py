@@ -69,4 +69,4 @@ def fetch_signature(hub: Hub, xorb_hash: str, first: int, last: int, expires: in
 def fetch_allowed(hub: Hub, xorb_hash: str, first: int, last: int, expires: int, signature: str) -> bool:
     """Whether a fetch URL's signature is valid and unexpired."""
     expected = fetch_signature(hub, xorb_hash, first, last, expires)
-    return expires >= time.time() and hmac.compare_digest(expected, signature)
+    return expires >= time.time() and signing.matches(expected, signature)
