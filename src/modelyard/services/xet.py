@@ -67,7 +67,8 @@ _INSERT_BATCH = 500
 
 _CHUNK = struct.Struct("<32sIII")  # raw hash, record offset, record length, uncompressed size
 _TERM = struct.Struct("<32sIIIII")  # xorb raw hash, chunk start, chunk end, unpacked bytes, record start, record end
-_TOKEN = re.compile(r"^xet1\.(\d+)\.(read|write)\.(\d+)\.([0-9a-f]{64})$")
+# Numbers of at most 19 digits: a longer one is not a token of ours, and never reaches int().
+_TOKEN = re.compile(r"^xet1\.([0-9]{1,19})\.(read|write)\.([0-9]{1,19})\.([0-9a-f]{64})$")
 
 
 # --- per-hub state: the xorb store and an LRU of chunk tables --------------------------------------------
