@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from modelyard.domain.errors import EntryNotFound, Forbidden, HubError, RangeNotSatisfiable, RepoMoved, RepoNotFound
@@ -61,6 +62,12 @@ def install(app: FastAPI) -> None:
             f"{'.'.join(str(part) for part in item.get('loc', ()))}: {item.get('msg')}" for item in error.errors()
         )
         return error_response(400, f"Invalid request: {details}")
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, error: ClientDisconnect) -> Response:
+        # The client hung up (or was cut off as idle) before sending its whole body: nothing to fix on our side.
+        log.info("Client disconnected before the end of the request body: %s %s", request.method, request.url.path)
+        return error_response(400, "The client closed the connection before the request body was complete")
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, error: HTTPException) -> Response:
