@@ -24,6 +24,7 @@ from modelyard.domain.xet.shard import (
     SHARD_HEADER_TAG,
     parse_shard,
 )
+from modelyard.logs import is_expected_probe
 from modelyard.services.lfs import part_size
 
 HUGE = "9" * 4301  # past Python's 4,300-digit limit for int()
@@ -151,3 +152,22 @@ def test_part_size_grows_to_stay_within_the_budget():
     assert part_size(50 * GiB, 16 * MiB, 1_000) == math.ceil(50 * GiB / 1_000)
     assert math.ceil(50 * GiB / part_size(50 * GiB, 16 * MiB, 10)) == 10
     assert part_size(100 * MiB, 64 * MiB, 0) == 100 * MiB  # a budget of zero still yields one part
+
+
+# --- the access log --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("method", "path", "status", "expected"),
+    [
+        ("POST", "/xet-cas/v2/shards", 404, True),
+        ("POST", "/xet-cas/v1/xorb-grants/default/" + "a" * 64, 404, True),
+        ("GET", "/xet-cas/v2/reconstructions/" + "a" * 64, 404, True),
+        ("POST", "/alice/m.git/info/lfs/locks/verify", 501, True),
+        ("POST", "/datasets/alice/d.git/info/lfs/locks/verify", 501, True),
+        ("POST", "/xet-cas/v2/shards", 401, False),  # a refused token is worth a line
+        ("GET", "/xet-cas/v1/reconstructions/" + "a" * 64, 404, False),
+        ("GET", "/xet-cas/v1/chunks/default/" + "a" * 64, 404, False),
+        ("POST", "/alice/m.git/info/lfs/locks", 501, False),
+    ],
+)
+def test_only_expected_probes_are_left_out_of_the_access_log(method, path, status, expected):
+    assert is_expected_probe(method, path, status) is expected
