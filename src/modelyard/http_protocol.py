@@ -19,14 +19,15 @@ import asyncio
 import logging
 from asyncio import TimerHandle
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from uvicorn.config import Config
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from modelyard.config import Settings
+if TYPE_CHECKING:  # worker processes import this module before their first health check: keep it light
+    from modelyard.config import Settings
 
 log = logging.getLogger("modelyard")
 
