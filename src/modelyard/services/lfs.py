@@ -26,8 +26,7 @@ from modelyard.services.users import Actor
 # per batch and huggingface_hub 256; each multipart object costs one signed URL per part, so the parts of one
 # answer share a budget and the part size grows instead (huggingface_hub follows any `chunk_size`).
 MAX_BATCH_OBJECTS = 1000
-MAX_PARTS_PER_OBJECT = 10_000  # S3's limit for one multipart upload
-MAX_PART_URLS_PER_BATCH = 10_000
+MAX_PART_URLS_PER_BATCH = 10_000  # also S3's limit on the parts of one multipart upload
 
 
 @dataclass(frozen=True)
@@ -92,7 +91,7 @@ def _part_budget(hub: Hub, parsed: list[tuple[str, int]], located: dict[str, Con
     """How many part URLs each multipart object of this batch may get."""
     chunk = hub.settings.lfs_multipart_chunk_size
     uploads = sum(1 for oid, size in parsed if size > chunk and (oid not in located or located[oid].size != size))
-    return min(MAX_PARTS_PER_OBJECT, MAX_PART_URLS_PER_BATCH // max(uploads, 1))
+    return MAX_PART_URLS_PER_BATCH // max(uploads, 1)
 
 
 def part_size(size: int, chunk: int, budget: int) -> int:
