@@ -110,6 +110,8 @@ class LimitedHttpProtocol(HttpToolsProtocol):
     # --- the request head --------------------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        if self._refused:
+            return  # the parser goes on through the rest of the data it was fed
         super().on_message_begin()
         self._reading_head = True
         self._head_bytes = self._field_bytes = 0

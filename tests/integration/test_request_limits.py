@@ -312,13 +312,16 @@ def test_a_client_that_stops_reading_is_dropped_without_growing_the_server(
     assert commit.status_code == 200, error_text(commit)
     log = LogSlice(limited)
     rss_before = _rss_kib(limited.proc.pid)
+    readers = []
     for _ in range(3):
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the kernel must not swallow the file
         sock.connect(("127.0.0.1", limited.port))
+        sock.sendall(f"GET /{rid}/resolve/main/big.dat HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        readers.append(sock)
+    time.sleep(TIMEOUT + 2)
+    for sock in readers:
         with sock:
-            sock.sendall(f"GET /{rid}/resolve/main/big.dat HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-            time.sleep(TIMEOUT + 2)
             received = _read_until_closed(sock, MARGIN)
             assert len(received) < len(data), "the whole file fit in the socket buffers: nothing was tested"
     assert log.text().count("accepted no response byte for 2 seconds") == 3
