@@ -75,5 +75,6 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> Response:
-        log.exception("Unhandled error on %s %s", request.method, request.url.path)
+        # Starlette re-raises the error after this answer and uvicorn logs its traceback: one traceback is enough.
+        log.error("Unhandled error on %s %s: %r", request.method, request.url.path, error)
         return error_response(500, "Internal server error")
