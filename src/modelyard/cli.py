@@ -44,9 +44,14 @@ def main() -> None:
 @storage_options
 def serve(host: str | None, port: int | None, workers: int, data_dir: Path | None, database_url: str | None) -> None:
     """Run the hub."""
+    from functools import partial
+
     import uvicorn
 
+    from modelyard.http_protocol import ConnectionLimits, LimitedHttpProtocol
+    from modelyard.logs import log_config
     from modelyard.services import leftovers
+    from modelyard.xet import CAS_PREFIX
 
     settings = _settings(host=host, port=port, data_dir=data_dir, database_url=database_url)
     hub = Hub.open(settings)  # create the data dir and migrate once, before any worker starts
@@ -66,7 +71,9 @@ def serve(host: str | None, port: int | None, workers: int, data_dir: Path | Non
         port=settings.port,
         workers=workers,
         log_level="info",
+        log_config=log_config(CAS_PREFIX),
         timeout_keep_alive=30,
+        http=partial(LimitedHttpProtocol, limits=ConnectionLimits.from_settings(settings)),  # type: ignore[arg-type]
     )
 
 

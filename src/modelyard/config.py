@@ -38,6 +38,13 @@ class Settings(BaseSettings):
     stale_upload_age_seconds: int = Field(default=24 * 3600, gt=0)
     tree_page_size: int = 1000
     commits_page_size: int = 50
+    # Slow or stalled clients are cut off (http_protocol.py): seconds for the request head, and without progress
+    # on a request body or a response; and the largest request head.
+    header_timeout_seconds: float = Field(default=30, gt=0)
+    body_idle_timeout_seconds: float = Field(default=60, gt=0)
+    response_idle_timeout_seconds: float = Field(default=60, gt=0)
+    max_header_bytes: int = Field(default=64 * 1024, gt=0)
+    max_header_count: int = Field(default=100, gt=0)
 
     @property
     def effective_database_url(self) -> str:

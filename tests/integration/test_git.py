@@ -503,3 +503,18 @@ def test_ref_moving_between_advertisement_and_update_rejects_the_push(
     assert b"ng refs/heads/main" in answer.content
     assert api.model_info(rid).sha == winner
     assert api.list_repo_commits(rid)[0].commit_id == winner
+
+
+def test_push_leaves_a_clean_log(git: Git, server, alice, lfs_repo, tmp_path: Path):
+    """git-lfs's lock probe is expected: neither an error, nor a warning, nor an access-log line."""
+    rid, _ = lfs_repo()
+    git.login(alice.token)
+    clone = git.clone(rid, tmp_path / "clone")
+    (clone / "pytorch_model.bin").write_bytes(os.urandom(500_000))
+    git.commit_all(clone, "Weights")
+    start = len(server.log_text())
+    git("push", "origin", "main", cwd=clone)
+    lines = server.log_text()[start:].splitlines()
+    assert any("info/lfs/objects/batch" in line for line in lines), "the push did not go through git-lfs"
+    for needle in ("Traceback", "Unhandled", "ERROR", "WARNING", "locks/verify"):
+        assert not [line for line in lines if needle in line], needle

@@ -651,3 +651,21 @@ def test_storage_endpoints_and_cli(server, alice_http, http, make_repo, api):
     report = json.loads(server.admin("stats", "--json"))
     assert report["total"]["logicalBytes"] >= body["logicalBytes"]
     assert any(r["id"] == repo_id for r in report["repositories"])
+
+
+# ----------------------------------------------------------------------------------------------------
+# The server log
+# ----------------------------------------------------------------------------------------------------
+def test_xet_upload_and_download_leave_a_clean_log(xet, server, api, repo_id: str, hf_cache: Path):
+    """hf_xet's fallback probes (streaming shards, upload grants, V2 reconstructions) are expected: neither
+    errors, nor warnings, nor access-log lines."""
+    from huggingface_hub import hf_hub_download
+
+    data = _mixed(3 * 1024 * 1024 + 1)
+    api.create_repo(repo_id)
+    log = ServerLog(server)
+    api.upload_file(path_or_fileobj=data, path_in_repo="weights.bin", repo_id=repo_id)
+    assert Path(hf_hub_download(repo_id, "weights.bin", cache_dir=hf_cache)).read_bytes() == data
+    assert log.lines("POST /xet-cas/v1/shards") and log.lines("GET /xet-cas/v1/reconstructions/")
+    for needle in ("Traceback", "Unhandled", "ERROR", "WARNING", "/v2/shards", "/xorb-grants/", "/v2/reconstr"):
+        assert not log.lines(needle), log.lines(needle)[:5]

@@ -8,6 +8,7 @@ import re
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from modelyard.domain.errors import (
@@ -78,11 +79,18 @@ def install(app: FastAPI) -> None:
         )
         return error_response(400, f"Invalid request: {details}")
 
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, error: ClientDisconnect) -> Response:
+        # The client hung up (or was cut off as idle) before sending its whole body: nothing to fix on our side.
+        log.info("Client disconnected before the end of the request body: %s %s", request.method, request.url.path)
+        return error_response(400, "The client closed the connection before the request body was complete")
+
     @app.exception_handler(HTTPException)
     async def _http(request: Request, error: HTTPException) -> Response:
         return error_response(error.status_code, str(error.detail), extra=dict(error.headers or {}))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> Response:
-        log.exception("Unhandled error on %s %s", request.method, request.url.path)
+        # Starlette re-raises the error after this answer and uvicorn logs its traceback: one traceback is enough.
+        log.error("Unhandled error on %s %s: %r", request.method, request.url.path, error)
         return error_response(500, "Internal server error")

@@ -9,21 +9,32 @@ from urllib.parse import quote
 from fastapi import Request
 
 from modelyard.api.deps import base_url
+from modelyard.domain.errors import BadRequest
+from modelyard.domain.numbers import parse_natural
 
 T = TypeVar("T")
 
 
 def page(request: Request, items: Sequence[T], page_size: int) -> tuple[Sequence[T], dict[str, str]]:
     """The page named by the `cursor` query parameter (an offset), and the Link header for the next one."""
-    cursor = request.query_params.get("cursor", "0")
-    start = int(cursor) if cursor.isdigit() else 0
-    limit_param = request.query_params.get("limit", "")
-    size = min(int(limit_param), page_size) if limit_param.isdigit() and int(limit_param) > 0 else page_size
+    start = _number(request, "cursor") or 0
+    size = min(_number(request, "limit") or page_size, page_size)
     chunk = items[start : start + size]
     headers: dict[str, str] = {}
     if start + size < len(items):
         headers["Link"] = f'<{next_url(request, cursor=str(start + size))}>; rel="next"'
     return chunk, headers
+
+
+def _number(request: Request, name: str) -> int | None:
+    """The query parameter `name` as a number; None when absent; 400 when it is not a number."""
+    text = request.query_params.get(name)
+    if text is None:
+        return None
+    value = parse_natural(text)
+    if value is None:
+        raise BadRequest(f"Invalid {name} {text[:100]!r}: expected a non-negative integer")
+    return value
 
 
 def next_url(request: Request, **changes: str) -> str:

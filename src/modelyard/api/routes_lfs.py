@@ -57,8 +57,10 @@ for _type in sorted(RepoType, key=lambda t: t is RepoType.MODEL):
     router.add_api_route(f"{_base}/verify", _verify_endpoint(_type), methods=["POST"], name=f"lfs_verify_{_type}")
 
 
-def _ticket(hub: Hub, purpose: str, repo_pk: int, oid: str, size: int, part: int, exp: int, sig: str) -> lfs.Ticket:
-    return lfs.check_ticket(hub, lfs.Ticket(purpose, repo_pk, oid, size, part), exp, sig)
+def _ticket(
+    hub: Hub, purpose: str, repo_pk: int, oid: str, size: int, part: int, exp: int, sig: str, part_size: int = 0
+) -> lfs.Ticket:
+    return lfs.check_ticket(hub, lfs.Ticket(purpose, repo_pk, oid, size, part, part_size), exp, sig)
 
 
 @router.put("/api/lfs/{repo_pk}/{oid}", dependencies=[Depends(declared(OpenAction.SIGNED_URL))])
@@ -74,9 +76,17 @@ async def upload(
 
 @router.put("/api/lfs/{repo_pk}/{oid}/part/{part}", dependencies=[Depends(declared(OpenAction.SIGNED_URL))])
 async def upload_part(
-    request: Request, repo_pk: int, oid: str, part: int, size: int, exp: int, sig: str, hub: Hub = Depends(get_hub)
+    request: Request,
+    repo_pk: int,
+    oid: str,
+    part: int,
+    size: int,
+    exp: int,
+    sig: str,
+    part_size: int = 0,
+    hub: Hub = Depends(get_hub),
 ) -> Response:
-    ticket = lfs.part_ticket(hub, repo_pk, oid, size, part, exp, sig)
+    ticket = lfs.part_ticket(hub, repo_pk, oid, size, part, part_size, exp, sig)
     writer = await run_in_threadpool(lfs.part_writer, hub, ticket)
     await receive_into(request, writer)
     etag = await run_in_threadpool(writer.finish)
@@ -90,10 +100,11 @@ def complete(
     size: int,
     exp: int,
     sig: str,
+    part_size: int = 0,
     body: dict[str, Any] = Depends(json_body),
     hub: Hub = Depends(get_hub),
 ) -> Response:
-    lfs.complete_multipart(hub, _ticket(hub, "upload", repo_pk, oid, size, -1, exp, sig), body)
+    lfs.complete_multipart(hub, _ticket(hub, "upload", repo_pk, oid, size, -1, exp, sig, part_size), body)
     return JSONResponse({}, media_type=LFS_JSON)
 
 

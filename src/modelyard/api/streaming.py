@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse
 
 from modelyard.domain.errors import TooLarge
+from modelyard.domain.numbers import parse_natural
 
 # Disk writes happen in worker threads; batching the network's small chunks keeps thread hops rare.
 WRITE_BATCH = 4 * 1024 * 1024
@@ -40,8 +41,8 @@ async def receive_into(request: Request, sink: Sink) -> None:
 async def read_limited(request: Request, limit: int, too_large: str) -> bytes:
     """The whole request body, for bodies that must be held in memory: over `limit` bytes it is refused with
     413 and the message `too_large`, before it is read when the client announces its size."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    declared = parse_natural(request.headers.get("content-length", ""))
+    if declared is not None and declared > limit:
         raise TooLarge(too_large)
     chunks: list[bytes] = []
     size = 0

@@ -47,8 +47,14 @@ def parse_ndjson(body: bytes) -> CommitRequest:
         description=_optional_text(header, "description", "header") or "",
         parent_commit=_optional_text(header, "parentCommit", "header"),
     )
+    named: set[str] = set()
     for key, value in operations[1:]:
-        _apply(request, key, value)
+        path = _apply(request, key, value)
+        if path is None:
+            continue
+        if path in named:
+            raise BadRequest(f"The commit names {path} more than once: one operation per file")
+        named.add(path)
     return request
 
 
@@ -59,7 +65,8 @@ def _json_line(number: int, line: bytes) -> tuple[str, dict[str, Any]]:
     return item["key"], item["value"]
 
 
-def _apply(request: CommitRequest, key: str, value: dict[str, Any]) -> None:
+def _apply(request: CommitRequest, key: str, value: dict[str, Any]) -> str | None:
+    """Add one operation to `request`; returns the file path it names (None for a folder deletion)."""
     if key == "file":
         path = _text(value, "path", key)
         if value.get("encoding", "base64") != "base64":
@@ -68,7 +75,8 @@ def _apply(request: CommitRequest, key: str, value: dict[str, Any]) -> None:
             request.files[path] = base64.b64decode(_text(value, "content", key, allow_empty=True), validate=True)
         except (binascii.Error, ValueError):
             raise BadRequest(f"file {path}: content is not valid base64") from None
-    elif key == "lfsFile":
+        return path
+    if key == "lfsFile":
         path = _text(value, "path", key)
         if value.get("algo", "sha256") != "sha256":
             raise BadRequest(f"lfsFile {path}: only the sha256 algorithm is supported")
@@ -76,14 +84,18 @@ def _apply(request: CommitRequest, key: str, value: dict[str, Any]) -> None:
         if size is not None and (not isinstance(size, int) or size < 0):
             raise BadRequest(f"lfsFile {path}: size must be a non-negative integer")
         request.lfs_files.append(LfsAddition(path, _text(value, "oid", key), size))
-    elif key == "deletedFile":
-        request.deleted_files.append(_text(value, "path", key))
-    elif key == "deletedFolder":
+        return path
+    if key == "deletedFile":
+        path = _text(value, "path", key)
+        request.deleted_files.append(path)
+        return path
+    if key == "deletedFolder":
+        # Deleting a folder and adding files into it is allowed, as huggingface_hub allows it.
         request.deleted_folders.append(_text(value, "path", key))
-    elif key == "header":
+        return None
+    if key == "header":
         raise BadRequest("A commit body has exactly one header, on its first line")
-    else:
-        raise BadRequest(f"Unsupported commit operation {key!r}: expected file, lfsFile, deletedFile or deletedFolder")
+    raise BadRequest(f"Unsupported commit operation {key!r}: expected file, lfsFile, deletedFile or deletedFolder")
 
 
 def _text(value: dict[str, Any], name: str, key: str, allow_empty: bool = False) -> str:

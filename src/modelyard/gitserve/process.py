@@ -202,11 +202,12 @@ class GitProcessResponse(Response):
             while chunk := await process.stdout.read(PIPE_READ_SIZE):
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             returncode = await process.wait()
-            if feeder is not None:
-                await feeder
+            client_gone = await feeder if feeder is not None else False
             await drainer
             if returncode != 0:
-                log.warning("%s exited with %s: %s", " ".join(self.argv[-3:]), returncode, _text(errors))
+                # A client that hung up mid-request is an everyday event, not a problem of the server.
+                report = log.info if client_gone else log.warning
+                report("%s exited with %s: %s", " ".join(self.argv[-3:]), returncode, _text(errors))
             if self.after is not None:
                 await self.after(returncode)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -221,8 +222,8 @@ class GitProcessResponse(Response):
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await task
 
-    async def _feed(self, process: asyncio.subprocess.Process, receive: Receive, gzipped: bool) -> None:
-        """Request body -> stdin. A client that goes away ends the process."""
+    async def _feed(self, process: asyncio.subprocess.Process, receive: Receive, gzipped: bool) -> bool:
+        """Request body -> stdin. A client that goes away ends the process; returns whether it did."""
         stdin = process.stdin
         assert stdin is not None
         decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS) if gzipped else None
@@ -232,7 +233,7 @@ class GitProcessResponse(Response):
                 if message["type"] == "http.disconnect":
                     with contextlib.suppress(ProcessLookupError):
                         process.kill()
-                    return
+                    return True
                 body = message.get("body", b"")
                 # Bounded steps, so that a small compressed body cannot inflate into memory all at once.
                 while body:
@@ -252,6 +253,7 @@ class GitProcessResponse(Response):
             log.warning("Invalid gzip request body for %s", " ".join(self.argv[-2:]))
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
+        return False
 
 
 async def _drain(stream: asyncio.StreamReader | None, keep: bytearray) -> None:

@@ -22,7 +22,11 @@ from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord
 from modelyard.services.users import Actor
 
+# Bounds on one batch answer (see docs/architecture.md, "Bounded work per request"). git-lfs sends 100 objects
+# per batch and huggingface_hub 256; each multipart object costs one signed URL per part, so the parts of one
+# answer share a budget and the part size grows instead (huggingface_hub follows any `chunk_size`).
 MAX_BATCH_OBJECTS = 1000
+MAX_PART_URLS_PER_BATCH = 10_000  # also S3's limit on the parts of one multipart upload
 
 
 @dataclass(frozen=True)
@@ -34,9 +38,11 @@ class Ticket:
     oid: str
     size: int
     part: int = 0  # 0: the whole object; n: part n; -1: multipart completion
+    part_size: int = 0  # multipart only: the size of every part but the last
 
     def parts(self) -> tuple[object, ...]:
-        return (self.purpose, self.repo_pk, self.oid, self.size, self.part)
+        fields = (self.purpose, self.repo_pk, self.oid, self.size, self.part)
+        return (*fields, self.part_size) if self.part_size else fields
 
 
 def batch(
@@ -52,7 +58,8 @@ def batch(
     if operation not in ("upload", "download") or not isinstance(objects, list):
         raise BadRequest("A batch request needs operation 'upload' or 'download' and a list of objects")
     if len(objects) > MAX_BATCH_OBJECTS:
-        raise BadRequest(f"At most {MAX_BATCH_OBJECTS} objects per batch request")
+        # 413 is what the git-LFS batch API documents for "too many objects".
+        raise TooLarge(f"A batch request may name at most {MAX_BATCH_OBJECTS} objects, not {len(objects)}")
     authorize(actor, Action.WRITE if operation == "upload" else Action.READ, record.ref.namespace, record.private)
     transfers = body.get("transfers") or []
     if not isinstance(transfers, list):
@@ -60,10 +67,12 @@ def batch(
     parsed = [_parse_object(obj) for obj in objects]
     located = locate(hub, record.pk, {oid for oid, _ in parsed})
     key = signing.signing_key(hub)
+    multipart = operation == "upload" and "multipart" in transfers
+    part_budget = _part_budget(hub, parsed, located) if multipart else 0
     answers = []
     for oid, size in parsed:
         if operation == "upload":
-            answers.append(_upload_answer(hub, key, record, oid, size, located, "multipart" in transfers, url_for))
+            answers.append(_upload_answer(hub, key, record, oid, size, located, part_budget, url_for))
         else:
             answers.append(_download_answer(hub, key, record, oid, size, located, url_for))
     transfer = "multipart" if any("chunk_size" in _header(a) for a in answers) else "basic"
@@ -76,6 +85,18 @@ def _parse_object(obj: object) -> tuple[str, int]:
     if not is_sha256(obj["oid"]) or obj["size"] < 0:
         raise BadRequest(f"Invalid object {obj['oid']!r}: oid must be a sha256 hex digest and size >= 0")
     return obj["oid"], obj["size"]
+
+
+def _part_budget(hub: Hub, parsed: list[tuple[str, int]], located: dict[str, Content]) -> int:
+    """How many part URLs each multipart object of this batch may get."""
+    chunk = hub.settings.lfs_multipart_chunk_size
+    uploads = sum(1 for oid, size in parsed if size > chunk and (oid not in located or located[oid].size != size))
+    return MAX_PART_URLS_PER_BATCH // max(uploads, 1)
+
+
+def part_size(size: int, chunk: int, budget: int) -> int:
+    """The part size for an object of `size` bytes: the configured chunk, or larger to stay within `budget` parts."""
+    return max(chunk, math.ceil(size / max(budget, 1)))
 
 
 def _header(answer: dict[str, Any]) -> dict[str, Any]:
@@ -130,7 +151,10 @@ def uploaded_sizes(hub: Hub, record: RepoRecord, oids: set[str]) -> dict[str, in
 
 def _signed_url(key: bytes, ttl: int, url_for: Callable[[str], str], path: str, ticket: Ticket) -> str:
     expires = signing.expiry(ttl)
-    query = urlencode({"size": ticket.size, "exp": expires, "sig": signing.sign(key, expires, *ticket.parts())})
+    fields: dict[str, object] = {"size": ticket.size}
+    if ticket.part_size:
+        fields["part_size"] = ticket.part_size
+    query = urlencode({**fields, "exp": expires, "sig": signing.sign(key, expires, *ticket.parts())})
     return url_for(f"{path}?{query}")
 
 
@@ -141,9 +165,10 @@ def _upload_answer(
     oid: str,
     size: int,
     located: dict[str, Content],
-    multipart: bool,
+    part_budget: int,
     url_for: Callable[[str], str],
 ) -> dict[str, Any]:
+    """The upload actions for one object; multipart (in at most `part_budget` parts) when the budget allows."""
     if size > hub.settings.max_file_size:
         raise TooLarge(f"Object {oid} is {size} bytes, over the limit of {hub.settings.max_file_size} bytes")
     # Not "authenticated": git-lfs then sends credentials with the actions, which `verify` needs
@@ -155,14 +180,15 @@ def _upload_answer(
     base = f"/api/lfs/{record.pk}/{oid}"
     chunk = hub.settings.lfs_multipart_chunk_size
     verify = {"href": url_for(f"/{record.ref.type.url_prefix}{record.ref.id}.git/info/lfs/objects/verify")}
-    if multipart and size > chunk:
-        count = math.ceil(size / chunk)
-        header: dict[str, Any] = {"chunk_size": str(chunk)}
-        for number in range(1, count + 1):
+    if part_budget and size > chunk:
+        each = part_size(size, chunk, part_budget)
+        header: dict[str, Any] = {"chunk_size": str(each)}
+        for number in range(1, math.ceil(size / each) + 1):
             header[str(number)] = _signed_url(
-                key, ttl, url_for, f"{base}/part/{number}", Ticket("upload", record.pk, oid, size, number)
+                key, ttl, url_for, f"{base}/part/{number}", Ticket("upload", record.pk, oid, size, number, each)
             )
-        complete = _signed_url(key, ttl, url_for, f"{base}/complete", Ticket("upload", record.pk, oid, size, -1))
+        ticket = Ticket("upload", record.pk, oid, size, -1, each)
+        complete = _signed_url(key, ttl, url_for, f"{base}/complete", ticket)
         answer["actions"] = {"upload": {"href": complete, "header": header}, "verify": verify}
     else:
         href = _signed_url(key, ttl, url_for, base, Ticket("upload", record.pk, oid, size))
@@ -204,15 +230,17 @@ def store_object(hub: Hub, ticket: Ticket, writer: BlobWriter) -> None:
     link_object(hub, ticket.repo_pk, ticket.oid, ticket.size)
 
 
-def part_ticket(hub: Hub, repo_pk: int, oid: str, size: int, part: int, expires: int, signature: str) -> Ticket:
-    """The ticket of a multipart part URL, if genuine."""
+def part_ticket(
+    hub: Hub, repo_pk: int, oid: str, size: int, part: int, each: int, expires: int, signature: str
+) -> Ticket:
+    """The ticket of a multipart part URL (parts of `each` bytes), if genuine."""
     if part < 1:  # part 0 is the whole-object ticket's: its signature must not pass for a part
         raise BadRequest(f"Invalid part number {part}: multipart upload parts are numbered from 1")
-    return check_ticket(hub, Ticket("upload", repo_pk, oid, size, part), expires, signature)
+    return check_ticket(hub, Ticket("upload", repo_pk, oid, size, part, each), expires, signature)
 
 
 def part_writer(hub: Hub, ticket: Ticket) -> PartWriter:
-    return hub.blobs.part_writer(str(ticket.repo_pk), ticket.oid, ticket.part, hub.settings.lfs_multipart_chunk_size)
+    return hub.blobs.part_writer(str(ticket.repo_pk), ticket.oid, ticket.part, ticket.part_size)
 
 
 def complete_multipart(hub: Hub, ticket: Ticket, body: dict[str, Any]) -> None:
@@ -222,6 +250,9 @@ def complete_multipart(hub: Hub, ticket: Ticket, body: dict[str, Any]) -> None:
         isinstance(p, dict) and isinstance(p.get("partNumber"), int) for p in parts
     ):
         raise BadRequest("Expected {oid, parts: [{partNumber, etag}]}")
+    expected = math.ceil(ticket.size / max(ticket.part_size, 1))
+    if len(parts) != expected:
+        raise BadRequest(f"Object {ticket.oid} has {expected} parts, the completion lists {len(parts)}")
     numbers = sorted(p["partNumber"] for p in parts)
     hub.blobs.complete_multipart(str(ticket.repo_pk), ticket.oid, numbers, ticket.size)
     link_object(hub, ticket.repo_pk, ticket.oid, ticket.size)

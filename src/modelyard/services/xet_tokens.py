@@ -17,7 +17,8 @@ SCOPES = (READ, WRITE)
 TOKEN_TTL_SECONDS = 3600
 FETCH_URL_TTL_SECONDS = 3600
 
-_TOKEN = re.compile(r"^xet1\.(\d+)\.(read|write)\.(\d+)\.([0-9a-f]{64})$")
+# Numbers of at most 19 digits: a longer one is not a token of ours, and never reaches int().
+_TOKEN = re.compile(r"^xet1\.([0-9]{1,19})\.(read|write)\.([0-9]{1,19})\.([0-9a-f]{64})$")
 
 
 @dataclass(frozen=True)

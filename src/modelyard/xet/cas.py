@@ -8,7 +8,6 @@ hf_xet fetches them without any Authorization header.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from typing import NoReturn
 from urllib.parse import urlencode
@@ -21,6 +20,8 @@ from modelyard.api.access import OpenAction, declared
 from modelyard.api.deps import base_url, bearer_token, get_hub
 from modelyard.api.streaming import receive_into
 from modelyard.domain.errors import BadRequest, NotFound, TooLarge, UrlRefused
+from modelyard.domain.numbers import parse_natural
+from modelyard.domain.ranges import parse_closed_range
 from modelyard.domain.xet.hashes import MerkleHash
 from modelyard.domain.xet.shard import MAX_SHARD_BYTES
 from modelyard.domain.xet.xorb import MAX_XORB_BODY_BYTES
@@ -29,7 +30,6 @@ from modelyard.services.hub import Hub
 from modelyard.xet import CAS_PREFIX
 
 router = APIRouter()
-_RANGE = re.compile(r"^bytes=(\d+)-(\d+)$")
 
 
 def cas_grant(scope: str) -> Callable[..., Awaitable[xet_tokens.CasGrant]]:
@@ -54,8 +54,8 @@ def _not_implemented(what: str, fallback: str) -> NoReturn:
 
 
 def _check_length(request: Request, limit: int, what: str) -> None:
-    declared_length = request.headers.get("content-length")
-    if declared_length and declared_length.isdigit() and int(declared_length) > limit:
+    declared_length = parse_natural(request.headers.get("content-length", ""))
+    if declared_length is not None and declared_length > limit:
         raise TooLarge(f"{what} of {declared_length} bytes exceeds the limit of {limit} bytes")
 
 
@@ -156,10 +156,10 @@ async def reconstruction(
 @router.get(CAS_PREFIX + "/v1/fetch/{xorb_hash}", dependencies=[Depends(declared(OpenAction.SIGNED_URL))])
 async def fetch(request: Request, xorb_hash: str, r: str, exp: int, sig: str, hub: Hub = Depends(get_hub)) -> Response:
     """Bytes of a stored xorb, within the signed range (hf_xet asks for exactly that range)."""
-    signed = re.fullmatch(r"(\d+)-(\d+)", r)
+    signed = parse_closed_range(r)
     if signed is None:
         raise BadRequest("Malformed fetch range")
-    first, last = int(signed[1]), int(signed[2])
+    first, last = signed
     # 403 (never 401, although the request carries no credentials): hf_xet answers a 403 on a fetch URL by
     # asking for the reconstruction again, which hands out fresh URLs.
     if not await run_in_threadpool(xet_tokens.fetch_allowed, hub, xorb_hash, first, last, exp, sig):
@@ -170,10 +170,11 @@ async def fetch(request: Request, xorb_hash: str, r: str, exp: int, sig: str, hu
     start, stop = first, last
     requested = request.headers.get("range")
     if requested:
-        match = _RANGE.match(requested.strip())
-        if match is None:
-            raise BadRequest(f"Unsupported Range {requested!r}: expected one bytes=start-end range")
-        start, stop = int(match[1]), int(match[2])
+        unit, _, span = requested.strip().partition("=")
+        bounds = parse_closed_range(span) if unit == "bytes" else None
+        if bounds is None:
+            raise BadRequest(f"Unsupported Range {requested[:100]!r}: expected one bytes=start-end range")
+        start, stop = bounds
         if not first <= start <= stop <= last:
             raise UrlRefused(f"Range {requested} is outside the range this URL grants ({first}-{last})")
     headers = {

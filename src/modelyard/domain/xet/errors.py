@@ -25,6 +25,10 @@ class InvalidShard(XetFormatError):
     """An uploaded shard is truncated or malformed."""
 
 
+class ShardTooLarge(InvalidShard):
+    """A shard asks for more work than one request may (too many files, terms or chunk references)."""
+
+
 class ShardRejected(XetFormatError):
     """A well-formed shard describes a file that does not match the stored xorbs (§4.6)."""
 

@@ -11,7 +11,7 @@ import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from modelyard.domain.xet.errors import InvalidShard
+from modelyard.domain.xet.errors import InvalidShard, ShardTooLarge
 from modelyard.domain.xet.hashes import (
     GLOBAL_DEDUP_CHUNK_FLAG,
     HASH_SIZE,
@@ -30,6 +30,13 @@ SHARD_FOOTER_VERSION = 1
 RECORD_SIZE = 48
 SHARD_FOOTER_SIZE = 200
 MAX_SHARD_BYTES = 64 * 1024 * 1024
+# Bounds on the work one shard can ask for (docs/architecture.md, "Bounded work per request"). Checking a file
+# costs time and memory per chunk its terms name, and a term may name up to a whole xorb (8192 chunks) again
+# and again, so the chunk references are counted, repeats included, before anything is checked.
+MAX_SHARD_FILES = 100_000  # the Hub's recommended maximum of files in a whole repository
+MAX_SHARD_TERMS = 1 << 20
+MAX_FILE_CHUNK_REFERENCES = 1 << 21  # 128 GiB at the 64 KiB average chunk; a 50 GiB file names ~820,000
+MAX_SHARD_CHUNK_REFERENCES = 1 << 24  # 1 TiB at the average chunk
 FILE_FLAG_WITH_VERIFICATION = 0x8000_0000
 FILE_FLAG_WITH_METADATA_EXT = 0x4000_0000
 BOOKEND_HASH = b"\xff" * HASH_SIZE
@@ -146,6 +153,8 @@ class _Reader:
         self.data = data
         self.end = end
         self.position = 0
+        self.terms = 0
+        self.chunk_references = 0
 
     def unpack(self, layout: struct.Struct, what: str) -> tuple:
         if self.position + layout.size > self.end:
@@ -165,14 +174,28 @@ class _Reader:
 def _parse_file(reader: _Reader, file_hash: bytes, flags: int, count: int) -> ShardFile:
     start = reader.position - RECORD_SIZE
     reader.require_records(count, "file terms")
+    reader.terms += count
+    if reader.terms > MAX_SHARD_TERMS:
+        raise ShardTooLarge(f"Shard holds more than {MAX_SHARD_TERMS} file terms: upload it as several shards")
     terms = []
+    references = 0
     for _ in range(count):
         xorb, _entry_flags, unpacked, chunk_start, chunk_end = reader.unpack(_FILE_ENTRY, "file term")
         if chunk_start >= chunk_end or unpacked == 0:
             raise InvalidShard(
                 f"File entry at byte {start} has an empty term (chunks {chunk_start}..{chunk_end}, {unpacked} bytes)"
             )
+        references += chunk_end - chunk_start
         terms.append(FileTerm(MerkleHash(xorb), chunk_start, chunk_end, unpacked))
+    if references > MAX_FILE_CHUNK_REFERENCES:
+        raise ShardTooLarge(
+            f"File entry at byte {start} names {references} chunks, over the limit of {MAX_FILE_CHUNK_REFERENCES}"
+        )
+    reader.chunk_references += references
+    if reader.chunk_references > MAX_SHARD_CHUNK_REFERENCES:
+        raise ShardTooLarge(
+            f"Shard names more than {MAX_SHARD_CHUNK_REFERENCES} chunks in its file terms: upload it as several shards"
+        )
     verification = None
     if flags & FILE_FLAG_WITH_VERIFICATION:
         reader.require_records(count, "verification entries")
@@ -248,6 +271,8 @@ def parse_shard(data: bytes | bytearray | memoryview) -> Shard:
         file_hash, flags, count = reader.unpack(_FILE_HEADER, "file header (or file-section bookend)")
         if file_hash == BOOKEND_HASH:
             break
+        if len(files) == MAX_SHARD_FILES:
+            raise ShardTooLarge(f"Shard describes more than {MAX_SHARD_FILES} files: upload it as several shards")
         files.append(_parse_file(reader, file_hash, flags, count))
 
     xorbs = []

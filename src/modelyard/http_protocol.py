@@ -1,0 +1,250 @@
+"""HTTP/1.1 connections with deadlines and head limits, so that slow or stalled clients cannot hold the server.
+
+uvicorn's httptools protocol arms a timer only between requests (keep-alive). A client that sends its headers one
+byte at a time (slowloris), stops in the middle of a request body, or stops reading a response keeps its
+connection, its file descriptor and its request's task forever, and a head is buffered without any size limit.
+This subclass adds, per connection:
+
+- a deadline for the request head, from the connection (or the first byte of a later request) to the end of the
+  headers: 408 and closed when it passes;
+- limits on the head's size and on its number of header fields: 431 and closed;
+- an idle deadline on the request body: closed when the server has waited that long for a byte of it (time the
+  application spends before reading more does not count);
+- an idle deadline on the response: aborted when the client has accepted no byte of it for that long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from asyncio import TimerHandle
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from uvicorn.config import Config
+from uvicorn.protocols.http.flow_control import FlowControl
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.server import ServerState
+
+if TYPE_CHECKING:  # worker processes import this module before their first health check: keep it light
+    from modelyard.config import Settings
+
+log = logging.getLogger("modelyard")
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    header_timeout: float
+    body_idle_timeout: float
+    response_idle_timeout: float
+    max_header_bytes: int
+    max_header_count: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ConnectionLimits:
+        return cls(
+            header_timeout=settings.header_timeout_seconds,
+            body_idle_timeout=settings.body_idle_timeout_seconds,
+            response_idle_timeout=settings.response_idle_timeout_seconds,
+            max_header_bytes=settings.max_header_bytes,
+            max_header_count=settings.max_header_count,
+        )
+
+
+class _ReadTrackingFlow(FlowControl):
+    """uvicorn's flow control, noting when the application last asked for more of the request body."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(transport)
+        self._loop = loop
+        self.app_read_at = loop.time()
+
+    def resume_reading(self) -> None:  # called by every `receive()` of the application
+        self.app_read_at = self._loop.time()
+        super().resume_reading()
+
+
+class LimitedHttpProtocol(HttpToolsProtocol):
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        limits: ConnectionLimits,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.limits = limits
+        self._head_timer: TimerHandle | None = None
+        self._body_timer: TimerHandle | None = None
+        self._response_timer: TimerHandle | None = None
+        self._reading_head = True
+        self._head_bytes = 0  # received while the head was incomplete
+        self._field_bytes = 0  # of the request line and header fields, counted as the parser hands them over
+        self._body_byte_at = 0.0
+        self._unsent_bytes = 0
+        self._refused = False
+
+    # --- connection --------------------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.flow = _ReadTrackingFlow(transport, self.loop)
+        self._arm_head_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timers()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        super().data_received(data)
+        if self._reading_head and not self._refused and not self.transport.is_closing():
+            # Everything fed while the head is incomplete belongs to it (the parser buffers partial fields).
+            self._head_bytes += len(data)
+            if self._head_bytes > self.limits.max_header_bytes:
+                self._refuse(431, f"The request head is larger than {self.limits.max_header_bytes} bytes")
+
+    # --- the request head --------------------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if self._refused:
+            return  # the parser goes on through the rest of the data it was fed
+        super().on_message_begin()
+        self._reading_head = True
+        self._head_bytes = self._field_bytes = 0
+        self._arm_head_deadline()
+
+    def on_url(self, url: bytes) -> None:
+        if not self._refused and self._count_field_bytes(len(url)):
+            super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._refused or not self._count_field_bytes(len(name) + len(value) + 4):
+            return
+        if len(self.headers) >= self.limits.max_header_count:
+            self._refuse(431, f"The request has more than {self.limits.max_header_count} header fields")
+            return
+        super().on_header(name, value)
+
+    def _count_field_bytes(self, count: int) -> bool:
+        self._field_bytes += count
+        if self._field_bytes > self.limits.max_header_bytes:
+            self._refuse(431, f"The request head is larger than {self.limits.max_header_bytes} bytes")
+            return False
+        return True
+
+    def on_headers_complete(self) -> None:
+        if self._refused:
+            return
+        self._reading_head = False
+        self._cancel(self._head_timer)
+        self._head_timer = None
+        super().on_headers_complete()
+        self._body_byte_at = self.loop.time()
+        self._body_timer = self.loop.call_later(self.limits.body_idle_timeout, self._check_body)
+
+    def _arm_head_deadline(self) -> None:
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self.limits.header_timeout, self._head_timed_out)
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing() or not self._reading_head:
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            self._arm_head_deadline()  # a pipelined request waits for the response before it: not the client's fault
+            return
+        self._refuse(408, f"The request head was not received within {self.limits.header_timeout:g} seconds")
+
+    # --- the request body --------------------------------------------------------------------------------
+
+    def on_body(self, body: bytes) -> None:
+        if self._refused:
+            return
+        self._body_byte_at = self.loop.time()
+        super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if self._refused:
+            return
+        self._cancel(self._body_timer)
+        self._body_timer = None
+        super().on_message_complete()
+
+    def _check_body(self) -> None:
+        self._body_timer = None
+        cycle = self.cycle
+        if self.transport.is_closing() or cycle is None or not cycle.more_body or cycle.response_complete:
+            return
+        timeout = self.limits.body_idle_timeout
+        assert isinstance(self.flow, _ReadTrackingFlow)
+        # The server, not the client, is the slow one while the application has not asked for more.
+        server_busy = self.flow.read_paused or bool(cycle.body) or cycle.waiting_for_100_continue
+        idle = self.loop.time() - max(self._body_byte_at, self.flow.app_read_at)
+        if server_busy or idle < timeout:
+            self._body_timer = self.loop.call_later(timeout if server_busy else timeout - idle, self._check_body)
+            return
+        log.info("Closing the connection of %s: no request body byte for %g seconds", self._peer(), timeout)
+        self.transport.close()  # the application's receive() then answers http.disconnect
+
+    # --- the response ------------------------------------------------------------------------------------
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self._watch_response()
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self._cancel(self._response_timer)
+        self._response_timer = None
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self.transport.get_write_buffer_size():
+            self._watch_response()  # closing waits for the last bytes: they too must move
+
+    def _watch_response(self) -> None:
+        if self._response_timer is None:
+            self._unsent_bytes = self.transport.get_write_buffer_size()
+            self._response_timer = self.loop.call_later(self.limits.response_idle_timeout, self._check_response)
+
+    def _check_response(self) -> None:
+        self._response_timer = None
+        unsent = self.transport.get_write_buffer_size()
+        if not unsent:
+            return  # everything was handed to the client
+        if unsent < self._unsent_bytes:
+            self._watch_response()  # the client is reading, slowly
+            return
+        timeout = self.limits.response_idle_timeout
+        log.info("Aborting the connection of %s: it accepted no response byte for %g seconds", self._peer(), timeout)
+        self.transport.abort()  # close() would wait for the unsent bytes forever
+
+    # --- helpers -----------------------------------------------------------------------------------------
+
+    def _refuse(self, status: int, message: str) -> None:
+        """Answer `status` with `message` (unless a response is under way) and close the connection."""
+        self._refused = True
+        self._cancel_timers()
+        log.info("Refusing a request from %s: %s", self._peer(), message)
+        if self.cycle is None or self.cycle.response_complete:
+            body = message.encode()
+            head = b"content-type: text/plain; charset=utf-8\r\nconnection: close\r\ncontent-length: %d\r\n\r\n"
+            self.transport.write(STATUS_LINE[status] + head % len(body) + body)
+        self.transport.close()
+
+    @staticmethod
+    def _cancel(timer: TimerHandle | None) -> None:
+        if timer is not None:
+            timer.cancel()
+
+    def _cancel_timers(self) -> None:
+        for timer in (self._head_timer, self._body_timer, self._response_timer):
+            self._cancel(timer)
+        self._head_timer = self._body_timer = self._response_timer = None
+
+    def _peer(self) -> str:
+        return f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
