@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from modelyard.blobs.files import TempFile, publish, read_range, sharded_path
@@ -79,6 +79,17 @@ class XorbStore:
         if len(data) != end - start:
             raise OSError(f"xorb {xorb_hash} is shorter than the indexed range {start}-{end}")
         return data
+
+    def read_records(self, xorb_hash: str, start: int, lengths: Iterable[int]) -> Iterator[bytes]:
+        """The consecutive chunk records of a stored xorb that begin at byte `start`, one per length (the chunk
+        table knows them): reading a range record by record keeps one record in memory, not the range."""
+        with open(self.xorb_path(xorb_hash), "rb") as file:
+            file.seek(start)
+            for length in lengths:
+                data = file.read(length)
+                if len(data) != length:
+                    raise OSError(f"xorb {xorb_hash} is shorter than its indexed chunk records")
+                yield data
 
     def iter_xorb(self, xorb_hash: str, start: int, end: int) -> Iterator[bytes]:
         """Bytes `[start, end)` of a stored xorb, in pieces."""

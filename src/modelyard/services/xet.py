@@ -14,7 +14,6 @@ Trust model in short:
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import secrets
@@ -40,7 +39,7 @@ from modelyard.domain.ranges import parse_range
 from modelyard.domain.xet.errors import InvalidXorb
 from modelyard.domain.xet.file_check import check_shard_file
 from modelyard.domain.xet.hashes import HASH_SIZE, MerkleHash, is_global_dedup_eligible
-from modelyard.domain.xet.reconstruction import iter_plan_bytes, plan_reconstruction
+from modelyard.domain.xet.reconstruction import plan_reconstruction
 from modelyard.domain.xet.shard import ShardXorb, dedup_answer_shard, parse_shard
 from modelyard.domain.xet.terms import FileTerm
 from modelyard.domain.xet.xorb import MAX_XORB_BODY_BYTES, XorbChunk, parse_xorb
@@ -60,8 +59,6 @@ FETCH_URL_TTL_SECONDS = 3600
 DEDUP_ANSWER_MAX_XORBS = 32
 DEDUP_ANSWER_MAX_CHUNKS = 128 * 1024
 DEDUP_KEY_EXPIRY_SECONDS = 7 * 24 * 3600
-# Plain-HTTP reconstruction works through the file in windows of this many bytes: memory stays flat.
-STREAM_WINDOW = 8 * 1024 * 1024
 _CHUNK_TABLE_CACHE_ENTRIES = 512
 _INSERT_BATCH = 500
 
@@ -575,7 +572,7 @@ def load_file(hub: Hub, file_hash: str) -> XetFileRecord | None:
 # --- reconstruction ------------------------------------------------------------------------------------
 
 
-class _TermIndex:
+class TermIndex:
     """A file's terms with their file offsets, to find the chunks serving a byte range in O(log n)."""
 
     def __init__(self, record: XetFileRecord) -> None:
@@ -627,34 +624,6 @@ def reconstruction_json(
         raise RangeNotSatisfiable(f"Xet file {name} is empty", record.size)
     last = end - 1
     tables = ChunkTables(hub)
-    terms, shift = _TermIndex(record).window(tables, start, last)
+    terms, shift = TermIndex(record).window(tables, start, last)
     plan = plan_reconstruction(terms, tables, url_for, (start - shift, last - shift))
     return plan.to_v1_json()
-
-
-def iter_file_bytes(hub: Hub, record: XetFileRecord, start: int, end: int) -> Iterator[bytes]:
-    """The plain bytes [start, end) of a Xet file, reconstructed window by window from the stored xorbs."""
-    xorbs = store(hub)
-    tables = ChunkTables(hub)
-
-    def read_records(xorb: MerkleHash, first: int, stop: int) -> bytes:
-        return xorbs.read_xorb(xorb.hex(), first, stop)
-
-    def no_url(_xorb: MerkleHash, _first: int, _last: int) -> str:
-        return ""
-
-    index = _TermIndex(record)
-    position = start
-    while position < end:
-        last = min(position + STREAM_WINDOW, end) - 1
-        terms, shift = index.window(tables, position, last)
-        plan = plan_reconstruction(terms, tables, no_url, (position - shift, last - shift))
-        yield from iter_plan_bytes(plan, read_records)
-        position = last + 1
-
-
-def file_sha256(hub: Hub, record: XetFileRecord) -> str:
-    digest = hashlib.sha256()
-    for piece in iter_file_bytes(hub, record, 0, record.size):
-        digest.update(piece)
-    return digest.hexdigest()
