@@ -9,7 +9,8 @@ The same random file is uploaded with huggingface_hub to two fresh servers: thro
 (stored as xorbs only, so a plain GET rebuilds the bytes while it sends them), and through LFS to `bench/lfs`
 (served from the blob file; the server's LFS -> Xet conversion is off, so it stays a plain LFS blob). On each,
 RSS (the server process and its children) is taken before the first download and sampled every 100 ms during the
-load; growth is the peak during the load minus that baseline. Meanwhile a separate process calls
+load; growth is the peak during the load minus that baseline. One full-speed curl download of each file, before
+the load, shows what the smaller pieces cost a fast reader. Meanwhile a separate process calls
 `HfApi.model_info` every 100 ms; the same probe on the idle server, in the same run, is the reference.
 
 Each slow client is a raw socket with a 256 KiB receive buffer (a slow reader's TCP window does not grow), sends
@@ -39,6 +40,7 @@ from _common import (
     ModelyardServer,
     RssSampler,
     bench_workdir,
+    curl_download,
     load_warning,
     machine_description,
     modelyard_serving,
@@ -142,6 +144,10 @@ def run(work: Path, args: argparse.Namespace) -> None:
 
             step("checking how the file is served (headers, and the first and last MiB by Range)")
             check_served(server, kind, repo, source, size)
+            fast = curl_download(f"{server.url}/{repo}/resolve/main/{FILENAME}")
+            if fast.status != 200 or fast.size != size:
+                raise RuntimeError(f"full-speed download: HTTP {fast.status}, {fast.size:,} bytes")
+            print(f"  one full-speed download (curl): {fast.mib_per_s:.0f} MiB/s")
             step("model_info latency on the idle server (reference)")
             reference = probe_latencies(server, repo, seconds=5)
             idle += reference

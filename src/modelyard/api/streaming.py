@@ -108,7 +108,7 @@ class PacedStreamingResponse(StreamingResponse):
 
 class BlobFileResponse(FileResponse):
     """FileResponse (Range, HEAD, zero-copy `pathsend` where the server offers it) with larger reads, paced like
-    `PacedStreamingResponse`: a slow download holds one 1 MiB read."""
+    `PacedStreamingResponse`: a slow download holds one read."""
 
     chunk_size = 512 * 1024
 

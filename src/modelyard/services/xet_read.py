@@ -1,11 +1,12 @@
 """Plain bytes of a Xet file, rebuilt from the stored xorbs with a small, bounded buffer.
 
 A download of a file stored only as Xet (curl, a browser, git-lfs, `HF_HUB_DISABLE_XET=1`) is answered with
-these bytes while they are sent. The generator reads only the byte ranges of the xorbs that hold the requested
-chunks, a batch of whole chunks at a time (at most `STREAM_BATCH` uncompressed bytes, or one chunk), decompresses
-them and yields them; between two pieces it holds nothing but the piece it yielded. With a response that awaits
-each send (uvicorn pauses when the socket's buffer is full), a slow reader therefore costs the server one piece,
-whatever the file size. Batches follow chunk boundaries, so no chunk is read or decompressed twice.
+these bytes while they are sent. The generator reads only the chunk records of the xorbs that hold the requested
+bytes, a batch of whole chunks at a time (at most `STREAM_BATCH` uncompressed bytes, or one chunk), one record at a
+time, decompressing each into the piece's buffer; between two pieces it holds nothing but the piece it yielded.
+With a response that produces the next piece only once the connection has taken the previous one
+(`api/streaming.PacedStreamingResponse`), a slow reader costs the server about one piece, whatever the file size.
+Batches follow chunk boundaries, so no chunk is read or decompressed twice.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from modelyard.domain.xet.xorb import XorbChunk, decompress_chunks
 from modelyard.services.hub import Hub
 from modelyard.services.xet import ChunkTables, PackedChunks, TermIndex, XetFileRecord, store
 
-# Uncompressed bytes per piece: 1 MiB keeps the per-piece costs (a thread hop, a disk read, a socket write) small
-# against the bytes moved (docs/performance.md: smaller pieces cost much more CPU per byte), and bounds what one
-# download holds.
+# Uncompressed bytes per piece. A slow download holds about one piece; 100 slow readers cost about 2.1 MiB each with
+# 1 MiB pieces and 1.2 MiB with 512 KiB (docs/performance.md, bench/slow_downloads.py). Smaller pieces cost more
+# CPU per byte (a thread hop, a disk read and a socket write each).
 STREAM_BATCH = 512 * 1024
 
 

@@ -2,7 +2,7 @@
 
 The bytes are reconstructed from the stored xorbs while they are sent, a batch of chunks at a time
 (`services/xet_read`), and the response produces the next piece only once the client has taken the previous one
-(`PacedStreamingResponse`): a slow reader costs the server about one 1 MiB piece, whatever the file size. A single
+(`PacedStreamingResponse`): a slow reader costs the server about one 512 KiB piece, whatever the file size. A single
 `Range` is honoured (206, or 416 past the end). Call from a worker thread (it reads the database).
 """
 
