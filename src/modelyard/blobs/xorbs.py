@@ -71,15 +71,6 @@ class XorbStore:
             upload.discard()
         return digest
 
-    def read_xorb(self, xorb_hash: str, start: int, end: int) -> bytes:
-        """Bytes `[start, end)` of a stored xorb (the caller keeps ranges small)."""
-        with open(self.xorb_path(xorb_hash), "rb") as file:
-            file.seek(start)
-            data = file.read(end - start)
-        if len(data) != end - start:
-            raise OSError(f"xorb {xorb_hash} is shorter than the indexed range {start}-{end}")
-        return data
-
     def read_records(self, xorb_hash: str, start: int, lengths: Iterable[int]) -> Iterator[bytes]:
         """The consecutive chunk records of a stored xorb that begin at byte `start`, one per length (the chunk
         table knows them): reading a range record by record keeps one record in memory, not the range."""
