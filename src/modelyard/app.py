@@ -17,7 +17,6 @@ from modelyard.api.routes_resolve import router as resolve_router
 from modelyard.api.routes_tree import router as tree_router
 from modelyard.config import Settings
 from modelyard.gitserve.routes import router as git_router
-from modelyard.process_memory import return_large_blocks_to_the_system
 from modelyard.services.hub import Hub
 from modelyard.xet.cas import router as xet_cas_router
 from modelyard.xet.hub_routes import router as xet_hub_router
@@ -49,5 +48,4 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
 
 def app_from_environment() -> FastAPI:
     """Factory for `uvicorn --factory modelyard.app:app_from_environment` (settings from MODELYARD_*)."""
-    return_large_blocks_to_the_system()  # in each server process: bounded memory per download
     return create_app(Settings())
