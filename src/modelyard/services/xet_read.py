@@ -21,7 +21,7 @@ from modelyard.services.hub import Hub
 from modelyard.services.xet import ChunkTables, PackedChunks, TermIndex, XetFileRecord, store
 
 # Uncompressed bytes per piece. A slow download holds about one piece; 100 slow readers cost about 2.1 MiB each with
-# 1 MiB pieces and 1.2 MiB with 512 KiB (docs/performance.md, bench/slow_downloads.py). Smaller pieces cost more
+# 1 MiB pieces and 1.2-1.8 MiB with 512 KiB (docs/performance.md, bench/slow_downloads.py). Smaller pieces cost more
 # CPU per byte (a thread hop, a disk read and a socket write each).
 STREAM_BATCH = 512 * 1024
 
