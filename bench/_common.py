@@ -503,12 +503,27 @@ print(info.oid)
 
 
 def upload_with_huggingface_hub(
-    server: ModelyardServer, repo_id: str, local_path: Path, path_in_repo: str, repo_type: str = "model"
+    server: ModelyardServer,
+    repo_id: str,
+    local_path: Path,
+    path_in_repo: str,
+    repo_type: str = "model",
+    *,
+    xet: bool = False,
 ) -> str:
-    """Create the repo and upload one file with huggingface_hub through the LFS path (Xet off); the commit id.
+    """Create the repo and upload one file with huggingface_hub; the commit id.
 
-    It runs in a child interpreter so that HF_HUB_DISABLE_XET is set before huggingface_hub is imported.
+    Through the LFS path by default (Xet off); with `xet`, through hf_xet and the server's CAS, so that the file is
+    stored only as Xet. It runs in a child interpreter so that HF_HUB_DISABLE_XET is set before huggingface_hub is
+    imported.
     """
-    env = {**os.environ, "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_HUB_OFFLINE": "0"}
+    env = {
+        **os.environ,
+        "HF_HUB_DISABLE_XET": "0" if xet else "1",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        "HF_HUB_OFFLINE": "0",
+    }
+    if xet:  # a private, cold hf_xet cache beside the file, without telemetry
+        env.update({"HF_XET_CACHE": str(local_path.parent / "xet-cache"), "HF_XET_TELEMETRY_ENABLED": "false"})
     args = [server.url, server.token, repo_id, repo_type, str(local_path), path_in_repo]
     return run_checked([sys.executable, "-c", _UPLOAD_SCRIPT, *args], env=env).strip().splitlines()[-1]

@@ -5,6 +5,10 @@ throughput of nginx (Debian's package, sendfile on) serving the same file in the
 
     .venv/bin/python bench/download_throughput.py [--size-mb 1024] [--rounds 5]
 
+Memory growth is counted from the server's RSS right after the upload, before its first download (a fresh server),
+to the peak over every download. One round right after the upload, while the server may still be busy with
+background work (the LFS -> Xet copy), is reported beside the settled rounds.
+
 It prints the figures and PASS/FAIL per goal, and exits 0 whatever they are: it is a measurement, not a test.
 """
 
@@ -33,6 +37,7 @@ from _common import (
     median,
     modelyard_serving,
     nginx_serving,
+    rss_kib,
     served_random_file,
     source_revision,
     step,
@@ -99,6 +104,19 @@ def run(work: Path, size: int, args: argparse.Namespace) -> None:
         started = time.monotonic()
         commit = upload_with_huggingface_hub(server, REPO_ID, source, FILENAME)
         print(f"  commit {commit[:12]} in {time.monotonic() - started:.1f}s")
+        baseline_kib = rss_kib(server.pid)
+        print(f"  server RSS before the first download: {baseline_kib / 1024:.1f} MiB")
+
+        # What a user sees who downloads as soon as the upload returns: background work (the LFS -> Xet
+        # copy) may still be running on the server's CPUs.
+        step("one download from each server right after the upload, without waiting for background work")
+        eager: dict[str, Round] = {}
+        with RssSampler(server.pid, interval=0.05) as eager_memory:
+            for name, url in urls.items():
+                eager[name] = timed_round(url, pids[name], size)
+                print(
+                    f"  {name:<9} {eager[name].result.mib_per_s:8.1f} MiB/s (server CPU {eager[name].server_cpu:.2f}s)"
+                )
 
         step("checking the served bytes (sha256 of the body streamed with httpx)")
         verify(urls["modelyard"], size, expected_sha)
@@ -113,16 +131,15 @@ def run(work: Path, size: int, args: argparse.Namespace) -> None:
 
         step(f"timing {args.rounds} downloads from each server, alternating")
         rounds: dict[str, list[Round]] = {"nginx": [], "modelyard": []}
-        for number in range(1, args.rounds + 1):
-            for name, url in urls.items():
-                cpu_before = cpu_seconds(pids[name])
-                result = check(curl_download(url), size, url)
-                done = Round(result, cpu_seconds(pids[name]) - cpu_before)
-                rounds[name].append(done)
-                print(
-                    f"  round {number} {name:<9} {result.mib_per_s:8.1f} MiB/s  ({result.seconds:.2f}s, "
-                    f"server CPU {done.server_cpu:.2f}s)"
-                )
+        with RssSampler(server.pid, interval=0.25) as settled_memory:
+            for number in range(1, args.rounds + 1):
+                for name, url in urls.items():
+                    done = timed_round(url, pids[name], size)
+                    rounds[name].append(done)
+                    print(
+                        f"  round {number} {name:<9} {done.result.mib_per_s:8.1f} MiB/s  ({done.result.seconds:.2f}s, "
+                        f"server CPU {done.server_cpu:.2f}s)"
+                    )
 
         step("sampling the Modelyard server's RSS every 50 ms during a full-speed download")
         with RssSampler(server.pid, interval=0.05) as fast:
@@ -135,8 +152,15 @@ def run(work: Path, size: int, args: argparse.Namespace) -> None:
         sent = partial.size / MIB
         print(f"  {len(slow.samples)} samples while {sent:.0f} MiB went out; growth {slow.growth_mib:.1f} MiB")
 
-    summarize(size, rounds, fast, slow)
+    peak_mib = max(sampler.peak_mib for sampler in (eager_memory, settled_memory, fast, slow))
+    summarize(size, eager, rounds, fast, slow, baseline_kib / 1024, peak_mib)
     print(load_warning())
+
+
+def timed_round(url: str, pid: int, size: int) -> Round:
+    cpu_before = cpu_seconds(pid)
+    result = check(curl_download(url), size, url)
+    return Round(result, cpu_seconds(pid) - cpu_before)
 
 
 def check(result: CurlResult, size: int, url: str) -> CurlResult:
@@ -160,28 +184,48 @@ def verify(url: str, size: int, expected_sha: str) -> None:
     print(f"  {received:,} bytes, sha256 {expected_sha[:16]}... matches the file")
 
 
-def summarize(size: int, rounds: dict[str, list[Round]], fast: RssSampler, slow: RssSampler) -> None:
+def summarize(
+    size: int,
+    eager: dict[str, Round],
+    rounds: dict[str, list[Round]],
+    fast: RssSampler,
+    slow: RssSampler,
+    baseline_mib: float,
+    peak_mib: float,
+) -> None:
     gib = size / (1024 * MIB)
     best = {name: max(r.result.mib_per_s for r in runs) for name, runs in rounds.items()}
     middle = {name: median([r.result.mib_per_s for r in runs]) for name, runs in rounds.items()}
     cpu = {name: median([r.server_cpu for r in runs]) / gib for name, runs in rounds.items()}
     ratio_median = middle["modelyard"] / middle["nginx"]
     ratio_best = best["modelyard"] / best["nginx"]
-    worst = max((fast, slow), key=lambda sampler: sampler.growth_mib)
-    growth_mb = worst.growth_mib * MIB / 1e6
+    ratio_eager = eager["modelyard"].result.mib_per_s / eager["nginx"].result.mib_per_s
+    growth_mb = (peak_mib - baseline_mib) * MIB / 1e6
 
     print("\n=== Summary ===")
-    print(f"{'':<12}{'best MiB/s':>12}{'median MiB/s':>14}{'server CPU s/GiB':>18}")
+    print(f"{'':<12}{'right after upload':>20}{'best MiB/s':>12}{'median MiB/s':>14}{'server CPU s/GiB':>18}")
     for name, label in (("nginx", "nginx"), ("modelyard", "Modelyard")):
-        print(f"{label:<12}{best[name]:>12.1f}{middle[name]:>14.1f}{cpu[name]:>18.2f}")
-    print(f"Throughput ratio Modelyard/nginx: {ratio_median:.2f} (medians), {ratio_best:.2f} (bests)")
+        print(
+            f"{label:<12}{eager[name].result.mib_per_s:>20.1f}{best[name]:>12.1f}{middle[name]:>14.1f}{cpu[name]:>18.2f}"
+        )
+    print(f"Throughput ratio Modelyard/nginx, settled: {ratio_median:.2f} (medians), {ratio_best:.2f} (bests)")
     print(f"  goal >= {THROUGHPUT_GOAL}: {verdict(ratio_median >= THROUGHPUT_GOAL)} (judged on the medians)")
+    print(
+        f"Throughput ratio right after the upload (one round, background work still running): {ratio_eager:.2f}, "
+        f"{verdict(ratio_eager >= THROUGHPUT_GOAL)}"
+    )
     for label, sampler in (("full-speed reader", fast), ("slow reader", slow)):
         print(
             f"Server RSS, {label}: baseline {sampler.baseline_mib:.1f} MiB, peak {sampler.peak_mib:.1f} MiB, "
             f"growth {sampler.growth_mib:.1f} MiB"
         )
-    print(f"  goal < {MEMORY_GOAL_MB} MB growth: {verdict(growth_mb < MEMORY_GOAL_MB)} (worst case {growth_mb:.1f} MB)")
+    print(
+        f"Server RSS before the first download: {baseline_mib:.1f} MiB; peak over every download: {peak_mib:.1f} MiB; "
+        f"growth {growth_mb:.1f} MB"
+    )
+    print(
+        f"  goal < {MEMORY_GOAL_MB} MB growth: {verdict(growth_mb < MEMORY_GOAL_MB)} (from before the first download)"
+    )
 
 
 def verdict(passed: bool) -> str:

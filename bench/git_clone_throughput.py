@@ -16,7 +16,9 @@ What is timed, alternating, each round with the clone's LFS store emptied first:
   from Modelyard and from nginx (`-c lfs.url=...`).
 - For context: curl from nginx to a file on the clone's disk (git-lfs writes every byte to disk, and a slow
   disk bounds it), and curl of Modelyard's signed download URL to /dev/null.
-The script prints the figures and the ratios, and exits 0 whatever they are: it is a measurement, not a test.
+The script prints the figures and the ratios: the goal as stated (Modelyard's `git lfs fetch` rate over nginx's curl
+rate) with PASS/FAIL, and beside it the same-client ratio. It exits 0 whatever they are: it is a measurement, not
+a test.
 """
 
 from __future__ import annotations
@@ -136,9 +138,13 @@ def summarize(rates: dict[str, list[float]]) -> None:
     ours = medians["Modelyard, git lfs fetch"]
     same_client = ours / medians["nginx, git lfs fetch"]
     raw = ours / medians["nginx, curl > /dev/null"]
-    print(f"Ratio, same client (git lfs fetch from Modelyard / from nginx): {same_client:.2f}")
-    print(f"  goal >= {GOAL}: {'PASS' if same_client >= GOAL else 'FAIL'}")
-    print(f"Ratio, git lfs fetch from Modelyard / nginx to curl: {raw:.2f} ({'PASS' if raw >= GOAL else 'FAIL'})")
+    # The goal as stated compares the clone's LFS rate with nginx's serving rate (curl); git-lfs itself hashes and
+    # writes every byte, which no server can speed up, so the same-client ratio is printed beside it: the share of
+    # the result that belongs to the server.
+    print(f"Goal as stated: git lfs fetch from Modelyard / nginx serving to curl: {raw:.2f}")
+    print(f"  goal >= {GOAL}: {'PASS' if raw >= GOAL else 'FAIL'}")
+    print(f"Beside it, same client (git lfs fetch from Modelyard / from nginx): {same_client:.2f}")
+    print(f"  >= {GOAL}: {'PASS' if same_client >= GOAL else 'FAIL'} (the server's share)")
     disk = ours / medians["nginx, curl > file on the clone's disk"]
     print(f"Ratio, git lfs fetch from Modelyard / nginx to curl writing a file: {disk:.2f}")
     clone = medians["full git clone, LFS from Modelyard"] / medians["full git clone, LFS from nginx"]

@@ -3,7 +3,7 @@
 A shard's sha256 is a client claim; the first commit (or push, or download) that uses it reconstructs the file from
 the stored xorbs and hashes it (`services/xet.verify_claims`). This bench uploads random files with the stock client
 (huggingface_hub + hf_xet, Xet on) to a served Modelyard, then, in this process, times that same verification
-(`xet.file_sha256` over the registered file) against a plain sha256 of the same bytes read from a file (the
+(`xet_read.file_sha256` over the registered file) against a plain sha256 of the same bytes read from a file (the
 reference: what hashing alone costs here), and against the whole `upload_file` call.
 
     .venv/bin/python bench/xet_verify.py [--sizes-mb 50 200 500]
@@ -56,7 +56,7 @@ def main() -> None:
 
     from modelyard.config import Settings
     from modelyard.db.models import XetFile
-    from modelyard.services import xet
+    from modelyard.services import xet, xet_read
     from modelyard.services.hub import Hub
 
     rows = []
@@ -78,7 +78,7 @@ def main() -> None:
                 sys.exit(f"the upload of {size_mb} MiB registered no verified Xet file for sha256 {sha}")
             step("timing the verification (reconstruct + sha256) and a plain sha256 of the file")
             started = time.monotonic()
-            assert xet.file_sha256(hub, record) == sha
+            assert xet_read.file_sha256(hub, record) == sha
             verify_seconds = time.monotonic() - started
             sha256_of(path)  # once to warm the page cache, as the xorbs are warm
             started = time.monotonic()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -669,3 +670,49 @@ def test_xet_upload_and_download_leave_a_clean_log(xet, server, api, repo_id: st
     assert log.lines("POST /xet-cas/v1/shards") and log.lines("GET /xet-cas/v1/reconstructions/")
     for needle in ("Traceback", "Unhandled", "ERROR", "WARNING", "/v2/shards", "/xorb-grants/", "/v2/reconstr"):
         assert not log.lines(needle), log.lines(needle)[:5]
+
+
+def _rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+
+
+def _stalled_reader(port: int, path: str) -> socket.socket:
+    """A client that starts a plain GET, takes the first bytes and then reads nothing more."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)  # a small TCP window, like a slow reader's
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+    assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+    return sock
+
+
+@pytest.mark.slow  # a server of its own: two admin commands and a start, seconds each
+def test_stalled_plain_downloads_hold_little_server_memory(xet, tmp_path: Path):
+    """A reader of a file stored only as Xet that stops reading costs the server about one piece of the file, not
+    a window of it (it was about 30 MiB each): the server waits for the socket before rebuilding more."""
+    from huggingface_hub import HfApi
+
+    from conftest import launch_server
+
+    readers = 8
+    with launch_server(tmp_path / "fresh") as fresh:  # a fresh process: no memory freed by earlier tests to reuse
+        fresh.create_user("carol")
+        api = HfApi(endpoint=fresh.url, token=fresh.create_token("carol"))
+        api.create_repo("carol/slow")
+        source = tmp_path / "big.bin"
+        source.write_bytes(os.urandom(24 * 1024 * 1024))
+        api.upload_file(path_or_fileobj=source, path_in_repo="big.bin", repo_id="carol/slow")
+        path = "/carol/slow/resolve/main/big.bin"
+        warm_up = httpx.get(fresh.url + path, headers={"Range": "bytes=0-99"})
+        assert warm_up.status_code == 206 and "x-xet-hash" in warm_up.headers  # rebuilt from xorbs
+
+        before = _rss_mib(fresh.proc.pid)
+        sockets = [_stalled_reader(fresh.port, path) for _ in range(readers)]
+        try:
+            time.sleep(3)  # the socket buffers fill; the server then holds what it could not send yet
+            growth = _rss_mib(fresh.proc.pid) - before
+        finally:
+            for sock in sockets:
+                sock.close()
+    assert growth < readers * 2 + 16, f"server RSS grew by {growth:.1f} MiB for {readers} stalled readers"

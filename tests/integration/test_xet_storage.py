@@ -4,6 +4,7 @@ read back through every byte range, both as plain bytes and as the reconstructio
 from __future__ import annotations
 
 import random
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,8 @@ from modelyard.domain.errors import RangeNotSatisfiable
 from modelyard.domain.xet.hashes import MerkleHash, chunk_hash, file_hash, verification_hash, xorb_hash
 from modelyard.domain.xet.shard import ShardFile, ShardXorb, serialize_shard
 from modelyard.domain.xet.terms import FileTerm
-from modelyard.domain.xet.xorb import CompressionScheme, decompress_chunks, serialize_xorb
-from modelyard.services import xet, xet_tokens, xet_uploads
+from modelyard.domain.xet.xorb import MAX_CHUNK_SIZE, CompressionScheme, decompress_chunks, serialize_xorb
+from modelyard.services import xet, xet_read, xet_tokens, xet_uploads
 from modelyard.services.hub import Hub
 
 
@@ -83,16 +84,42 @@ def _build_file(hub: Hub, seed: int) -> tuple[bytes, xet.XetFileRecord]:
 def test_every_range_reads_back_exactly(hub: Hub, monkeypatch):
     data, record = _build_file(hub, seed=1)
     rng = random.Random(2)
-    for window in (xet.STREAM_WINDOW, 100_000, 65_537, 7):
-        monkeypatch.setattr(xet, "STREAM_WINDOW", window)
-        ranges = [(0, len(data)), (len(data) - 1, len(data))]
+    for batch in (xet_read.STREAM_BATCH, 100_000, 65_537, 7):  # 7: every piece is one chunk
+        monkeypatch.setattr(xet_read, "STREAM_BATCH", batch)
+        ranges = [(0, len(data)), (len(data) - 1, len(data)), (65530, 65830)]
         ranges += [tuple(sorted(rng.sample(range(len(data) + 1), 2))) for _ in range(40)]
-        if window < 1000:  # tiny windows: a few short ranges, across chunk and term boundaries
-            ranges = [(start, start + 300) for start in (0, 65530, len(data) - 300, rng.randrange(len(data) - 300))]
         for start, end in ranges:
             if start == end:
                 continue
-            assert b"".join(xet.iter_file_bytes(hub, record, start, end)) == data[start:end], (window, start, end)
+            pieces = list(xet_read.iter_file_bytes(hub, record, start, end))
+            assert b"".join(pieces) == data[start:end], (batch, start, end)
+            assert max(len(piece) for piece in pieces) <= max(batch, MAX_CHUNK_SIZE)
+
+
+def test_reading_holds_one_batch_at_a_time(hub: Hub):
+    """Reading a 16 MiB file allocates about a piece at a time, not the file or a large window of it (25 MB
+    before issue 7)."""
+    grant = xet.CasGrant(1, xet.WRITE, 2**40)
+    chunks = [random.Random(7).randbytes(MAX_CHUNK_SIZE) for _ in range(64)]  # random: stored uncompressed
+    name = _store(hub, grant, chunks, CompressionScheme.LZ4)
+    leaves = [(chunk_hash(c), len(c)) for c in chunks] * 2
+    terms = (FileTerm(name, 0, 64, 64 * MAX_CHUNK_SIZE), FileTerm(name, 0, 64, 64 * MAX_CHUNK_SIZE))
+    verification = (verification_hash(chunk_hash(c) for c in chunks),) * 2
+    shard_file = ShardFile(file_hash(leaves), terms, verification, "cd" * 32)
+    shard = serialize_shard([shard_file], [ShardXorb.from_chunks(name, leaves[:64])])
+    assert xet.register_shard(hub, grant, shard) == 1
+    record = xet.load_file(hub, shard_file.hash.hex())
+    assert record is not None and record.size == 16 * 1024 * 1024
+
+    tracemalloc.start()
+    try:
+        size = sum(len(piece) for piece in xet_read.iter_file_bytes(hub, record, 100, record.size))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert size == record.size - 100
+    # The piece in the consumer's hands, the next one being filled, and one chunk's record and its bytes.
+    assert peak < 2 * xet_read.STREAM_BATCH + 4 * MAX_CHUNK_SIZE, peak
 
 
 def test_reconstructions_follow_the_client_algorithm(hub: Hub):
@@ -114,7 +141,7 @@ def test_reconstructions_follow_the_client_algorithm(hub: Hub):
                 for f in plan["fetch_info"][term["hash"]]
                 if f["range"]["start"] <= term["range"]["start"] and term["range"]["end"] <= f["range"]["end"]
             )
-            raw = store.read_xorb(term["hash"], fetch["url_range"]["start"], fetch["url_range"]["end"] + 1)
+            raw = b"".join(store.iter_xorb(term["hash"], fetch["url_range"]["start"], fetch["url_range"]["end"] + 1))
             chunks = list(range(fetch["range"]["start"], fetch["range"]["end"]))
             table = xet.load_chunk_tables(hub, [MerkleHash.from_hex(term["hash"])])[MerkleHash.from_hex(term["hash"])]
             begin = table[term["range"]["start"]].offset - table[chunks[0]].offset

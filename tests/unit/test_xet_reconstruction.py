@@ -8,9 +8,9 @@ import pytest
 
 from modelyard.domain.errors import RangeNotSatisfiable
 from modelyard.domain.xet.hashes import MerkleHash
-from modelyard.domain.xet.reconstruction import iter_plan_bytes, plan_reconstruction
+from modelyard.domain.xet.reconstruction import ReconstructionPlan, plan_reconstruction
 from modelyard.domain.xet.terms import FileTerm
-from modelyard.domain.xet.xorb import CompressionScheme, parse_xorb, serialize_xorb
+from modelyard.domain.xet.xorb import CompressionScheme, decompress_chunks, parse_xorb, serialize_xorb
 
 RNG = random.Random(11)
 # Two xorbs with small, uneven chunks (content, not CDC, decides sizes here: planning does not care).
@@ -37,8 +37,16 @@ def url_for(xorb: MerkleHash, first: int, last: int) -> str:
     return f"https://cas.test/fetch/{xorb}?r={first}-{last}"
 
 
-def _read(xorb, start, end):
-    return BODIES[xorb][start:end]
+def iter_plan_bytes(plan: ReconstructionPlan):
+    """Apply a plan like the client does: each term's records decompressed, the first skipped into, the last
+    trimmed to the range."""
+    remaining, skip = plan.length, plan.offset_into_first_range
+    for term in plan.terms:
+        data = decompress_chunks(BODIES[term.xorb_hash][term.record_start : term.record_end], term.chunk_count)
+        assert len(data) == term.unpacked_length
+        piece = data[skip : skip + remaining]
+        skip, remaining = 0, remaining - len(piece)
+        yield piece
 
 
 def test_whole_file_v1_json():
@@ -71,7 +79,7 @@ def test_whole_file_v1_json():
             ],
         },
     }
-    assert b"".join(iter_plan_bytes(plan, _read)) == CONTENT
+    assert b"".join(iter_plan_bytes(plan)) == CONTENT
 
 
 def test_range_starting_mid_chunk_trims_terms():
@@ -89,7 +97,7 @@ def test_range_starting_mid_chunk_trims_terms():
     assert fetch_a["url_range"] == {"start": XORB_A.chunks[3].offset, "end": XORB_A.chunks[3].end - 1}
     (fetch_b,) = v1["fetch_info"][XORB_B.hash.hex()]
     assert fetch_b["url_range"] == {"start": 0, "end": XORB_B.chunks[0].end - 1}
-    assert b"".join(iter_plan_bytes(plan, _read)) == CONTENT[310:701]
+    assert b"".join(iter_plan_bytes(plan)) == CONTENT[310:701]
 
 
 def test_adjacent_ranges_of_one_xorb_merge_and_disjoint_ones_do_not():
@@ -105,9 +113,9 @@ def test_end_is_clamped_and_open_ended_ranges_work():
     clamped = plan_reconstruction(TERMS, TABLES, url_for, (size - 5, size + 1000))
     assert (clamped.start, clamped.end) == (size - 5, size - 1)
     assert [(t.chunk_start, t.chunk_end) for t in clamped.terms] == [(1, 2)]
-    assert b"".join(iter_plan_bytes(clamped, _read)) == CONTENT[-5:]
+    assert b"".join(iter_plan_bytes(clamped)) == CONTENT[-5:]
     open_ended = plan_reconstruction(TERMS, TABLES, url_for, (size - 1, None))
-    assert b"".join(iter_plan_bytes(open_ended, _read)) == CONTENT[-1:]
+    assert b"".join(iter_plan_bytes(open_ended)) == CONTENT[-1:]
 
 
 def test_start_past_the_end_is_416():
@@ -124,7 +132,7 @@ def test_random_ranges_reassemble_exactly():
         start = rng.randrange(len(CONTENT))
         last = rng.randrange(start, len(CONTENT) + 50)
         plan = plan_reconstruction(TERMS, TABLES, url_for, (start, last))
-        assert b"".join(iter_plan_bytes(plan, _read)) == CONTENT[start : last + 1]
+        assert b"".join(iter_plan_bytes(plan)) == CONTENT[start : last + 1]
         # Every term's chunk range sits inside a fetch range of its xorb.
         for term in plan.terms:
             assert any(
@@ -155,7 +163,7 @@ def test_v2_json_has_one_range_per_entry():
 def test_empty_file():
     plan = plan_reconstruction([], {}, url_for)
     assert plan.to_v1_json() == {"offset_into_first_range": 0, "terms": [], "fetch_info": {}}
-    assert plan.length == 0 and list(iter_plan_bytes(plan, _read)) == []
+    assert plan.length == 0 and list(iter_plan_bytes(plan)) == []
     with pytest.raises(RangeNotSatisfiable):
         plan_reconstruction([], {}, url_for, (0, 10))
 

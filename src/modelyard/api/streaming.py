@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import Any, Protocol, TypeVar
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import FileResponse
+from starlette.responses import FileResponse, StreamingResponse
+from starlette.types import Message, Receive, Scope, Send
 
 from modelyard.domain.errors import TooLarge
 from modelyard.domain.numbers import parse_natural
+
+T = TypeVar("T")
 
 # Disk writes happen in worker threads; batching the network's small chunks keeps thread hops rare.
 WRITE_BATCH = 4 * 1024 * 1024
@@ -54,7 +58,60 @@ async def read_limited(request: Request, limit: int, too_large: str) -> bytes:
     return b"".join(chunks)
 
 
-class BlobFileResponse(FileResponse):
-    """FileResponse (Range, HEAD, zero-copy `pathsend` where the server offers it) with larger reads."""
+_EMPTY_BODY: Message = {"type": "http.response.body", "body": b"", "more_body": True}
 
-    chunk_size = 1024 * 1024
+
+def paced(send: Send) -> Send:
+    """`send`, returning from a body piece only once the connection has taken it.
+
+    uvicorn awaits its flow control *before* it writes a message, so a plain response hands it piece N, gets
+    control back at once, and produces piece N+1 while N waits for a slow reader: two pieces per connection.
+    Following each piece with an empty one waits for the write buffer to drain first (an empty piece writes
+    nothing), so a slow download holds one piece; a fast one barely waits, the kernel's socket buffer still full.
+    """
+
+    async def send_paced(message: Message) -> None:
+        await send(message)
+        if message["type"] == "http.response.body" and message.get("more_body", False):
+            await send(_EMPTY_BODY)
+
+    return send_paced
+
+
+async def iterate_in_threads(iterator: Iterator[T]) -> AsyncIterator[T]:
+    """Each item of a blocking iterator, produced in a worker thread.
+
+    Unlike Starlette's `iterate_in_threadpool`, the thread does not return the item: anyio's worker keeps its last
+    job, result included, until it gets another one, so every idle worker thread would keep a piece alive.
+    """
+    handed: list[T] = []
+
+    def advance() -> bool:
+        for item in iterator:
+            handed.append(item)
+            return True
+        return False
+
+    while await run_in_threadpool(advance):
+        yield handed.pop()
+
+
+class PacedStreamingResponse(StreamingResponse):
+    """StreamingResponse that produces the next piece only when the client has taken the previous one; a blocking
+    iterator runs in worker threads that keep nothing once a piece is handed over."""
+
+    def __init__(self, content: Iterable[Any], *args: Any, **kwargs: Any) -> None:
+        super().__init__(iterate_in_threads(iter(content)), *args, **kwargs)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, paced(send))
+
+
+class BlobFileResponse(FileResponse):
+    """FileResponse (Range, HEAD, zero-copy `pathsend` where the server offers it) with larger reads, paced like
+    `PacedStreamingResponse`: a slow download holds one read."""
+
+    chunk_size = 512 * 1024
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, paced(send))

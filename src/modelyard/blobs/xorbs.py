@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from modelyard.blobs.files import TempFile, publish, read_range, remove_stale, sharded_path
@@ -75,14 +75,16 @@ class XorbStore:
             upload.discard()
         return digest
 
-    def read_xorb(self, xorb_hash: str, start: int, end: int) -> bytes:
-        """Bytes `[start, end)` of a stored xorb (the caller keeps ranges small)."""
+    def read_records(self, xorb_hash: str, start: int, lengths: Iterable[int]) -> Iterator[bytes]:
+        """The consecutive chunk records of a stored xorb that begin at byte `start`, one per length (the chunk
+        table knows them): reading a range record by record keeps one record in memory, not the range."""
         with open(self.xorb_path(xorb_hash), "rb") as file:
             file.seek(start)
-            data = file.read(end - start)
-        if len(data) != end - start:
-            raise OSError(f"xorb {xorb_hash} is shorter than the indexed range {start}-{end}")
-        return data
+            for length in lengths:
+                data = file.read(length)
+                if len(data) != length:
+                    raise OSError(f"xorb {xorb_hash} is shorter than its indexed chunk records")
+                yield data
 
     def iter_xorb(self, xorb_hash: str, start: int, end: int) -> Iterator[bytes]:
         """Bytes `[start, end)` of a stored xorb, in pieces."""

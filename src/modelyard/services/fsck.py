@@ -18,7 +18,7 @@ from sqlalchemy import select
 from modelyard.db.models import Repo
 from modelyard.domain.errors import HubError
 from modelyard.domain.lfs_pointer import LfsPointer
-from modelyard.services import lfs, xet
+from modelyard.services import lfs, xet, xet_read
 from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord, open_git
 
@@ -136,4 +136,4 @@ def _xet_sha256(hub: Hub, file_hash: str) -> tuple[str, int]:
     record = xet.load_file(hub, file_hash)
     if record is None:
         raise ValueError(f"Xet file {file_hash} is not registered")
-    return xet.file_sha256(hub, record), record.size
+    return xet_read.file_sha256(hub, record), record.size

@@ -16,7 +16,6 @@ Trust model in short:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import struct
 import threading
@@ -34,7 +33,7 @@ from modelyard.db.models import LfsObject, XetFile, XetRepoFile, XetXorb
 from modelyard.domain.errors import HubError, NotFound, RangeNotSatisfiable
 from modelyard.domain.ranges import parse_range
 from modelyard.domain.xet.hashes import MerkleHash
-from modelyard.domain.xet.reconstruction import iter_plan_bytes, plan_reconstruction
+from modelyard.domain.xet.reconstruction import plan_reconstruction
 from modelyard.domain.xet.terms import FileTerm
 from modelyard.domain.xet.xorb import XorbChunk
 from modelyard.services.hub import Hub
@@ -46,8 +45,6 @@ log = logging.getLogger("modelyard.xet")
 UPLOADED = "upload"
 CLAIMED = "xet"
 CAS_PREFIX = "/xet-cas"  # where the CAS API is mounted; casUrl = <origin> + CAS_PREFIX
-# Plain-HTTP reconstruction works through the file in windows of this many bytes: memory stays flat.
-STREAM_WINDOW = 8 * 1024 * 1024
 _CHUNK_TABLE_CACHE_ENTRIES = 512
 BATCH = 500  # rows per INSERT, values per IN (...)
 
@@ -277,6 +274,8 @@ def verify_claims(hub: Hub, repo_pk: int, sha256s: Iterable[str]) -> None:
     sha256 is recorded whatever it is, so each file is hashed once, a true claim becomes usable
     (`repo_files`) and a false one never is. Costs one pass over the file's bytes (see docs/performance.md).
     """
+    from modelyard.services.xet_read import file_sha256  # xet_read builds on this module's records and tables
+
     for claimed, file_hash, verified in _claims(hub, repo_pk, sha256s):
         if verified is not None:
             continue
@@ -346,7 +345,7 @@ def load_file(hub: Hub, file_hash: str) -> XetFileRecord | None:
 # --- reconstruction ------------------------------------------------------------------------------------
 
 
-class _TermIndex:
+class TermIndex:
     """A file's terms with their file offsets, to find the chunks serving a byte range in O(log n)."""
 
     def __init__(self, record: XetFileRecord) -> None:
@@ -398,34 +397,6 @@ def reconstruction_json(
         raise RangeNotSatisfiable(f"Xet file {name} is empty", record.size)
     last = end - 1
     tables = ChunkTables(hub)
-    terms, shift = _TermIndex(record).window(tables, start, last)
+    terms, shift = TermIndex(record).window(tables, start, last)
     plan = plan_reconstruction(terms, tables, url_for, (start - shift, last - shift))
     return plan.to_v1_json()
-
-
-def iter_file_bytes(hub: Hub, record: XetFileRecord, start: int, end: int) -> Iterator[bytes]:
-    """The plain bytes [start, end) of a Xet file, reconstructed window by window from the stored xorbs."""
-    xorbs = store(hub)
-    tables = ChunkTables(hub)
-
-    def read_records(xorb: MerkleHash, first: int, stop: int) -> bytes:
-        return xorbs.read_xorb(xorb.hex(), first, stop)
-
-    def no_url(_xorb: MerkleHash, _first: int, _last: int) -> str:
-        return ""
-
-    index = _TermIndex(record)
-    position = start
-    while position < end:
-        last = min(position + STREAM_WINDOW, end) - 1
-        terms, shift = index.window(tables, position, last)
-        plan = plan_reconstruction(terms, tables, no_url, (position - shift, last - shift))
-        yield from iter_plan_bytes(plan, read_records)
-        position = last + 1
-
-
-def file_sha256(hub: Hub, record: XetFileRecord) -> str:
-    digest = hashlib.sha256()
-    for piece in iter_file_bytes(hub, record, 0, record.size):
-        digest.update(piece)
-    return digest.hexdigest()

@@ -27,7 +27,7 @@ from modelyard.config import Settings
 from modelyard.db.models import LfsObject, Repo, XetFile
 from modelyard.domain.errors import RepoNotFound
 from modelyard.domain.repo_ids import RepoRef, RepoType
-from modelyard.services import xet, xet_tokens
+from modelyard.services import xet, xet_read, xet_tokens
 from modelyard.services.hub import Hub
 
 log = logging.getLogger("modelyard.xet")
@@ -128,7 +128,7 @@ class Converter:
         record = xet.load_file(hub, file_hash)
         if record is None or record.size != size:
             raise RuntimeError(f"the CAS did not register Xet file {file_hash} of {size} bytes")
-        actual = xet.file_sha256(hub, record)
+        actual = xet_read.file_sha256(hub, record)
         if actual != oid:
             raise RuntimeError(f"Xet file {file_hash} reconstructs to sha256 {actual}, not {oid}")
         xet.mark_verified(hub, file_hash, oid)

@@ -1,8 +1,9 @@
 """Plain HTTP bytes of Xet files, for clients that do not speak Xet (curl, git-lfs, HF_HUB_DISABLE_XET=1).
 
-The bytes are reconstructed from the stored xorbs while they are sent, a window at a time (memory stays
-flat whatever the file size), honouring a single `Range` (206, or 416 past the end). Call from a worker
-thread (it reads the database).
+The bytes are reconstructed from the stored xorbs while they are sent, a batch of chunks at a time
+(`services/xet_read`), and the response produces the next piece only once the client has taken the previous one
+(`PacedStreamingResponse`): a slow reader costs the server about one 512 KiB piece, whatever the file size. A single
+`Range` is honoured (206, or 416 past the end). Call from a worker thread (it reads the database).
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from typing import Any
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from modelyard.api.deps import base_url
+from modelyard.api.streaming import PacedStreamingResponse
 from modelyard.domain.errors import EntryNotFound, NotFound
 from modelyard.domain.lfs_pointer import LfsPointer
 from modelyard.domain.ranges import parse_range
-from modelyard.services import lfs, xet, xet_convert
+from modelyard.services import lfs, xet, xet_convert, xet_read
 from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord
 
@@ -39,8 +41,8 @@ def xet_file_response(
     headers.setdefault("Accept-Ranges", "bytes")
     if request.method == "HEAD":
         return Response(status_code=status, headers=headers, media_type=media_type)
-    body = xet.iter_file_bytes(hub, record, start, end)
-    return StreamingResponse(body, status_code=status, headers=headers, media_type=media_type)
+    body = xet_read.iter_file_bytes(hub, record, start, end)
+    return PacedStreamingResponse(body, status_code=status, headers=headers, media_type=media_type)
 
 
 async def resolve_lfs(

@@ -6,13 +6,13 @@ function that turns (xorb, first byte, last byte) into a fetch URL.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from modelyard.domain.errors import RangeNotSatisfiable
 from modelyard.domain.xet.hashes import MerkleHash
 from modelyard.domain.xet.terms import FileTerm
-from modelyard.domain.xet.xorb import XorbChunk, decompress_chunks
+from modelyard.domain.xet.xorb import XorbChunk
 
 UrlFor = Callable[[MerkleHash, int, int], str]
 """(xorb hash, first byte, last byte inclusive) -> URL serving that byte range of the stored xorb."""
@@ -209,23 +209,3 @@ def plan_reconstruction(
     return ReconstructionPlan(
         file_size, start, last, offset_into_first, tuple(kept), _merge_fetches(kept, xorbs, url_for)
     )
-
-
-def iter_plan_bytes(plan: ReconstructionPlan, read_records: Callable[[MerkleHash, int, int], bytes]) -> Iterator[bytes]:
-    """Yield the plain bytes of the planned range, term by term.
-
-    `read_records(xorb, start, end)` returns bytes `[start, end)` of the stored xorb (the caller's
-    I/O); each term's records are decompressed and the first and last pieces trimmed to the range.
-    """
-    remaining = plan.length
-    skip = plan.offset_into_first_range
-    for term in plan.terms:
-        if remaining <= 0:
-            break
-        data = decompress_chunks(read_records(term.xorb_hash, term.record_start, term.record_end), term.chunk_count)
-        if len(data) != term.unpacked_length:
-            raise ValueError(f"xorb {term.xorb_hash} returned {len(data)} bytes, expected {term.unpacked_length}")
-        piece = data[skip : skip + remaining]
-        skip = 0
-        remaining -= len(piece)
-        yield piece
