@@ -41,10 +41,13 @@ integration: test-install system-deps
 	$(VENV)/bin/pytest -q tests/integration
 
 # The integration suite again on PostgreSQL, when one answers on 127.0.0.1:5432 (or MODELYARD_TEST_DATABASE_URL).
+# Under CI=true PostgreSQL is expected: its absence fails the target instead of skipping the run.
 integration-postgres: test-install system-deps
-	@if $(PY) tests/postgres_available.py; then \
+	@$(PY) tests/postgres_available.py; status=$$?; \
+	if [ $$status -eq 0 ]; then \
 		MODELYARD_TEST_BACKEND=postgresql $(VENV)/bin/pytest -q tests/integration; \
-	else echo "PostgreSQL not reachable: skipping the PostgreSQL run"; fi
+	elif [ $$status -eq 1 ]; then echo "PostgreSQL not reachable: skipping the PostgreSQL run"; \
+	else exit $$status; fi
 
 test: lint unit integration integration-postgres
 
