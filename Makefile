@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip --disable-pip-version-check -q
 PYTHON ?= python3
 
-.PHONY: run test install test-install system-deps lint unit integration integration-postgres bench
+.PHONY: run test install test-install system-deps lint unit integration integration-postgres bench mutation
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,12 @@ integration-postgres: test-install system-deps
 	else exit $$status; fi
 
 test: lint unit integration integration-postgres
+
+# Mutation testing of the modules that guard data and access (tests/mutation/run.py; not part of `make test`).
+# Prints killed/survived per module and writes build/mutation/report.md; docs/testing.md records the last run.
+mutation: test-install system-deps
+	$(PIP) install -e ".[test,mutation]"
+	$(PY) tests/mutation/run.py $(MODULES)
 
 bench: test-install
 	$(PY) bench/download_throughput.py
