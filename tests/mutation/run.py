@@ -60,7 +60,7 @@ TARGETS = [
     Target(
         "commit_ops",
         "domain/commit_ops.py",
-        "tests/unit/test_domain_formats.py tests/unit/test_input_robustness.py",
+        "tests/unit/test_commit_ops.py tests/unit/test_domain_formats.py tests/unit/test_input_robustness.py",
         60,
     ),
     Target("blob_store", "blobs/local.py", "tests/unit/test_blob_store.py", 60),
@@ -68,8 +68,9 @@ TARGETS = [
     Target(
         "access",
         "services/access.py",
-        "tests/integration/test_repo_listings.py -k model "
-        "tests/integration/test_repos.py -k 'private or other_user or read_only'",
+        "tests/integration/test_repo_listings.py tests/integration/test_repos.py tests/integration/test_bad_input.py "
+        "-k '(listing and model) or (search and model) or invisible or create_private or other_user_cannot "
+        "or read_only or anonymous_and_bad_token'",
         240,
     ),
 ]
