@@ -193,3 +193,11 @@ def test_an_empty_temp_file_maps_to_no_bytes(tmp_path: Path):
     file.close_synced(keep=3)  # keeping more than was written changes nothing
     assert file.path.read_bytes() == b""
     file.discard()
+
+
+def test_a_store_reopens_its_existing_directories(store: LocalBlobStore):
+    """A restarted server opens the same data dir: the blobs stored before are still there."""
+    data = b"kept across restarts"
+    _write(store, data, sha(data))
+    reopened = LocalBlobStore(store.root)
+    assert reopened.path(sha(data)).read_bytes() == data
