@@ -201,3 +201,36 @@ def test_a_store_reopens_its_existing_directories(store: LocalBlobStore):
     _write(store, data, sha(data))
     reopened = LocalBlobStore(store.root)
     assert reopened.path(sha(data)).read_bytes() == data
+
+
+def test_objects_sharing_a_shard_directory_are_both_published(tmp_path: Path):
+    first, second = tmp_path / "one", tmp_path / "two"
+    first.write_bytes(b"1")
+    second.write_bytes(b"2")
+    assert publish(first, sharded_path(tmp_path, "abcd" + "1" * 60)) is True
+    assert publish(second, sharded_path(tmp_path, "abcd" + "2" * 60)) is True  # ab/cd/ exists already
+    assert sharded_path(tmp_path, "abcd" + "2" * 60).read_bytes() == b"2"
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="counts open file descriptors through /proc")
+def test_discarding_an_upload_closes_its_file(tmp_path: Path):
+    before = _open_fds()
+    for _ in range(20):
+        file = TempFile(tmp_path, max_size=10)
+        file.write(b"abc")
+        file.discard()  # an upload that failed half-way: no descriptor may stay open
+    assert _open_fds() == before
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_slice_kept_past_the_mapping_does_not_break_it(tmp_path: Path):
+    file = HashingFile(tmp_path, max_size=100)
+    file.write(b"0123456789")
+    with file.mapped() as view:
+        kept = view[2:5]  # still referenced when the mapping closes (as an error's traceback would)
+    assert bytes(kept) == b"234"
+    file.discard()
