@@ -150,6 +150,7 @@ socket.socket.connect_ex = _guarded_connect_ex
 import httpx  # noqa: E402  (after the environment is set)
 
 from helpers import sha256_file, write_tree  # noqa: E402
+from postgres_available import required as postgres_required  # noqa: E402
 
 BACKEND = os.environ.get("MODELYARD_TEST_BACKEND", "sqlite").strip().lower()
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -172,6 +173,13 @@ def _with_database(url: str, dbname: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + dbname, parts.query, ""))
 
 
+def _skip_unless_required(reason: str) -> None:
+    """Skip on a developer's machine; under CI, where PostgreSQL is started for us, fail instead."""
+    if postgres_required():
+        pytest.fail(f"{reason} (CI=true: the PostgreSQL run must not be skipped)", pytrace=False)
+    pytest.skip(reason)
+
+
 @contextmanager
 def _database(data_dir: Path) -> Iterator[str]:
     """Yield a database URL for one server: a SQLite file in its data dir, or a fresh PostgreSQL database."""
@@ -186,12 +194,13 @@ def _database(data_dir: Path) -> Iterator[str]:
         import psycopg
         from psycopg import sql
     except ImportError as exc:  # pragma: no cover
-        pytest.skip(f"MODELYARD_TEST_BACKEND=postgresql but psycopg is not installed: {exc}")
+        _skip_unless_required(f"MODELYARD_TEST_BACKEND=postgresql but psycopg is not installed: {exc}")
     maintenance = _pg_conninfo(base, "postgres")
     try:
         admin = psycopg.connect(maintenance, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
-        pytest.skip(f"MODELYARD_TEST_BACKEND=postgresql but PostgreSQL at {maintenance} is unreachable: {exc}")
+        reason = f"MODELYARD_TEST_BACKEND=postgresql but PostgreSQL at {maintenance} is unreachable: {exc}"
+        _skip_unless_required(reason)
     name = f"modelyard_test_{uuid.uuid4().hex[:12]}"
     with admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))

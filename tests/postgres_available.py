@@ -1,4 +1,9 @@
-"""Exit 0 when the test PostgreSQL answers (MODELYARD_TEST_DATABASE_URL, or 127.0.0.1:5432), 1 otherwise."""
+"""Whether the PostgreSQL test run can happen, and whether it must.
+
+Exit 0 when the test PostgreSQL answers (MODELYARD_TEST_DATABASE_URL, or 127.0.0.1:5432). Otherwise exit 1
+(skip the run), except under CI (`CI=true`), where the machines start PostgreSQL: there a missing database is
+a broken setup, so exit 2 and say so, rather than let the PostgreSQL run vanish behind a "skipping" line.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,11 @@ def admin_url() -> str:
     return url.replace("postgresql+psycopg://", "postgresql://")
 
 
+def required() -> bool:
+    """CI machines start PostgreSQL, so there its absence is an error, never a reason to skip."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
 def reachable() -> bool:
     try:
         import psycopg
@@ -24,4 +34,9 @@ def reachable() -> bool:
 
 
 if __name__ == "__main__":
-    sys.exit(0 if reachable() else 1)
+    if reachable():
+        sys.exit(0)
+    if required():
+        print(f"CI=true but PostgreSQL at {admin_url()} is not reachable: the PostgreSQL run must not be skipped")
+        sys.exit(2)
+    sys.exit(1)

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
+from huggingface_hub import HfApi
+from huggingface_hub.errors import RepositoryNotFoundError
 
-from helpers import read_tree, user_files, write_tree
+from helpers import read_tree, sha256_bytes, user_files, write_tree
 
 HF = Path(sys.executable).with_name("hf")
 
 
-def run_hf(args: list[str], *, endpoint: str, token: str | None, home: Path, cwd: Path) -> str:
+def run_hf(args: list[str], *, endpoint: str, token: str | None, home: Path, cwd: Path, xet: bool = False) -> str:
+    """Run `hf ARGS`; with `xet`, uploads and downloads go through hf_xet (with a fresh hf_xet cache)."""
     if not HF.exists():
         pytest.fail(f"the `hf` console script is missing next to {sys.executable}")
     env = dict(os.environ)
@@ -22,7 +27,9 @@ def run_hf(args: list[str], *, endpoint: str, token: str | None, home: Path, cwd
     env.update(
         {
             "HF_ENDPOINT": endpoint,
-            "HF_HUB_DISABLE_XET": "1",
+            "HF_HUB_DISABLE_XET": "0" if xet else "1",
+            "HF_XET_CACHE": str(home / "xet-cache"),
+            "HF_XET_TELEMETRY_ENABLED": "false",
             "HF_HOME": str(home),
             "HF_HUB_DISABLE_TELEMETRY": "1",
             "HF_HUB_DISABLE_UPDATE_CHECK": "1",
@@ -110,3 +117,39 @@ def test_hf_upload_then_download(endpoint: str, alice, repo_id: str, repo_type: 
     )
     assert user_files(read_tree(later)) == set(files) | {"added-later.txt"}
     assert (later / "added-later.txt").read_bytes() == b"second upload\n"
+
+
+def test_readme_tour_whoami_create_and_upload_through_xet(server, alice, unique_name, tmp_path: Path):
+    """The README's tour: `hf auth whoami`, `hf repos create`, then `hf upload` sending the weights through Xet."""
+    home = tmp_path / "hf-home"
+    home.mkdir()
+
+    def hf(*args: str, token: str | None = alice.token) -> str:
+        return run_hf(list(args), endpoint=server.url, token=token, home=home, cwd=tmp_path, xet=True)
+
+    assert f"user: {alice.name}" in hf("auth", "whoami")
+    assert json.loads(hf("auth", "whoami", "--json"))["user"] == alice.name
+
+    private_id = f"{alice.name}/{unique_name('private')}"
+    hf("repos", "create", private_id, "--private")
+    with pytest.raises(RepositoryNotFoundError):
+        HfApi(endpoint=server.url, token=False).model_info(private_id)  # invisible to anonymous
+    assert HfApi(endpoint=server.url, token=alice.token).model_info(private_id).private is True
+
+    repo_id = f"{alice.name}/{unique_name('tour')}"
+    weights = os.urandom(3 * 1024 * 1024 + 5)
+    demo = write_tree(tmp_path / "demo", {"notes.txt": b"hello\n", "weights.bin": weights})
+    log_start = len(server.log_text())
+    hf("upload", repo_id, str(demo))  # creates the repo
+    log = server.log_text()[log_start:]
+    assert "POST /xet-cas/v1/xorbs/" in log, "the weights did not go through Xet"
+    assert ".git/info/lfs/objects/batch" not in log
+
+    head = httpx.head(f"{server.url}/{repo_id}/resolve/main/weights.bin")
+    assert head.headers["X-Xet-Hash"]
+    copy = tmp_path / "copy"
+    hf("download", repo_id, "--local-dir", str(copy), token=None)
+    got = read_tree(copy)
+    assert user_files(got) == {"notes.txt", "weights.bin"}
+    assert sha256_bytes(got["weights.bin"]) == sha256_bytes(weights)
+    assert got["notes.txt"] == b"hello\n"

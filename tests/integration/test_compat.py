@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from urllib.parse import urlsplit
 
 import httpx
@@ -65,8 +66,7 @@ def test_dates_end_in_z(http: httpx.Client, populated_repo):
     rid = populated_repo.repo_id
     info = http.get(f"/api/models/{rid}").json()
     assert ISO_Z.match(info["lastModified"]), info["lastModified"]
-    if "createdAt" in info:
-        assert ISO_Z.match(info["createdAt"]), info["createdAt"]
+    assert ISO_Z.match(info["createdAt"]), info["createdAt"]
 
     for commit in http.get(f"/api/models/{rid}/commits/main").json():
         assert ISO_Z.match(commit["date"]), commit
@@ -83,8 +83,7 @@ def test_dates_end_in_z(http: httpx.Client, populated_repo):
     assert any(item["id"] == rid for item in listing)
     for item in listing:
         for key in ("lastModified", "createdAt"):
-            if key in item:
-                assert ISO_Z.match(item[key]), (key, item[key])
+            assert ISO_Z.match(item[key]), (key, item[key])
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -164,12 +163,18 @@ def test_head_missing_file_is_entry_not_found_with_commit(http: httpx.Client, po
 
 
 def test_head_missing_repo_is_repo_not_found(http: httpx.Client, alice):
+    # Anonymous callers get 401 (the Hub's answer, so the client suggests logging in); a signed-in one 404.
     response = http.head(f"/{alice.name}/no-such-repo-at-all/resolve/main/config.json", headers=IDENTITY)
-    assert response.status_code in (401, 404)
+    assert response.status_code == 401
     assert response.headers.get("X-Error-Code") == "RepoNotFound"
     info = http.get(f"/api/models/{alice.name}/no-such-repo-at-all")
-    assert info.status_code in (401, 404)
+    assert info.status_code == 401
     assert info.headers.get("X-Error-Code") == "RepoNotFound"
+    signed_in = http.get(
+        f"/api/models/{alice.name}/no-such-repo-at-all", headers={"Authorization": f"Bearer {alice.token}"}
+    )
+    assert signed_in.status_code == 404
+    assert signed_in.headers.get("X-Error-Code") == "RepoNotFound"
 
 
 def test_head_resolve_regular_file(http: httpx.Client, populated_repo):
@@ -192,13 +197,13 @@ def test_head_resolve_lfs_file(http: httpx.Client, populated_repo):
     data = populated_repo.files_main["weights/small.bin"]
     response = head_like_client(http, f"/{populated_repo.repo_id}/resolve/main/weights/small.bin")
 
-    assert response.status_code in (200, 301, 302, 303, 307, 308)
+    # The Hub redirects LFS files to its CDN; this server serves the blob itself, so one answer here: 200.
+    assert response.status_code == 200
     assert response.headers["X-Repo-Commit"] == populated_repo.c2
     assert strip_etag(response.headers.get("X-Linked-Etag")) == sha256_bytes(data)
     assert int(response.headers["X-Linked-Size"]) == len(data)
-    if response.status_code == 200:
-        assert int(response.headers["Content-Length"]) == len(data)
-        assert "Location" not in response.headers
+    assert int(response.headers["Content-Length"]) == len(data)
+    assert "Location" not in response.headers
 
 
 @pytest.mark.parametrize("path", ["notes/a.txt", "weights/small.bin"])
@@ -276,8 +281,17 @@ def test_paths_info_takes_a_form_body(http: httpx.Client, populated_repo):
     small = populated_repo.files_main["weights/small.bin"]
     assert entries["weights/small.bin"]["lfs"]["oid"] == sha256_bytes(small)
     assert entries["weights/small.bin"]["size"] == len(small)
-    if "xetHash" in entries["weights/small.bin"]:  # only when the server serves Xet; then a 64-hex hash
-        assert HEX64.match(entries["weights/small.bin"]["xetHash"])
+    assert "xetHash" not in entries["config.json"]  # regular files are never Xet
+
+    # LFS files get a Xet copy in the background (services/xet_convert); once made, paths-info names it.
+    deadline = time.monotonic() + 60
+    while "xetHash" not in entries["weights/small.bin"] and time.monotonic() < deadline:
+        time.sleep(0.25)
+        response = http.post(
+            f"/api/models/{populated_repo.repo_id}/paths-info/main", data={"paths": ["weights/small.bin"]}
+        )
+        entries = {e["path"]: e for e in response.json()}
+    assert HEX64.match(entries["weights/small.bin"]["xetHash"])
 
 
 @pytest.mark.parametrize(("repo_type", "prefix"), [("model", ""), ("dataset", "datasets/")])
@@ -386,13 +400,12 @@ def test_lfs_basic_upload_then_commit(alice_http: httpx.Client, http: httpx.Clie
 
     actions = lfs_batch(alice_http, rid, [(oid, len(data))]).json()["objects"][0]["actions"]
     put = http.put(actions["upload"]["href"], content=data)  # no Authorization, like the client
-    assert 200 <= put.status_code < 300, error_text(put)
-    if "verify" in actions:
-        verify = alice_http.post(actions["verify"]["href"], json={"oid": oid, "size": len(data)})
-        assert 200 <= verify.status_code < 300, error_text(verify)
+    assert put.status_code == 200, error_text(put)
+    verify = alice_http.post(actions["verify"]["href"], json={"oid": oid, "size": len(data)})  # always offered
+    assert verify.status_code == 200, error_text(verify)
 
     again = lfs_batch(alice_http, rid, [(oid, len(data))]).json()["objects"][0]
-    assert "actions" not in again or "upload" not in again["actions"], "a stored object needs no upload"
+    assert "actions" not in again, "a stored object needs no upload"
 
     commit = post_commit(
         alice_http, rid, ndjson(header_line("LFS by hand"), lfs_file_line("raw/blob.bin", oid, len(data)))

@@ -1,9 +1,11 @@
-"""datasets: `load_dataset("ns/name")` on dataset repos holding CSV and parquet files built in the test."""
+"""datasets: `load_dataset("ns/name")` on dataset repos holding CSV, JSON, JSON Lines and parquet files built in the
+test."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -120,3 +122,37 @@ def test_load_missing_dataset(datasets_cache: Path, alice):
 
     with pytest.raises(DatasetNotFoundError):
         load_dataset(f"{alice.name}/no-such-dataset-anywhere", cache_dir=str(datasets_cache))
+
+
+def _jsonl(rows: list[dict]) -> bytes:
+    return b"".join(json.dumps(row).encode() + b"\n" for row in rows)
+
+
+def test_load_dataset_jsonl_splits_by_file_name(make_repo, datasets_cache: Path):
+    from datasets import load_dataset
+
+    rid = make_repo({"train.jsonl": _jsonl(TRAIN), "test.jsonl": _jsonl(TEST)}, repo_type="dataset")
+
+    ds = load_dataset(rid, cache_dir=str(datasets_cache))
+    assert set(ds) == {"train", "test"}
+    assert _rows(ds["train"]) == TRAIN
+    assert _rows(ds["test"]) == TEST
+
+
+def test_load_dataset_json_array_and_lines_with_a_config(make_repo, datasets_cache: Path):
+    from datasets import load_dataset
+
+    readme = README.replace(b"data/train.csv", b"data/train.json").replace(b"data/test.csv", b"data/test.jsonl")
+    rid = make_repo(
+        {
+            "README.md": readme,
+            "data/train.json": json.dumps(TRAIN).encode(),  # one JSON array
+            "data/test.jsonl": _jsonl(TEST),
+        },
+        repo_type="dataset",
+    )
+
+    ds = load_dataset(rid, cache_dir=str(datasets_cache))
+    assert set(ds) == {"train", "test"}
+    assert _rows(ds["train"]) == TRAIN
+    assert _rows(ds["test"]) == TEST

@@ -80,14 +80,10 @@ def test_move_repo_keeps_content(api: HfApi, make_repo, alice, unique_name, hf_c
     for path, data in files.items():
         local = api.hf_hub_download(new, path, cache_dir=hf_cache)
         assert sha256_file(local) == sha256_bytes(data)
-    # The old name either redirects to the new repo or is gone; it never serves something else.
-    try:
-        old_info = api.model_info(old)
-    except RepositoryNotFoundError:
-        pass
-    else:
-        assert old_info.id == new
-        assert old_info.sha == head
+    # Like the Hub, the old name redirects to the new repo (it never serves something else).
+    old_info = api.model_info(old)
+    assert old_info.id == new
+    assert old_info.sha == head
 
 
 def test_private_repo_is_invisible_to_others(

@@ -48,7 +48,9 @@ def test_pointer_text_in_a_regular_file_does_not_reach_another_repos_blob(
     response = post_commit(bob_http, thief, ndjson(header_line("steal"), file_line("stolen.bin", pointer)))
     assert response.status_code == 400
     assert "stolen.bin" in error_text(response) and "never uploaded" in error_text(response)
-    assert http.get(f"/{thief}/resolve/main/stolen.bin").status_code in (401, 404)
+    missing = http.get(f"/{thief}/resolve/main/stolen.bin")
+    assert missing.status_code == 404  # the repo is public and readable: only the file is missing
+    assert missing.headers["X-Error-Code"] == "EntryNotFound"
 
 
 def test_a_xet_shard_claiming_another_repos_sha256_only_names_its_own_bytes(

@@ -436,7 +436,7 @@ def test_cas_upload_by_hand_then_commit_and_download(cas_repo, alice_http, http,
         wider = httpx.get(fetch["url"], headers={"Range": f"bytes={url_range['start']}-{url_range['end'] + 1}"})
         assert wider.status_code == 403
         tampered = httpx.get(fetch["url"].replace("sig=", "sig=0"))
-        assert tampered.status_code in (400, 403)
+        assert tampered.status_code == 403
         past_end = cas.get(f"{cas_url}/v1/reconstructions/{upload.file_hash}", headers={"Range": "bytes=999999-"})
         assert past_end.status_code == 416
         assert cas.get(f"{cas_url}/v2/reconstructions/{upload.file_hash}").status_code == 404
@@ -483,7 +483,7 @@ def test_truncated_shard_is_refused(cas_repo, alice_http):
         for cut in (10, 48 + 20, len(upload.shard) - 1):
             response = cas.post(f"{cas_url}/v1/shards", content=upload.shard[:cut])
             assert response.status_code == 400, cut
-            assert "truncated" in error_text(response).lower() or "shard" in error_text(response).lower()
+            assert "truncated" in error_text(response).lower(), (cut, error_text(response))
     _assert_not_registered(cas_url, token, upload)
     body = ndjson(header_line("Not uploaded"), lfs_file_line("x.bin", upload.sha256, len(upload.data)))
     assert post_commit(alice_http, repo_id, body).status_code == 400
@@ -638,7 +638,9 @@ def test_storage_endpoints_and_cli(server, alice_http, http, make_repo, api):
     assert set(body) >= {"logicalBytes", "storedBytes", "dedupRatio", "xetStoredBytes", "objects"}
     assert http.get("/api/storage").status_code == 401
     private = make_repo(private=True)
-    assert http.get(f"/api/models/{private}/storage").status_code in (401, 404)
+    hidden = http.get(f"/api/models/{private}/storage")
+    assert hidden.status_code == 401  # anonymous: answered like a missing repo, 401 as the Hub does
+    assert hidden.headers["X-Error-Code"] == "RepoNotFound"
 
     total = _storage(alice_http)
     assert total["logicalBytes"] >= body["logicalBytes"]

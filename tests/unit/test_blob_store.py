@@ -1,0 +1,236 @@
+"""The local LFS blob store on a temp directory: a blob is published only when its bytes hash to the announced
+sha256 and have the announced size, once, atomically; multipart parts join in order into a verified blob."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from modelyard.blobs.files import HashingFile, TempFile, publish, read_range, sharded_path
+from modelyard.blobs.local import HashMismatch, LocalBlobStore
+from modelyard.domain.errors import BadRequest, TooLarge
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalBlobStore:
+    return LocalBlobStore(tmp_path / "lfs")
+
+
+def _write(store: LocalBlobStore, data: bytes, oid: str, size: int | None = None, max_size: int = 10**9) -> None:
+    writer = store.writer(max_size)
+    for start in range(0, len(data), 7000):  # several writes, like a streamed body
+        writer.write(data[start : start + 7000])
+    writer.finish(oid, size)
+
+
+def _leftovers(store: LocalBlobStore) -> list[Path]:
+    return [p for p in store.tmp_dir.rglob("*") if p.is_file()]
+
+
+def test_a_verified_blob_is_published_at_its_sharded_path(store: LocalBlobStore):
+    data = os.urandom(50_000)
+    oid = sha(data)
+    assert store.size(oid) is None
+    _write(store, data, oid, len(data))
+    path = store.path(oid)
+    assert path == store.objects_dir / oid[:2] / oid[2:4] / oid
+    assert path.read_bytes() == data
+    assert store.size(oid) == len(data)
+    assert _leftovers(store) == []
+
+
+def test_wrong_bytes_are_refused_and_leave_nothing(store: LocalBlobStore):
+    data = os.urandom(20_000)
+    with pytest.raises(HashMismatch, match="sha256"):
+        _write(store, data[:-1] + bytes([data[-1] ^ 1]), sha(data), len(data))
+    assert store.size(sha(data)) is None
+    assert _leftovers(store) == []
+
+
+def test_right_bytes_of_the_wrong_size_are_refused(store: LocalBlobStore):
+    data = os.urandom(1000)
+    with pytest.raises(HashMismatch, match="1000 bytes"):
+        _write(store, data, sha(data), 999)
+    assert store.size(sha(data)) is None
+    _write(store, data, sha(data), None)  # no announced size: the hash alone decides
+    assert store.size(sha(data)) == 1000
+
+
+def test_a_body_over_the_limit_is_too_large(store: LocalBlobStore):
+    writer = store.writer(max_size=100)
+    writer.write(b"x" * 100)  # exactly the limit is fine
+    with pytest.raises(TooLarge):
+        writer.write(b"x")
+    writer.discard()
+    assert _leftovers(store) == []
+
+
+def test_publishing_is_write_once(store: LocalBlobStore, tmp_path: Path):
+    data = b"the same content twice"
+    _write(store, data, sha(data))
+    _write(store, data, sha(data))  # identical content again: no error, one file
+    assert store.path(sha(data)).read_bytes() == data
+    other = tmp_path / "other"
+    other.write_bytes(b"something else")
+    assert publish(other, store.path(sha(data))) is False
+    assert store.path(sha(data)).read_bytes() == data
+    assert other.exists()  # not moved over the existing blob
+
+
+def test_publish_creates_the_directories_and_moves_the_file(tmp_path: Path):
+    source = tmp_path / "tmp-file"
+    source.write_bytes(b"payload")
+    final = sharded_path(tmp_path / "objects", "abcdef")
+    assert final == tmp_path / "objects" / "ab" / "cd" / "abcdef"
+    assert publish(source, final) is True
+    assert final.read_bytes() == b"payload"
+    assert not source.exists()
+
+
+@pytest.mark.parametrize("oid", ["", "abc", "g" * 64, "A" * 64, "../" + "a" * 61, "a" * 65])
+def test_object_ids_must_be_sha256_hex(store: LocalBlobStore, oid: str):
+    with pytest.raises(BadRequest):
+        store.path(oid)
+    with pytest.raises(BadRequest):
+        store.part_writer("1", oid, 1, 100)
+
+
+def _upload_parts(store: LocalBlobStore, upload: str, oid: str, parts: dict[int, bytes]) -> dict[int, str]:
+    etags = {}
+    for number, data in parts.items():
+        writer = store.part_writer(upload, oid, number, max_size=len(data))
+        writer.write(data)
+        etags[number] = writer.finish()
+    return etags
+
+
+def test_multipart_parts_join_in_order_into_a_verified_blob(store: LocalBlobStore):
+    data = os.urandom(30_000)
+    oid = sha(data)
+    parts = {1: data[:10_000], 2: data[10_000:20_000], 3: data[20_000:]}
+    etags = _upload_parts(store, "7", oid, dict(reversed(list(parts.items()))))  # sent in any order
+    assert etags == {n: sha(p) for n, p in parts.items()}  # a part's ETag is its sha256
+    store.complete_multipart("7", oid, [1, 2, 3], len(data))
+    assert store.path(oid).read_bytes() == data
+    assert not any(store.parts_dir.iterdir()), "the parts are removed once joined"
+
+
+def test_multipart_with_a_wrong_part_publishes_nothing(store: LocalBlobStore):
+    data = os.urandom(20_000)
+    oid = sha(data)
+    _upload_parts(store, "7", oid, {1: data[:10_000], 2: os.urandom(10_000)})
+    with pytest.raises(HashMismatch):
+        store.complete_multipart("7", oid, [1, 2], len(data))
+    assert store.size(oid) is None
+    assert _leftovers(store) == []
+
+
+def test_multipart_with_a_missing_part_publishes_nothing(store: LocalBlobStore):
+    data = os.urandom(20_000)
+    oid = sha(data)
+    _upload_parts(store, "7", oid, {1: data[:10_000]})
+    with pytest.raises(BadRequest, match="Part 2"):
+        store.complete_multipart("7", oid, [1, 2], len(data))
+    assert store.size(oid) is None
+
+
+def test_multipart_parts_of_other_uploads_never_mix(store: LocalBlobStore):
+    data = os.urandom(20_000)
+    oid = sha(data)
+    _upload_parts(store, "1", oid, {1: data[:10_000], 2: data[10_000:]})
+    _upload_parts(store, "2", oid, {1: os.urandom(10_000)})
+    with pytest.raises(BadRequest, match="Part 2"):
+        store.complete_multipart("2", oid, [1, 2], len(data))  # upload 2 never sent its part 2
+    store.complete_multipart("1", oid, [1, 2], len(data))
+    assert store.path(oid).read_bytes() == data
+
+
+def test_a_part_over_its_limit_is_too_large(store: LocalBlobStore):
+    writer = store.part_writer("1", "b" * 64, 1, max_size=10)
+    with pytest.raises(TooLarge, match="Part"):
+        writer.write(b"x" * 11)
+    writer.discard()
+
+
+@pytest.mark.parametrize(
+    ("start", "end"), [(0, None), (0, 0), (0, 1), (5, 17), (1024 * 1024 - 1, 1024 * 1024 + 1), (2_000_000, None)]
+)
+def test_read_range_returns_exactly_the_bytes(tmp_path: Path, start: int, end: int | None):
+    data = os.urandom(2 * 1024 * 1024 + 5)  # over two read chunks
+    path = tmp_path / "file"
+    path.write_bytes(data)
+    pieces = list(read_range(path, start, end))
+    assert b"".join(pieces) == data[start:end]
+    assert all(0 < len(piece) <= 1024 * 1024 for piece in pieces)
+
+
+def test_hashing_file_hashes_and_maps_what_was_written(tmp_path: Path):
+    file = HashingFile(tmp_path, max_size=100)
+    file.write(b"hello ")
+    file.write(b"world")
+    assert file.size == 11
+    assert file.sha256 == sha(b"hello world")
+    with file.mapped() as view:
+        assert bytes(view) == b"hello world"
+    file.close_synced(keep=5)
+    assert file.path.read_bytes() == b"hello"
+    assert file.size == 5
+    file.discard()
+    assert not file.path.exists()
+
+
+def test_an_empty_temp_file_maps_to_no_bytes(tmp_path: Path):
+    file = TempFile(tmp_path, max_size=10)
+    with file.mapped() as view:
+        assert bytes(view) == b""
+    file.close_synced(keep=3)  # keeping more than was written changes nothing
+    assert file.path.read_bytes() == b""
+    file.discard()
+
+
+def test_a_store_reopens_its_existing_directories(store: LocalBlobStore):
+    """A restarted server opens the same data dir: the blobs stored before are still there."""
+    data = b"kept across restarts"
+    _write(store, data, sha(data))
+    reopened = LocalBlobStore(store.root)
+    assert reopened.path(sha(data)).read_bytes() == data
+
+
+def test_objects_sharing_a_shard_directory_are_both_published(tmp_path: Path):
+    first, second = tmp_path / "one", tmp_path / "two"
+    first.write_bytes(b"1")
+    second.write_bytes(b"2")
+    assert publish(first, sharded_path(tmp_path, "abcd" + "1" * 60)) is True
+    assert publish(second, sharded_path(tmp_path, "abcd" + "2" * 60)) is True  # ab/cd/ exists already
+    assert sharded_path(tmp_path, "abcd" + "2" * 60).read_bytes() == b"2"
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="counts open file descriptors through /proc")
+def test_discarding_an_upload_closes_its_file(tmp_path: Path):
+    before = _open_fds()
+    for _ in range(20):
+        file = TempFile(tmp_path, max_size=10)
+        file.write(b"abc")
+        file.discard()  # an upload that failed half-way: no descriptor may stay open
+    assert _open_fds() == before
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_slice_kept_past_the_mapping_does_not_break_it(tmp_path: Path):
+    file = HashingFile(tmp_path, max_size=100)
+    file.write(b"0123456789")
+    with file.mapped() as view:
+        kept = view[2:5]  # still referenced when the mapping closes (as an error's traceback would)
+    assert bytes(kept) == b"234"
+    file.discard()
