@@ -10,6 +10,7 @@ from modelyard import __version__
 from modelyard.api import errors
 from modelyard.api.raw_path import RawPathMiddleware
 from modelyard.api.routes_account import router as account_router
+from modelyard.api.routes_bare_ids import bare_id_router
 from modelyard.api.routes_commit import router as commit_router
 from modelyard.api.routes_lfs import router as lfs_router
 from modelyard.api.routes_repos import router as repos_router
@@ -29,7 +30,7 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
     errors.install(app)
     # Order matters: specific API paths before the catch-all repo patterns of resolve.
     # /api/lfs/{repo_pk}/{oid} (LFS downloads) before /api/{repo_type}/{namespace}/{name} (repo info).
-    for router in (
+    routers = (
         account_router,
         xet_hub_router,
         xet_cas_router,
@@ -39,7 +40,8 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
         commit_router,
         git_router,
         resolve_router,
-    ):
+    )
+    for router in (*routers, bare_id_router(routers)):  # ids without a namespace last: they catch the rest
         app.include_router(router)
     app.add_middleware(RawPathMiddleware)
     logging.getLogger("modelyard").setLevel(logging.INFO)
