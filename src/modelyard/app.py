@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from modelyard import __version__
 from modelyard.api import errors
 from modelyard.api.raw_path import RawPathMiddleware
+from modelyard.api.request_id import RequestIdMiddleware
 from modelyard.api.routes_account import router as account_router
 from modelyard.api.routes_bare_ids import bare_id_router
 from modelyard.api.routes_commit import router as commit_router
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
     for router in (*routers, bare_id_router(routers)):  # ids without a namespace last: they catch the rest
         app.include_router(router)
     app.add_middleware(RawPathMiddleware)
+    app.add_middleware(RequestIdMiddleware)  # outermost: every response carries X-Request-Id
     logging.getLogger("modelyard").setLevel(logging.INFO)
     return app
 

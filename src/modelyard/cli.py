@@ -44,6 +44,8 @@ def serve(host: str | None, port: int | None, workers: int, data_dir: Path | Non
     """Run the hub."""
     import uvicorn
 
+    from modelyard.api.request_id import uvicorn_log_config
+
     settings = _settings(host=host, port=port, data_dir=data_dir, database_url=database_url)
     Hub.open(settings)  # create the data dir and migrate once, before any worker starts
     # Workers rebuild the settings from the environment, so hand the effective values over.
@@ -59,6 +61,7 @@ def serve(host: str | None, port: int | None, workers: int, data_dir: Path | Non
         port=settings.port,
         workers=workers,
         log_level="info",
+        log_config=uvicorn_log_config(),  # access lines end with the request id
         timeout_keep_alive=30,
     )
 

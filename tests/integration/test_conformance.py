@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 from huggingface_hub import HfApi
@@ -34,3 +36,29 @@ def test_ids_without_namespace_anonymous(anon_api: HfApi, http: httpx.Client) ->
         response = http.request(method, path)
         assert response.status_code == 401  # anonymous, as the Hub answers for a repo it cannot show
         assert response.headers["X-Error-Code"] == "RepoNotFound"
+
+
+# ----------------------------------------------------------------------------------------------------
+# X-Request-Id: on every response, the client's own when it sent one, and on the server's access log line.
+# ----------------------------------------------------------------------------------------------------
+def test_request_id_in_client_error_and_server_log(api: HfApi, server, alice) -> None:
+    with pytest.raises(RepositoryNotFoundError) as raised:
+        api.model_info(f"{alice.name}/no-such-repo-for-request-id")
+    request_id = raised.value.request_id
+    assert request_id and f"Request ID: {request_id}" in str(raised.value)
+    deadline = time.monotonic() + 5
+    while f"[{request_id}]" not in server.log_text() and time.monotonic() < deadline:
+        time.sleep(0.1)  # the access line is written as the response starts; the log file may lag a little
+    assert f'/no-such-repo-for-request-id HTTP/1.1" 404 Not Found [{request_id}]' in server.log_text()
+
+
+def test_request_id_echoed_or_generated(http: httpx.Client) -> None:
+    echoed = http.get("/api/health", headers={"X-Request-Id": "my-trace-42"})
+    assert echoed.headers["X-Request-Id"] == "my-trace-42"
+    generated = {http.get("/api/health").headers["X-Request-Id"] for _ in range(2)}
+    assert len(generated) == 2 and all(generated)
+    # A value that could forge a log line or a header is replaced, not echoed.
+    forged = http.get("/api/health", headers={"X-Request-Id": "x] 200 OK [y"})
+    assert forged.headers["X-Request-Id"] != "x] 200 OK [y"
+    for method, path in (("GET", "/api/models/nobody/nothing"), ("HEAD", "/nobody/nothing/resolve/main/f")):
+        assert http.request(method, path, headers={"X-Request-Id": "r-1"}).headers["X-Request-Id"] == "r-1"

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from modelyard.api.request_id import current_request_id
 from modelyard.domain.errors import EntryNotFound, Forbidden, HubError, RangeNotSatisfiable, RepoMoved, RepoNotFound
 
 log = logging.getLogger("modelyard")
@@ -68,5 +69,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> Response:
-        log.exception("Unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "Internal server error")
+        request_id = current_request_id()
+        log.exception("Unhandled error on %s %s [%s]", request.method, request.url.path, request_id)
+        # Answered outside every middleware (Starlette's ServerErrorMiddleware), so the id is added here.
+        return error_response(500, "Internal server error", extra={"X-Request-Id": request_id})
