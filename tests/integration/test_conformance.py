@@ -6,8 +6,8 @@ import time
 
 import httpx
 import pytest
-from huggingface_hub import HfApi
-from huggingface_hub.errors import RepositoryNotFoundError
+from huggingface_hub import CommitOperationDelete, HfApi
+from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -62,3 +62,14 @@ def test_request_id_echoed_or_generated(http: httpx.Client) -> None:
     assert forged.headers["X-Request-Id"] != "x] 200 OK [y"
     for method, path in (("GET", "/api/models/nobody/nothing"), ("HEAD", "/nobody/nothing/resolve/main/f")):
         assert http.request(method, path, headers={"X-Request-Id": "r-1"}).headers["X-Request-Id"] == "r-1"
+
+
+# ----------------------------------------------------------------------------------------------------
+# Commits
+# ----------------------------------------------------------------------------------------------------
+def test_delete_operation_without_trailing_slash_deletes_a_folder(api: HfApi, make_repo) -> None:
+    rid = make_repo({"keep.txt": b"k", "logs/a.txt": b"a", "logs/deep/b.txt": b"b", "logsbook.txt": b"not inside"})
+    api.create_commit(rid, [CommitOperationDelete("logs")], commit_message="Drop logs")  # is_folder "auto": False
+    assert sorted(api.list_repo_files(rid)) == [".gitattributes", "keep.txt", "logsbook.txt"]
+    with pytest.raises(EntryNotFoundError):
+        api.create_commit(rid, [CommitOperationDelete("logs")], commit_message="Gone already")

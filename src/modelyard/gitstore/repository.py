@@ -152,7 +152,11 @@ class GitRepository:
         if parent is not None:
             index.read_tree(self.repo[parent].tree)
         files = {entry.path for entry in index}
+        deleted_folders = list(deleted_folders)
         for path in deleted_files:
+            if path not in files and any(name.startswith(f"{path}/") for name in files):
+                deleted_folders.append(path)  # the Hub deletes a folder named by `deletedFile` too
+                continue
             if path not in files:
                 raise EntryNotFound(f"A file with this name doesn't exist: {path}")
             files.discard(path)
