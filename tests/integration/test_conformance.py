@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -73,3 +76,38 @@ def test_delete_operation_without_trailing_slash_deletes_a_folder(api: HfApi, ma
     assert sorted(api.list_repo_files(rid)) == [".gitattributes", "keep.txt", "logsbook.txt"]
     with pytest.raises(EntryNotFoundError):
         api.create_commit(rid, [CommitOperationDelete("logs")], commit_message="Gone already")
+
+
+def _git(cwd: Path, *args: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update({"HOME": str(cwd), "GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0"})
+    done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_commit_authors_are_hub_users(api: HfApi, alice, server, make_repo, unique_name, tmp_path: Path) -> None:
+    rid = make_repo({"a.txt": b"a"})
+    (api_commit, *_) = api.list_repo_commits(rid)
+    assert api_commit.authors == [alice.name]
+    # The API commit's git author is the user name, with the account's address or the no-reply one.
+    _git(tmp_path, "clone", "-q", f"{server.url}/{rid}", "alice-clone")
+    git_author = _git(tmp_path / "alice-clone", "log", "-1", "--format=%an <%ae>")
+    assert git_author == f"{alice.name} <{alice.name}@users.noreply.modelyard>"
+
+    # A push is the user whose account email (any case) or no-reply address its git author email is.
+    carol = unique_name("carol")
+    server.admin("create-user", carol, "--fullname", "Carol Full Name", "--email", f"{carol}@example.org")
+    token = server.create_token(carol)
+    carol_rid = HfApi(endpoint=server.url, token=token).create_repo(f"{carol}/pushed").repo_id
+    _git(tmp_path, "clone", "-q", f"{server.url}/{carol_rid}".replace("://", f"://{carol}:{token}@"), "clone")
+    work = tmp_path / "clone"
+    pushes = [("Carol On Her Laptop", f"{carol.upper()}@EXAMPLE.ORG"), ("Someone Else", "else@example.net")]
+    for number, (name, email) in enumerate(pushes):
+        (work / f"pushed-{number}.txt").write_text(name)
+        _git(work, "add", "-A")
+        _git(work, "-c", f"user.name={name}", "-c", f"user.email={email}", "commit", "-q", "-m", f"push {number}")
+    _git(work, "push", "-q", "origin", "main")
+    authors = [commit.authors for commit in api.list_repo_commits(carol_rid)]
+    # Unknown emails show the git author's name, as on the Hub; the first commit is carol's via the API.
+    assert authors == [["Someone Else"], [carol], [carol]]

@@ -25,10 +25,10 @@ def entry_json(entry: Entry, last_commit: CommitInfo | None = None) -> dict[str,
     return data
 
 
-def commit_json(commit: CommitInfo, formatted: bool = False) -> dict[str, Any]:
+def commit_json(commit: CommitInfo, author: str, formatted: bool = False) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": commit.id,
-        "authors": [{"user": commit.author}],
+        "authors": [{"user": author}],
         "date": iso_z(commit.date),
         "title": commit.title,
         "message": commit.message,

@@ -44,6 +44,7 @@ class CommitInfo:
     title: str
     message: str
     author: str
+    author_email: str
     date: datetime
     parents: tuple[str, ...]
 
@@ -286,6 +287,7 @@ def _commit_info(commit: pygit2.Commit) -> CommitInfo:
         title=message.split("\n", 1)[0].strip(),
         message=message,
         author=commit.author.name,
+        author_email=commit.author.email,
         date=from_timestamp(commit.commit_time),
         parents=tuple(str(parent) for parent in commit.parent_ids),
     )

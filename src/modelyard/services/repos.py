@@ -19,7 +19,7 @@ from modelyard.domain.revisions import DEFAULT_BRANCH
 from modelyard.gitstore.repository import GitRepository
 from modelyard.services.access import Action, authorize, authorize_namespace_write, can_see
 from modelyard.services.hub import Hub
-from modelyard.services.users import Actor
+from modelyard.services.users import Actor, noreply_email
 
 VISIBILITIES = ("public", "private")
 
@@ -52,7 +52,8 @@ class RepoRecord:
 
 
 def signature(actor: Actor) -> pygit2.Signature:
-    return pygit2.Signature(actor.fullname or actor.name, actor.email or f"{actor.name}@users.noreply.modelyard")
+    # The user name, as on the Hub: it is what `list_repo_commits` reports as the commit's author.
+    return pygit2.Signature(actor.name, actor.email or noreply_email(actor.name))
 
 
 def _find_row(session: Session, ref: RepoRef) -> Repo | None:
