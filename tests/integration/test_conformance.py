@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from huggingface_hub import CommitOperationDelete, HfApi
-from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
+from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -111,3 +111,34 @@ def test_commit_authors_are_hub_users(api: HfApi, alice, server, make_repo, uniq
     authors = [commit.authors for commit in api.list_repo_commits(carol_rid)]
     # Unknown emails show the git author's name, as on the Hub; the first commit is carol's via the API.
     assert authors == [["Someone Else"], [carol], [carol]]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Repository and user names are case-insensitive for lookup; the stored spelling is what listings show.
+# ----------------------------------------------------------------------------------------------------
+def test_repo_ids_are_case_insensitive(api: HfApi, alice, server, unique_name, tmp_path: Path) -> None:
+    stored = f"{alice.name}/{unique_name('MyModel')}"
+    weights = os.urandom(3000)
+    api.create_repo(stored)
+    api.upload_file(path_or_fileobj=weights, path_in_repo="w.bin", repo_id=stored)  # LFS by .gitattributes
+    other = stored.upper() if stored.upper() != stored else stored.lower()
+    assert api.model_info(other).id == stored
+    assert api.repo_exists(stored.lower()) and api.file_exists(stored.swapcase(), "w.bin")
+    assert Path(api.hf_hub_download(other, "w.bin", cache_dir=tmp_path / "cache")).read_bytes() == weights
+    api.upload_file(path_or_fileobj=b"via other case", path_in_repo="b.txt", repo_id=other)
+    assert [model.id for model in api.list_models(author=alice.name.upper(), search=stored.split("/")[1])] == [stored]
+    with pytest.raises(HfHubHTTPError) as raised:
+        api.create_repo(stored.lower())
+    assert raised.value.response.status_code == 409
+    assert api.create_repo(stored.swapcase(), exist_ok=True).repo_id == stored
+    # git and git-lfs under another spelling
+    _git(tmp_path, "lfs", "install", "--skip-repo")
+    _git(tmp_path, "clone", "-q", f"{server.url}/{other}", "clone")
+    assert (tmp_path / "clone" / "w.bin").read_bytes() == weights
+    assert (tmp_path / "clone" / "b.txt").read_bytes() == b"via other case"
+
+
+def test_user_names_are_case_insensitive(server, alice) -> None:
+    with pytest.raises(RuntimeError, match="already exists"):
+        server.create_user(alice.name.upper())
+    assert server.create_token(alice.name.upper())  # names the same user

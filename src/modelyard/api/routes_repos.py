@@ -50,9 +50,10 @@ def create(
         record = repos.create_repo(hub, actor, ref, private is True)  # validated: True, False or None (public)
     except Conflict as conflict:
         # With exist_ok the client swallows the 409 and still reads the repo URL from the body.
-        conflict.details["url"] = repo_url(request, ref)
+        existing = RepoRef.parse(ref.type, str(conflict.details.get("name", ref.id)))
+        conflict.details["url"] = repo_url(request, existing)
         raise
-    return JSONResponse({"url": repo_url(request, ref), "name": ref.id, "id": str(record.pk)})
+    return JSONResponse({"url": repo_url(request, record.ref), "name": record.ref.id, "id": str(record.pk)})
 
 
 @router.delete("/api/repos/delete", dependencies=[Depends(declared(OpenAction.REPO_BY_BODY))])

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import pygit2
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, and_, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -56,10 +56,13 @@ def signature(actor: Actor) -> pygit2.Signature:
     return pygit2.Signature(actor.name, actor.email or noreply_email(actor.name))
 
 
+def named(table: type[Repo] | type[RepoRedirect], ref: RepoRef) -> ColumnElement[bool]:
+    """The rows of `table` that `ref` names, whatever the case of its spelling."""
+    return and_(table.type == ref.type.value, table.id_key == ref.key)
+
+
 def _find_row(session: Session, ref: RepoRef) -> Repo | None:
-    return session.scalar(
-        select(Repo).where(Repo.type == ref.type.value, Repo.namespace == ref.namespace, Repo.name == ref.name)
-    )
+    return session.scalar(select(Repo).where(named(Repo, ref)))
 
 
 def get_repo(hub: Hub, actor: Actor | None, ref: RepoRef, action: Action = Action.READ) -> RepoRecord:
@@ -74,13 +77,7 @@ def get_repo(hub: Hub, actor: Actor | None, ref: RepoRef, action: Action = Actio
 
 
 def _raise_moved_or_missing(session: Session, actor: Actor | None, ref: RepoRef) -> None:
-    redirect = session.scalar(
-        select(RepoRedirect).where(
-            RepoRedirect.type == ref.type.value,
-            RepoRedirect.namespace == ref.namespace,
-            RepoRedirect.name == ref.name,
-        )
-    )
+    redirect = session.scalar(select(RepoRedirect).where(named(RepoRedirect, ref)))
     if redirect is not None:
         target = session.get(Repo, redirect.repo_id)
         if target is not None and can_see(actor, target.namespace, target.private):
@@ -95,18 +92,23 @@ def open_git(hub: Hub, record: RepoRecord) -> GitRepository:
 def create_repo(hub: Hub, actor: Actor | None, ref: RepoRef, private: bool) -> RepoRecord:
     authorize_namespace_write(actor, ref.namespace)
     assert actor is not None
+    ref = replace(ref, namespace=actor.name)  # the namespace as its owner spells it
     storage_key = hub.git.new_key()
     git = hub.git.create(storage_key)
     try:
         _initial_commit(git, ref.type, actor)
         now = utcnow()
         with hub.db.session() as session:
-            if _find_row(session, ref) is not None:
-                raise Conflict(f"You already created this {ref.type.value} repo: {ref.id}")
+            existing = _find_row(session, ref)
+            if existing is not None:
+                conflict = Conflict(f"You already created this {ref.type.value} repo: {ref.id}")
+                conflict.details["name"] = f"{existing.namespace}/{existing.name}"  # maybe spelled otherwise
+                raise conflict
             row = Repo(
                 type=ref.type.value,
                 namespace=ref.namespace,
                 name=ref.name,
+                id_key=ref.key,
                 storage_key=storage_key,
                 private=private,
                 gated="",
@@ -136,11 +138,7 @@ def _initial_commit(git: GitRepository, repo_type: RepoType, actor: Actor) -> No
 
 
 def _delete_redirect(ref: RepoRef):  # type: ignore[no-untyped-def]
-    return delete(RepoRedirect).where(
-        RepoRedirect.type == ref.type.value,
-        RepoRedirect.namespace == ref.namespace,
-        RepoRedirect.name == ref.name,
-    )
+    return delete(RepoRedirect).where(named(RepoRedirect, ref))
 
 
 def delete_repo(hub: Hub, actor: Actor | None, ref: RepoRef) -> None:
@@ -155,17 +153,27 @@ def move_repo(hub: Hub, actor: Actor | None, source: RepoRef, target: RepoRef) -
         raise BadRequest("A repository keeps its type when it moves")
     record = get_repo(hub, actor, source, Action.ADMIN)
     authorize_namespace_write(actor, target.namespace)
+    assert actor is not None
+    target = replace(target, namespace=actor.name)
     try:
         with hub.db.session() as session:
-            if _find_row(session, target) is not None:
+            existing = _find_row(session, target)
+            if existing is not None and existing.id != record.pk:  # a change of case only is a rename too
                 raise Conflict(f"A {target.type.value} repo named {target.id} already exists")
             row = session.get_one(Repo, record.pk)
-            row.namespace, row.name = target.namespace, target.name
+            row.namespace, row.name, row.id_key = target.namespace, target.name, target.key
             row.last_modified = utcnow()
             session.execute(_delete_redirect(target))
-            session.add(
-                RepoRedirect(type=source.type.value, namespace=source.namespace, name=source.name, repo_id=row.id)
-            )
+            if source.key != target.key:
+                session.add(
+                    RepoRedirect(
+                        type=source.type.value,
+                        namespace=record.ref.namespace,
+                        name=record.ref.name,
+                        id_key=record.ref.key,
+                        repo_id=row.id,
+                    )
+                )
             session.flush()
             return RepoRecord.of(row)
     except IntegrityError:
@@ -208,7 +216,7 @@ def list_repos(
     with hub.db.session() as session:
         query = select(Repo).where(Repo.type == repo_type.value)
         if author:
-            query = query.where(Repo.namespace == author)
+            query = query.where(func.lower(Repo.namespace) == author.lower())
         rows = session.scalars(query.order_by(Repo.last_modified.desc())).all()
         records = [RepoRecord.of(row) for row in rows]
     return [

@@ -44,7 +44,7 @@ def hash_token(token: str) -> str:
 def create_user(hub: Hub, name: str, fullname: str = "", email: str = "") -> None:
     validate_name_part(name, "user name")
     with hub.db.session() as session:
-        if session.scalar(select(User).where(User.name == name)) is not None:
+        if session.scalar(select(User).where(func.lower(User.name) == name.lower())) is not None:
             raise Conflict(f"User {name} already exists")
         session.add(User(name=name, fullname=fullname or name, email=email, created_at=utcnow()))
 
@@ -54,7 +54,7 @@ def create_token(hub: Hub, user_name: str, role: str, token_name: str = "default
         raise BadRequest(f"Unknown role {role!r}: expected read or write")
     token = TOKEN_PREFIX + secrets.token_urlsafe(30)
     with hub.db.session() as session:
-        user = session.scalar(select(User).where(User.name == user_name))
+        user = session.scalar(select(User).where(func.lower(User.name) == user_name.lower()))
         if user is None:
             raise NotFound(f"No user named {user_name}")
         session.add(

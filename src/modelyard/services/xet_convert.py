@@ -27,7 +27,7 @@ from modelyard.config import Settings
 from modelyard.db.models import LfsObject, Repo, XetFile
 from modelyard.domain.errors import RepoNotFound
 from modelyard.domain.repo_ids import RepoRef, RepoType
-from modelyard.services import xet, xet_tokens
+from modelyard.services import repos, xet, xet_tokens
 from modelyard.services.hub import Hub
 
 log = logging.getLogger("modelyard.xet")
@@ -180,9 +180,7 @@ def repo_pk_of(hub: Hub, repo: str) -> int:
             kind, repo = candidate, repo.removeprefix(candidate.url_prefix)
     ref = RepoRef.parse(kind, repo)
     with hub.db.session() as session:
-        pk = session.scalar(
-            select(Repo.id).where(Repo.type == kind.value, Repo.namespace == ref.namespace, Repo.name == ref.name)
-        )
+        pk = session.scalar(select(Repo.id).where(repos.named(Repo, ref)))
     if pk is None:
         raise RepoNotFound(f"No {kind.value} repository {ref.id}")
     return pk
