@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from modelyard import __version__
 from modelyard.api import errors
+from modelyard.api.head import answer_head_like_get
 from modelyard.api.raw_path import RawPathMiddleware
 from modelyard.api.request_id import RequestIdMiddleware
 from modelyard.api.routes_account import router as account_router
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
         git_router,
         resolve_router,
     )
+    answer_head_like_get(routers)
     for router in (*routers, bare_id_router(routers)):  # ids without a namespace last: they catch the rest
         app.include_router(router)
     app.add_middleware(RawPathMiddleware)

@@ -12,6 +12,8 @@ import pytest
 from huggingface_hub import CommitOperationDelete, HfApi
 from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError
 
+from conftest import make_name
+
 
 # ----------------------------------------------------------------------------------------------------
 # Ids without a namespace (`gpt2`): the Hub answers as for a missing repo.
@@ -142,3 +144,100 @@ def test_user_names_are_case_insensitive(server, alice) -> None:
     with pytest.raises(RuntimeError, match="already exists"):
         server.create_user(alice.name.upper())
     assert server.create_token(alice.name.upper())  # names the same user
+
+
+# ----------------------------------------------------------------------------------------------------
+# The sweep: every error a GET or HEAD can get names itself with X-Error-Code and X-Error-Message.
+# (git's smart-HTTP routes answer git, in text/plain with WWW-Authenticate, and are not swept.)
+# ----------------------------------------------------------------------------------------------------
+REPO_GETS = (
+    "/api/{kind}s/{rid}",
+    "/api/{kind}s/{rid}/revision/main",
+    "/api/{kind}s/{rid}/tree/main",
+    "/api/{kind}s/{rid}/tree/main/sub",
+    "/api/{kind}s/{rid}/refs",
+    "/api/{kind}s/{rid}/commits/main",
+    "/api/{kind}s/{rid}/auth-check",
+    "/api/{kind}s/{rid}/xet-read-token/main",
+    "/api/{kind}s/{rid}/storage",
+    "/{prefix}{rid}/resolve/main/f.txt",
+)
+
+
+def _prefix(kind: str) -> str:
+    return "" if kind == "model" else f"{kind}s/"
+
+
+@pytest.fixture(scope="module")
+def sweep_repos(api: HfApi, alice) -> dict[str, str]:
+    public, private = f"{alice.name}/{make_name('sweep')}", f"{alice.name}/{make_name('sweep-private')}"
+    api.create_repo(public)
+    api.upload_file(path_or_fileobj=b"small", path_in_repo="f.txt", repo_id=public)
+    api.upload_file(path_or_fileobj=os.urandom(2000), path_in_repo="w.bin", repo_id=public)
+    api.create_repo(private, private=True)
+    return {"public": public, "private": private}
+
+
+def _sweep_cases(server, alice, bob, repos: dict[str, str]) -> list[tuple[str, str, dict[str, str], int, str]]:
+    anon: dict[str, str] = {}
+    as_alice, as_bob = {"Authorization": f"Bearer {alice.token}"}, {"Authorization": f"Bearer {bob.token}"}
+    public, private = repos["public"], repos["private"]
+    cases = []
+    for kind in ("model", "dataset", "space"):
+        for template in REPO_GETS:
+            for rid in (f"{alice.name}/missing-repo", "bare-id"):
+                path = template.format(kind=kind, rid=rid, prefix=_prefix(kind))
+                cases += [
+                    (path, "anonymous", anon, 401, "RepoNotFound"),
+                    (path, "alice", as_alice, 404, "RepoNotFound"),
+                ]
+    for template in REPO_GETS:
+        path = template.format(kind="model", rid=private, prefix="")
+        cases += [(path, "anonymous", anon, 401, "RepoNotFound"), (path, "bob", as_bob, 404, "RepoNotFound")]
+    for path in (
+        f"/api/models/{public}/revision/nope",
+        f"/api/models/{public}/tree/nope",
+        f"/api/models/{public}/commits/nope",
+        f"/{public}/resolve/nope/f.txt",
+    ):
+        cases.append((path, "alice", as_alice, 404, "RevisionNotFound"))
+    for path in (f"/api/models/{public}/tree/main/nothing-here", f"/{public}/resolve/main/nothing-here"):
+        cases.append((path, "alice", as_alice, 404, "EntryNotFound"))
+    for path in (f"/api/models/{public}/auth-check/write", f"/api/models/{public}/xet-write-token/main"):
+        cases += [(path, "bob", as_bob, 403, "Forbidden"), (path, "anonymous", anon, 401, "Forbidden")]
+    for name in ("f.txt", "w.bin"):
+        cases.append((f"/{public}/resolve/main/{name}", "alice", {**as_alice, "Range": "bytes=99999-"}, 416, ""))
+    cases.append(("/api/whoami-v2", "bad token", {"Authorization": "Bearer my_not-a-token"}, 401, "Unauthorized"))
+    cases.append(("/api/whoami-v2", "anonymous", anon, 401, "Unauthorized"))
+    cases.append((f"/xet-cas/v1/reconstructions/{'a' * 64}", "anonymous", anon, 401, "Unauthorized"))
+    return [(path, who, headers, status, code or "RangeNotSatisfiable") for path, who, headers, status, code in cases]
+
+
+def test_error_answers_name_themselves_on_get_and_head(server, alice, bob, sweep_repos, http: httpx.Client) -> None:
+    wrong = []
+    for path, who, headers, status, code in _sweep_cases(server, alice, bob, sweep_repos):
+        for method in ("GET", "HEAD"):
+            response = http.request(method, path, headers=headers)
+            got = (
+                response.status_code,
+                response.headers.get("X-Error-Code"),
+                bool(response.headers.get("X-Error-Message")),
+            )
+            if got != (status, code, True):
+                wrong.append(f"{method} {path} as {who}: {got}, expected {(status, code, True)}")
+    assert wrong == []
+
+
+def test_conflicts_and_stale_parents_name_themselves(api: HfApi, sweep_repos, alice_http: httpx.Client) -> None:
+    public = sweep_repos["public"]
+    conflict = alice_http.post("/api/repos/create", json={"name": public})
+    assert (conflict.status_code, conflict.headers.get("X-Error-Code")) == (409, "Conflict")
+    api.create_branch(public, branch="dup-branch")
+    duplicate = alice_http.post(f"/api/models/{public}/branch/dup-branch", json={})
+    assert (duplicate.status_code, duplicate.headers.get("X-Error-Code")) == (409, "Conflict")
+    body = b'{"key": "header", "value": {"summary": "s", "parentCommit": "' + b"0" * 40 + b'"}}\n'
+    stale = alice_http.post(
+        f"/api/models/{public}/commit/main", content=body, headers={"Content-Type": "application/x-ndjson"}
+    )
+    assert (stale.status_code, stale.headers.get("X-Error-Code")) == (412, "PreconditionFailed")
+    assert all(response.headers.get("X-Error-Message") for response in (conflict, duplicate, stale))
