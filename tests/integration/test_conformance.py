@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from huggingface_hub import CommitOperationDelete, HfApi
-from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError
+from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
 from conftest import make_name
 
@@ -241,3 +241,29 @@ def test_conflicts_and_stale_parents_name_themselves(api: HfApi, sweep_repos, al
     )
     assert (stale.status_code, stale.headers.get("X-Error-Code")) == (412, "PreconditionFailed")
     assert all(response.headers.get("X-Error-Message") for response in (conflict, duplicate, stale))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Endpoints the client has that were missing
+# ----------------------------------------------------------------------------------------------------
+def test_super_squash_history(api: HfApi, alice, make_repo, tmp_path: Path) -> None:
+    rid = make_repo({"file.txt": b"content", "lfs.bin": os.urandom(1500)})
+    api.upload_file(path_or_fileobj=b"another", path_in_repo="file.txt", repo_id=rid)
+    files_before = sorted(api.list_repo_files(rid))
+    api.create_branch(rid, branch="side")
+    api.create_tag(rid, tag="v1")
+    side_head = api.list_repo_commits(rid, revision="side")[0].commit_id
+    api.super_squash_history(rid, commit_message="Fresh start")
+    (only,) = api.list_repo_commits(rid)
+    assert (only.title, only.authors) == ("Fresh start", [alice.name])
+    assert sorted(api.list_repo_files(rid)) == files_before
+    assert Path(api.hf_hub_download(rid, "file.txt", cache_dir=tmp_path)).read_bytes() == b"another"
+    assert api.list_repo_commits(rid, revision="side")[0].commit_id == side_head  # other refs untouched
+    with pytest.raises(HfHubHTTPError) as refused:
+        api.super_squash_history(rid, branch="v1")  # the Hub squashes branches only
+    assert refused.value.response.status_code == 400
+    with pytest.raises(RevisionNotFoundError):
+        api.super_squash_history(rid, branch="no-such-branch")
+    with pytest.raises(HfHubHTTPError) as forbidden:
+        HfApi(endpoint=api.endpoint, token=False).super_squash_history(rid)
+    assert forbidden.value.response.status_code == 401

@@ -126,6 +126,20 @@ def create_branch(
     return {}
 
 
+@router.post("/api/{repo_type}/{namespace}/{name}/super-squash/{branch}")
+def super_squash(
+    branch: str,
+    body: dict[str, Any] = Depends(json_body),
+    record: RepoRecord = Depends(repo_access(Action.WRITE)),
+    actor: Actor = Depends(get_actor),
+    hub: Hub = Depends(get_hub),
+) -> dict[str, Any]:
+    message = body.get("message", f"Super-squash branch '{segment(branch)}'")
+    if not isinstance(message, str):
+        raise BadRequest("'message' must be a string")
+    return {"commitId": refs.super_squash(hub, actor, record, segment(branch), message)}
+
+
 @router.delete("/api/{repo_type}/{namespace}/{name}/branch/{branch}")
 def delete_branch(
     branch: str, record: RepoRecord = Depends(repo_access(Action.WRITE)), hub: Hub = Depends(get_hub)
