@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 import time
@@ -267,3 +269,47 @@ def test_super_squash_history(api: HfApi, alice, make_repo, tmp_path: Path) -> N
     with pytest.raises(HfHubHTTPError) as forbidden:
         HfApi(endpoint=api.endpoint, token=False).super_squash_history(rid)
     assert forbidden.value.response.status_code == 401
+
+
+def test_list_and_permanently_delete_lfs_files(
+    api: HfApi, bob_api: HfApi, alice_http: httpx.Client, make_repo, server, tmp_path: Path
+) -> None:
+    kept, dropped, shared = os.urandom(2100), os.urandom(2200), os.urandom(2300)
+    rid = make_repo({"kept.bin": kept, "old/dropped.bin": dropped, "shared.bin": shared})
+    other = make_repo({"shared.bin": shared})
+    api.delete_files(rid, ["old/dropped.bin", "shared.bin"])
+    listed = {item.filename.rsplit("/", 1)[-1]: item for item in api.list_lfs_files(rid)}
+    assert sorted(listed) == sorted(
+        ["kept.bin", hashlib.sha256(dropped).hexdigest(), hashlib.sha256(shared).hexdigest()]
+    )
+    assert listed["kept.bin"].ref == "refs/heads/main" and listed["kept.bin"].size == len(kept)
+    blobs = server.data_dir / "lfs" / "objects"
+    stored = {path.name for path in blobs.rglob("*") if path.is_file()}
+    assert {hashlib.sha256(data).hexdigest() for data in (kept, dropped, shared)} <= stored
+
+    with pytest.raises(HfHubHTTPError) as in_use:  # still at the head of main
+        api.permanently_delete_lfs_files(rid, [listed["kept.bin"]])
+    assert in_use.value.response.status_code == 409
+    with pytest.raises(HfHubHTTPError) as not_writer:
+        bob_api.permanently_delete_lfs_files(rid, [listed["kept.bin"]])
+    assert not_writer.value.response.status_code == 403
+
+    unused = [item for name, item in listed.items() if name != "kept.bin"]
+    api.permanently_delete_lfs_files(rid, unused)
+    assert [item.filename for item in api.list_lfs_files(rid)] == ["kept.bin"]
+    stored = {path.name for path in blobs.rglob("*") if path.is_file()}
+    assert hashlib.sha256(dropped).hexdigest() not in stored  # referenced by nothing else: gone
+    assert hashlib.sha256(shared).hexdigest() in stored  # still another repo's
+    assert Path(api.hf_hub_download(other, "shared.bin", cache_dir=tmp_path)).read_bytes() == shared
+    # The deleted object can no longer be committed to the repository without uploading it again.
+    oid = hashlib.sha256(dropped).hexdigest()
+    lines = [
+        {"key": "header", "value": {"summary": "reuse"}},
+        {"key": "lfsFile", "value": {"path": "again.bin", "algo": "sha256", "oid": oid, "size": len(dropped)}},
+    ]
+    refused = alice_http.post(
+        f"/api/models/{rid}/commit/main",
+        content="\n".join(json.dumps(line) for line in lines),
+        headers={"Content-Type": "application/x-ndjson"},
+    )
+    assert refused.status_code == 400 and "never uploaded" in refused.headers["X-Error-Message"]

@@ -10,6 +10,7 @@ from modelyard.domain.dates import iso_z
 from modelyard.domain.repo_ids import RepoType
 from modelyard.gitstore.repository import CommitInfo, Entry
 from modelyard.services.files import Snapshot
+from modelyard.services.lfs_files import LfsFile
 from modelyard.services.repos import RepoRecord
 
 
@@ -95,3 +96,16 @@ def only_expanded(data: dict[str, Any], expand: list[str]) -> dict[str, Any]:
     if not expand:
         return data
     return {key: value for key, value in data.items() if key in expand or key in ("id", "_id")}
+
+
+def lfs_file_json(item: LfsFile) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "fileOid": item.sha256,
+        "oid": item.pointer_oid or item.sha256,
+        "filename": item.path or item.sha256,
+        "pushedAt": iso_z(item.pushed_at),
+        "size": item.size,
+    }
+    if item.ref is not None:
+        data["ref"] = item.ref
+    return data

@@ -11,11 +11,11 @@ from modelyard.api.access import OpenAction, declared, repo_access
 from modelyard.api.deps import get_actor, get_hub, json_body, repo_url
 from modelyard.api.pagination import page
 from modelyard.api.raw_path import segment
-from modelyard.api.render import only_expanded, repo_info_json, repo_summary_json
+from modelyard.api.render import lfs_file_json, only_expanded, repo_info_json, repo_summary_json
 from modelyard.domain.errors import BadRequest, Conflict
 from modelyard.domain.repo_ids import RepoRef, RepoType
 from modelyard.domain.revisions import DEFAULT_BRANCH
-from modelyard.services import repos
+from modelyard.services import lfs_files, repos
 from modelyard.services.access import Action
 from modelyard.services.files import snapshot
 from modelyard.services.hub import Hub
@@ -139,4 +139,26 @@ def auth_check(record: RepoRecord = Depends(repo_access(Action.READ))) -> dict[s
 
 @router.get("/api/{repo_type}/{namespace}/{name}/auth-check/write")
 def auth_check_write(record: RepoRecord = Depends(repo_access(Action.WRITE))) -> dict[str, Any]:
+    return {}
+
+
+@router.get("/api/{repo_type}/{namespace}/{name}/lfs-files")
+def list_lfs_files(
+    request: Request, record: RepoRecord = Depends(repo_access(Action.WRITE)), hub: Hub = Depends(get_hub)
+) -> JSONResponse:
+    chunk, headers = page(request, lfs_files.list_lfs_files(hub, record), 1000)
+    return JSONResponse([lfs_file_json(item) for item in chunk], headers=headers)
+
+
+@router.post("/api/{repo_type}/{namespace}/{name}/lfs-files/batch")
+def delete_lfs_files(
+    body: dict[str, Any] = Depends(json_body),
+    record: RepoRecord = Depends(repo_access(Action.WRITE)),
+    hub: Hub = Depends(get_hub),
+) -> dict[str, Any]:
+    deletions = body.get("deletions")
+    shas = deletions.get("sha") if isinstance(deletions, dict) else None
+    if not isinstance(shas, list) or not all(isinstance(sha, str) for sha in shas):
+        raise BadRequest("'deletions.sha' must be a list of LFS file ids")
+    lfs_files.permanently_delete(hub, record, shas)
     return {}

@@ -77,6 +77,10 @@ class LocalBlobStore:
         except FileNotFoundError:
             return None
 
+    def delete(self, oid: str) -> None:
+        """Remove a stored blob; the caller made sure nothing references it."""
+        self.path(oid).unlink(missing_ok=True)
+
     def writer(self, max_size: int) -> BlobWriter:
         return BlobWriter(self, max_size)
 

@@ -20,18 +20,18 @@ TABLES = ("repos", "repo_redirects")
 
 
 def upgrade() -> None:
+    # Plain ALTER TABLE, not batch mode: rebuilding `repos` on SQLite would reset its AUTOINCREMENT counter,
+    # and repository ids must never be reused. So on SQLite the column stays nullable (the ORM always sets it).
     for table in TABLES:
-        with op.batch_alter_table(table) as batch_op:
-            batch_op.add_column(sa.Column("id_key", sa.String(length=200), nullable=True))
+        op.add_column(table, sa.Column("id_key", sa.String(length=200), nullable=True))
         op.execute(f"UPDATE {table} SET id_key = lower(namespace || '/' || name)")
+        if op.get_context().dialect.name != "sqlite":
+            op.alter_column(table, "id_key", existing_type=sa.String(length=200), nullable=False)
         # Fails on purpose where two existing names differ only by case: they must be renamed first.
-        with op.batch_alter_table(table) as batch_op:
-            batch_op.alter_column("id_key", existing_type=sa.String(length=200), nullable=False)
-            batch_op.create_index(f"ix_{table}_type_id_key", ["type", "id_key"], unique=True)
+        op.create_index(f"ix_{table}_type_id_key", table, ["type", "id_key"], unique=True)
 
 
 def downgrade() -> None:
     for table in TABLES:
-        with op.batch_alter_table(table) as batch_op:
-            batch_op.drop_index(f"ix_{table}_type_id_key")
-            batch_op.drop_column("id_key")
+        op.drop_index(f"ix_{table}_type_id_key", table_name=table)
+        op.drop_column(table, "id_key")  # SQLite >= 3.35 drops a column in place
