@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -313,3 +314,25 @@ def test_list_and_permanently_delete_lfs_files(
         headers={"Content-Type": "application/x-ndjson"},
     )
     assert refused.status_code == 400 and "never uploaded" in refused.headers["X-Error-Message"]
+
+
+def test_hf_repos_ls_lists_own_repos_of_every_type(server, make_repo, unique_name, tmp_path: Path) -> None:
+    dave = unique_name("dave")
+    server.create_user(dave)
+    token = server.create_token(dave)
+    dave_api = HfApi(endpoint=server.url, token=token)
+    model = dave_api.create_repo(f"{dave}/Weights").repo_id
+    dave_api.upload_file(path_or_fileobj=os.urandom(4000), path_in_repo="w.bin", repo_id=model)
+    dataset = dave_api.create_repo(f"{dave}/data", repo_type="dataset", private=True).repo_id
+    listed = {repo.id: repo for repo in dave_api.list_user_repos()}
+    assert sorted(listed) == sorted([model, dataset])
+    assert (listed[model].type, listed[model].storage, listed[model].visibility) == ("model", 4000, "public")
+    assert (listed[dataset].type, listed[dataset].visibility) == ("dataset", "private")
+    env = {**os.environ, "HF_ENDPOINT": server.url, "HF_TOKEN": token, "HF_HOME": str(tmp_path)}
+    hf = Path(sys.executable).with_name("hf")
+    done = subprocess.run([str(hf), "repos", "ls"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert model in done.stdout and dataset in done.stdout
+    with pytest.raises(HfHubHTTPError) as other:
+        dave_api.list_user_repos(namespace="someone-else").__iter__().__next__()
+    assert other.value.response.status_code == 404

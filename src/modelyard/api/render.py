@@ -109,3 +109,17 @@ def lfs_file_json(item: LfsFile) -> dict[str, Any]:
     if item.ref is not None:
         data["ref"] = item.ref
     return data
+
+
+def owned_repo_json(owned: list[tuple[RepoRecord, int]], total: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": record.ref.id,
+            "type": record.ref.type.value,
+            "updatedAt": iso_z(record.last_modified),
+            "visibility": "private" if record.private else "public",
+            "storage": size,
+            "storagePercent": round(100 * size / total, 2) if total else 0,
+        }
+        for record, size in owned
+    ]

@@ -7,11 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import JSONResponse, Response
 
-from modelyard.api.access import OpenAction, declared, repo_access
+from modelyard.api.access import OpenAction, authenticated_actor, declared, repo_access
 from modelyard.api.deps import get_actor, get_hub, json_body, repo_url
 from modelyard.api.pagination import page
 from modelyard.api.raw_path import segment
-from modelyard.api.render import lfs_file_json, only_expanded, repo_info_json, repo_summary_json
+from modelyard.api.render import lfs_file_json, only_expanded, owned_repo_json, repo_info_json, repo_summary_json
 from modelyard.domain.errors import BadRequest, Conflict
 from modelyard.domain.repo_ids import RepoRef, RepoType
 from modelyard.domain.revisions import DEFAULT_BRANCH
@@ -90,6 +90,20 @@ def settings(
     private = repos.parse_visibility(body.get("visibility"), body.get("private"))
     updated = repos.update_settings(hub, record, private, body.get("gated"))
     return {"private": updated.private, "gated": updated.gated or False}
+
+
+@router.get("/api/settings/repositories")
+@router.get("/api/organizations/{namespace}/settings/repositories")
+def list_owned(
+    request: Request,
+    namespace: str | None = None,
+    actor: Actor = Depends(authenticated_actor),
+    hub: Hub = Depends(get_hub),
+) -> JSONResponse:
+    """`list_user_repos` / `hf repos ls`: the caller's repositories of every type, with their storage."""
+    owned = repos.list_owned(hub, actor, namespace)
+    chunk, headers = page(request, owned, 1000)
+    return JSONResponse(owned_repo_json(chunk, sum(size for _, size in owned)), headers=headers)
 
 
 @router.get("/api/{repo_type}", dependencies=[Depends(declared(OpenAction.PUBLIC))])

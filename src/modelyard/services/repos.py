@@ -10,14 +10,14 @@ from sqlalchemy import ColumnElement, and_, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from modelyard.db.models import Repo, RepoRedirect
+from modelyard.db.models import LfsObject, Repo, RepoRedirect
 from modelyard.domain.dates import utcnow
-from modelyard.domain.errors import BadRequest, Conflict, RepoMoved, RepoNotFound
+from modelyard.domain.errors import BadRequest, Conflict, NotFound, RepoMoved, RepoNotFound
 from modelyard.domain.gitattributes import default_gitattributes
 from modelyard.domain.repo_ids import RepoRef, RepoType
 from modelyard.domain.revisions import DEFAULT_BRANCH
 from modelyard.gitstore.repository import GitRepository
-from modelyard.services.access import Action, authorize, authorize_namespace_write, can_see
+from modelyard.services.access import Action, authorize, authorize_namespace_write, can_see, owns
 from modelyard.services.hub import Hub
 from modelyard.services.users import Actor, noreply_email
 
@@ -225,3 +225,24 @@ def list_repos(
         if can_see(actor, record.ref.namespace, record.private)
         and (not search or search.lower() in record.ref.id.lower())
     ]
+
+
+def list_owned(hub: Hub, actor: Actor, namespace: str | None) -> list[tuple[RepoRecord, int]]:
+    """Every repository of `namespace` (the actor's own by default), private ones included, newest change
+    first, each with the bytes of the large files uploaded to it (what `hf repos ls` shows as storage)."""
+    namespace = namespace or actor.name
+    if not owns(actor, namespace):
+        raise NotFound(f"Organization {namespace} not found")
+    with hub.db.session() as session:
+        rows = session.scalars(
+            select(Repo).where(func.lower(Repo.namespace) == namespace.lower()).order_by(Repo.last_modified.desc())
+        ).all()
+        records = [RepoRecord.of(row) for row in rows]
+        sizes = dict(
+            session.execute(
+                select(LfsObject.repo_id, func.sum(LfsObject.size))
+                .where(LfsObject.repo_id.in_([record.pk for record in records]))
+                .group_by(LfsObject.repo_id)
+            ).all()
+        )
+    return [(record, int(sizes.get(record.pk) or 0)) for record in records]
