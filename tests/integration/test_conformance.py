@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from huggingface_hub import CommitOperationDelete, HfApi
+from huggingface_hub import CommitOperationCopy, CommitOperationDelete, HfApi
 from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
 from conftest import make_name
@@ -336,3 +336,73 @@ def test_hf_repos_ls_lists_own_repos_of_every_type(server, make_repo, unique_nam
     with pytest.raises(HfHubHTTPError) as other:
         dave_api.list_user_repos(namespace="someone-else").__iter__().__next__()
     assert other.value.response.status_code == 404
+
+
+def _wait_for_xet_hash(api: HfApi, rid: str, path: str) -> str:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # the server converts uploaded LFS objects to Xet in the background
+        (info,) = api.get_paths_info(rid, [path], expand=True)
+        if info.xet_hash:
+            return info.xet_hash
+        time.sleep(0.2)
+    raise AssertionError(f"{rid}/{path} got no Xet reconstruction")
+
+
+@pytest.mark.parametrize("uploaded_through", ["lfs", "xet"])
+def test_cross_repo_copy(
+    api: HfApi,
+    bob_api: HfApi,
+    bob,
+    server,
+    make_repo,
+    http: httpx.Client,
+    tmp_path: Path,
+    monkeypatch,
+    uploaded_through: str,
+) -> None:
+    weights, config = os.urandom(5000), b'{"copied": true}'
+    with monkeypatch.context() as patched:
+        if uploaded_through == "xet":  # the source holds the object as Xet only (no LFS blob)
+            from huggingface_hub import constants
+
+            patched.setattr(constants, "HF_HUB_DISABLE_XET", False)
+            patched.setenv("HF_XET_CACHE", str(tmp_path / "xet-cache"))
+            patched.setenv("HF_XET_TELEMETRY_ENABLED", "false")
+        source = make_repo({"w.bin": weights, "config.json": config})
+    secret = make_repo({"secret.bin": os.urandom(4000)}, private=True)
+    xet_hash = _wait_for_xet_hash(api, source, "w.bin")
+    stored_as_blob = any((server.data_dir / "lfs" / "objects").rglob(hashlib.sha256(weights).hexdigest()))
+    assert stored_as_blob is (uploaded_through == "lfs")
+    target = bob_api.create_repo(f"{bob.name}/{make_name('copy-target')}").repo_id
+    copies = [
+        CommitOperationCopy("w.bin", "copied/w.bin", src_repo_id=source, src_repo_type="model"),
+        CommitOperationCopy("config.json", "copied/config.json", src_repo_id=source, src_repo_type="model"),
+    ]
+    bob_api.create_commit(target, copies, commit_message="Copy from alice")
+    for name, data in (("w.bin", weights), ("config.json", config)):
+        path = bob_api.hf_hub_download(target, f"copied/{name}", cache_dir=tmp_path)
+        assert Path(path).read_bytes() == data
+
+    # Bytes one cannot read are never lent: a private repo of someone else is missing, a hash not in the
+    # source fails, and the target must be writable.
+    with pytest.raises(RepositoryNotFoundError):
+        bob_api.create_commit(
+            target,
+            [CommitOperationCopy("secret.bin", "stolen.bin", src_repo_id=secret, src_repo_type="model")],
+            commit_message="steal",
+        )
+    bob_headers = {"Authorization": f"Bearer {bob.token}"}
+    secret_sha = api.get_paths_info(secret, ["secret.bin"])[0].lfs.sha256
+    forged = http.post(
+        f"/api/models/{source}/lfs-files/duplicate",
+        headers=bob_headers,
+        json={"target": {"type": "model", "name": target}, "files": [{"sha256": secret_sha, "xetHash": xet_hash}]},
+    )
+    assert forged.status_code == 200 and [item["sha256"] for item in forged.json()["failed"]] == [secret_sha]
+    sha = hashlib.sha256(weights).hexdigest()
+    not_writer = http.post(
+        f"/api/models/{source}/lfs-files/duplicate",
+        headers=bob_headers,
+        json={"target": {"type": "model", "name": source}, "files": [{"sha256": sha, "xetHash": xet_hash}]},
+    )
+    assert not_writer.status_code == 403

@@ -15,7 +15,7 @@ from modelyard.api.render import lfs_file_json, only_expanded, owned_repo_json, 
 from modelyard.domain.errors import BadRequest, Conflict
 from modelyard.domain.repo_ids import RepoRef, RepoType
 from modelyard.domain.revisions import DEFAULT_BRANCH
-from modelyard.services import lfs_files, repos
+from modelyard.services import lfs_copies, lfs_files, repos
 from modelyard.services.access import Action
 from modelyard.services.files import snapshot
 from modelyard.services.hub import Hub
@@ -176,3 +176,23 @@ def delete_lfs_files(
         raise BadRequest("'deletions.sha' must be a list of LFS file ids")
     lfs_files.permanently_delete(hub, record, shas)
     return {}
+
+
+@router.post("/api/{repo_type}/{namespace}/{name}/lfs-files/duplicate")
+def duplicate_lfs_files(
+    body: dict[str, Any] = Depends(json_body),
+    source: RepoRecord = Depends(repo_access(Action.READ)),
+    actor: Actor | None = Depends(get_actor),
+    hub: Hub = Depends(get_hub),
+) -> dict[str, Any]:
+    """Cross-repo copies: the source (this repo, readable by the caller) lends objects to `target`."""
+    target, files = body.get("target"), body.get("files")
+    if not isinstance(target, dict) or not isinstance(target.get("name"), str) or not isinstance(files, list):
+        raise BadRequest("Expected {target: {type, name}, files: [{sha256, xetHash}]}")
+    requests = []
+    for item in files:
+        if not isinstance(item, dict) or not isinstance(item.get("sha256"), str):
+            raise BadRequest("Each file needs a 'sha256'")
+        requests.append(lfs_copies.CopyRequest(item["sha256"], str(item.get("xetHash") or "")))
+    target_ref = RepoRef.parse(RepoType.parse(target.get("type")), target["name"])
+    return {"failed": lfs_copies.duplicate(hub, actor, source, target_ref, requests)}
