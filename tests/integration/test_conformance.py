@@ -406,3 +406,25 @@ def test_cross_repo_copy(
         json={"target": {"type": "model", "name": source}, "files": [{"sha256": sha, "xetHash": xet_hash}]},
     )
     assert not_writer.status_code == 403
+
+
+# ----------------------------------------------------------------------------------------------------
+# Spaces
+# ----------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("sdk", ["gradio", "docker"])
+def test_space_is_created_with_its_sdk(api: HfApi, alice, unique_name, sdk: str, tmp_path: Path) -> None:
+    rid = api.create_repo(f"{alice.name}/{unique_name()}", repo_type="space", space_sdk=sdk).repo_id
+    info = api.space_info(rid)
+    assert info.sdk == sdk and info.card_data["sdk"] == sdk
+    readme = Path(api.hf_hub_download(rid, "README.md", repo_type="space", cache_dir=tmp_path)).read_text()
+    assert readme.startswith("---\n") and f"\nsdk: {sdk}\n" in readme
+    assert sorted(api.list_repo_files(rid, repo_type="space")) == [".gitattributes", "README.md"]
+
+
+@pytest.mark.parametrize("sdk", [None, "flask", 3])
+def test_space_needs_a_valid_sdk(alice_http: httpx.Client, api: HfApi, alice, unique_name, sdk) -> None:
+    name = unique_name()
+    body = {"name": name, "type": "space", **({"sdk": sdk} if sdk is not None else {})}
+    refused = alice_http.post("/api/repos/create", json=body)
+    assert refused.status_code == 400 and "sdk" in refused.headers["X-Error-Message"]
+    assert not api.repo_exists(f"{alice.name}/{name}", repo_type="space")

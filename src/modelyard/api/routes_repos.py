@@ -47,7 +47,8 @@ def create(
     ref = _owned_ref(body, actor)
     private = repos.parse_visibility(body.get("visibility"), body.get("private"))
     try:
-        record = repos.create_repo(hub, actor, ref, private is True)  # validated: True, False or None (public)
+        # private: validated True, False or None (public)
+        record = repos.create_repo(hub, actor, ref, private is True, body.get("sdk"))
     except Conflict as conflict:
         # With exist_ok the client swallows the 409 and still reads the repo URL from the body.
         existing = RepoRef.parse(ref.type, str(conflict.details.get("name", ref.id)))

@@ -16,6 +16,7 @@ from modelyard.domain.errors import BadRequest, Conflict, NotFound, RepoMoved, R
 from modelyard.domain.gitattributes import default_gitattributes
 from modelyard.domain.repo_ids import RepoRef, RepoType
 from modelyard.domain.revisions import DEFAULT_BRANCH
+from modelyard.domain.spaces import initial_readme, validate_sdk
 from modelyard.gitstore.repository import GitRepository
 from modelyard.services.access import Action, authorize, authorize_namespace_write, can_see, owns
 from modelyard.services.hub import Hub
@@ -89,14 +90,18 @@ def open_git(hub: Hub, record: RepoRecord) -> GitRepository:
     return hub.git.open(record.storage_key)
 
 
-def create_repo(hub: Hub, actor: Actor | None, ref: RepoRef, private: bool) -> RepoRecord:
+def create_repo(hub: Hub, actor: Actor | None, ref: RepoRef, private: bool, sdk: object = None) -> RepoRecord:
+    """A new repository with its first commit; a Space needs a valid `sdk`, which its README.md names."""
+    initial = {".gitattributes": default_gitattributes(ref.type)}
+    if ref.type is RepoType.SPACE:
+        initial["README.md"] = initial_readme(ref.name, validate_sdk(sdk))
     authorize_namespace_write(actor, ref.namespace)
     assert actor is not None
     ref = replace(ref, namespace=actor.name)  # the namespace as its owner spells it
     storage_key = hub.git.new_key()
     git = hub.git.create(storage_key)
     try:
-        _initial_commit(git, ref.type, actor)
+        _initial_commit(git, initial, actor)
         now = utcnow()
         with hub.db.session() as session:
             existing = _find_row(session, ref)
@@ -130,9 +135,8 @@ def create_repo(hub: Hub, actor: Actor | None, ref: RepoRef, private: bool) -> R
     return record
 
 
-def _initial_commit(git: GitRepository, repo_type: RepoType, actor: Actor) -> None:
-    blob = git.create_blob(default_gitattributes(repo_type))
-    tree = git.build_tree(None, {".gitattributes": blob}, [], [])
+def _initial_commit(git: GitRepository, files: dict[str, bytes], actor: Actor) -> None:
+    tree = git.build_tree(None, {path: git.create_blob(content) for path, content in files.items()}, [], [])
     commit = git.create_commit(tree, [], "initial commit", signature(actor))
     git.update_ref(f"refs/heads/{DEFAULT_BRANCH}", commit, expected=None)
 
