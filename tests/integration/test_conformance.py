@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -12,8 +13,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from huggingface_hub import CommitOperationCopy, CommitOperationDelete, HfApi
-from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+from huggingface_hub import CommitOperationAdd, CommitOperationCopy, CommitOperationDelete, HfApi
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    HfHubHTTPError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
 
 from conftest import make_name
 
@@ -428,3 +434,57 @@ def test_space_needs_a_valid_sdk(alice_http: httpx.Client, api: HfApi, alice, un
     refused = alice_http.post("/api/repos/create", json=body)
     assert refused.status_code == 400 and "sdk" in refused.headers["X-Error-Message"]
     assert not api.repo_exists(f"{alice.name}/{name}", repo_type="space")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Card metadata is validated as the Hub validates it, by /api/validate-yaml and by commits.
+# ----------------------------------------------------------------------------------------------------
+def b64encode(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+BAD_MODEL_INDEX = """---
+license: mit
+model-index:
+- name: tiny
+  results:
+  - task:
+      type: text-classification
+    metrics:
+    - type: accuracy
+---
+# Card
+"""
+
+
+def test_card_metadata_is_validated(api: HfApi, alice_http: httpx.Client, make_repo) -> None:
+    from huggingface_hub import ModelCard, RepoCard, metadata_update
+
+    with pytest.raises(ValueError, match=r"model-index\[0\]\.results\[0\]\.dataset"):
+        RepoCard(BAD_MODEL_INDEX).validate()  # (ModelCard's own parser would refuse it before asking)
+    with pytest.raises(ValueError, match=r'"license" must be one of \[apache-2\.0, mit, '):
+        ModelCard("---\nlicense: not-a-license\n---\n# Card\n").validate()
+    ModelCard("---\nlicense: apache-2.0\n---\n# Card\n").validate()
+    with pytest.warns(UserWarning, match="empty or missing yaml metadata"):
+        api._validate_yaml("# A card without metadata\n")
+
+    rid = make_repo({"README.md": b"---\nlicense: mit\n---\n# Card\n"})
+    with pytest.raises(ValueError, match="license"):
+        metadata_update(rid, {"license": "my-own-license"}, overwrite=True)
+    with pytest.raises(ValueError, match=r"Invalid metadata in README\.md"):
+        RepoCard(BAD_MODEL_INDEX).push_to_hub(rid)
+    with pytest.raises(ValueError, match=r"model-index\[0\]\.results\[0\]\.dataset"):
+        api.create_commit(rid, [CommitOperationAdd("README.md", BAD_MODEL_INDEX.encode())], commit_message="bad card")
+    # The commit itself is refused too, whatever the client checked before.
+    lines = [
+        {"key": "header", "value": {"summary": "bad card"}},
+        {"key": "file", "value": {"path": "README.md", "encoding": "base64", "content": b64encode(BAD_MODEL_INDEX)}},
+    ]
+    refused = alice_http.post(
+        f"/api/models/{rid}/commit/main",
+        content="\n".join(json.dumps(line) for line in lines),
+        headers={"Content-Type": "application/x-ndjson"},
+    )
+    assert refused.status_code == 400
+    assert refused.json()["errors"][0]["message"] == '"model-index[0].results[0].dataset" is required'
+    assert api.model_info(rid).card_data["license"] == "mit"

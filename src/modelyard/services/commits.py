@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import time
 
+from modelyard.domain.card_metadata import validate_card
 from modelyard.domain.commit_ops import CommitRequest, LfsAddition
 from modelyard.domain.errors import BadRequest, RevisionNotFound, StaleParent, TooLarge
 from modelyard.domain.lfs_pointer import MAX_POINTER_SIZE, LfsPointer, is_sha256
@@ -74,6 +75,8 @@ def _validate(hub: Hub, request: CommitRequest) -> None:
         seen.add(path)
     for folder in request.deleted_folders:
         validate_folder_path(folder)
+    if "README.md" in request.files:  # the card's metadata is checked as the Hub checks it (warnings aside)
+        validate_card(request.files["README.md"].decode("utf-8", errors="replace"))
     limit = min(hub.settings.max_regular_file_size, hub.settings.max_file_size)
     for path, content in request.files.items():
         if len(content) > limit:
