@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelyard.domain.cards import front_matter
+from modelyard.domain.cards import front_matter, lenient_front_matter
 from modelyard.domain.errors import BadRequest
 
 # The Hub's license identifiers (https://huggingface.co/docs/hub/repositories-licenses).
@@ -30,9 +30,12 @@ MISSING_METADATA_WARNING = (
 )
 
 
-def validate_card(text: str) -> list[str]:
-    """The warnings for a README.md; raises BadRequest("Invalid metadata in README.md. …") on errors."""
-    metadata = front_matter(text)
+def validate_card(text: str, strict_yaml: bool = True) -> list[str]:
+    """The warnings for a README.md; raises BadRequest("Invalid metadata in README.md. …") on errors.
+
+    With `strict_yaml=False` a metadata block that does not parse counts as none (commits: see services.commits).
+    """
+    metadata = front_matter(text) if strict_yaml else lenient_front_matter(text)
     if not metadata:
         return [MISSING_METADATA_WARNING]
     errors = [*_license_errors(metadata.get("license")), *_model_index_errors(metadata.get("model-index"))]
