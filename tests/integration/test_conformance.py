@@ -488,3 +488,16 @@ def test_card_metadata_is_validated(api: HfApi, alice_http: httpx.Client, make_r
     assert refused.status_code == 400
     assert refused.json()["errors"][0]["message"] == '"model-index[0].results[0].dataset" is required'
     assert api.model_info(rid).card_data["license"] == "mit"
+
+
+# ----------------------------------------------------------------------------------------------------
+# Background LFS -> Xet conversion
+# ----------------------------------------------------------------------------------------------------
+def test_conversion_of_a_deleted_repo_ends_quietly(api: HfApi, make_repo, server) -> None:
+    rid = make_repo()
+    log_start = len(server.log_text())
+    api.upload_file(path_or_fileobj=os.urandom(24 * 1024 * 1024), path_in_repo="big.bin", repo_id=rid)
+    api.delete_repo(rid)  # while the server converts the object it just received
+    time.sleep(3)
+    log = server.log_text()[log_start:]
+    assert "to Xet failed" not in log and "Traceback" not in log, log
