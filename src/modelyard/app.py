@@ -8,8 +8,11 @@ from fastapi import FastAPI
 
 from modelyard import __version__
 from modelyard.api import access_log, errors, openapi
+from modelyard.api.head import answer_head_like_get
 from modelyard.api.raw_path import RawPathMiddleware
+from modelyard.api.request_id import RequestIdMiddleware
 from modelyard.api.routes_account import router as account_router
+from modelyard.api.routes_bare_ids import bare_id_router
 from modelyard.api.routes_commit import router as commit_router
 from modelyard.api.routes_lfs import router as lfs_router
 from modelyard.api.routes_repos import router as repos_router
@@ -34,7 +37,7 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
     access_log.install()
     # Order matters: specific API paths before the catch-all repo patterns of resolve.
     # /api/lfs/{repo_pk}/{oid} (LFS downloads) before /api/{repo_type}/{namespace}/{name} (repo info).
-    for router in (
+    routers = (
         account_router,
         xet_hub_router,
         xet_cas_router,
@@ -44,9 +47,12 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
         commit_router,
         git_router,
         resolve_router,
-    ):
+    )
+    answer_head_like_get(routers)
+    for router in (*routers, bare_id_router(routers)):  # ids without a namespace last: they catch the rest
         app.include_router(router)
     app.add_middleware(RawPathMiddleware)
+    app.add_middleware(RequestIdMiddleware)  # outermost: every response carries X-Request-Id
     logging.getLogger("modelyard").setLevel(logging.INFO)
     return app
 

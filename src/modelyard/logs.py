@@ -42,10 +42,13 @@ class ExpectedProbes(logging.Filter):
 
 
 def log_config(cas_prefix: str) -> dict[str, Any]:
-    """uvicorn's logging configuration, with `modelyard.*` lines in the same format and probes left out."""
+    """uvicorn's logging configuration, with `modelyard.*` lines in the same format, probes left out and request ids."""
     config = copy.deepcopy(LOGGING_CONFIG)
     config["loggers"]["modelyard"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
     probes = {"()": f"{__name__}.ExpectedProbes", "cas_prefix": cas_prefix}
     config.setdefault("filters", {})["expected_probes"] = probes
-    config["handlers"]["access"]["filters"] = ["expected_probes"]
+    # Every access line ends with the request id that the response carried (api/request_id.py).
+    config["filters"]["request_id"] = {"()": "modelyard.api.request_id.RequestIdLogFilter"}
+    config["formatters"]["access"]["fmt"] += " [%(request_id)s]"
+    config["handlers"]["access"]["filters"] = ["expected_probes", "request_id"]
     return config

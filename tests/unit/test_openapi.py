@@ -16,7 +16,9 @@ def test_every_route_is_published_with_its_path_parameters(tmp_path):
     assert response.status_code == 200
     paths = response.json()["paths"]
 
-    routes = list(api_routes(app.routes))
+    # Left out on purpose: the namespace-less twins of repository routes, which only ever answer RepoNotFound
+    # (api/routes_bare_ids.py); publishing them would double the schema for no request that can succeed.
+    routes = [route for route in api_routes(app.routes) if route.include_in_schema]
     assert len(routes) > 20
     missing, untyped = [], []
     for route in routes:

@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from modelyard.api.request_id import current_request_id
 from modelyard.domain.errors import (
     EntryNotFound,
     Forbidden,
@@ -92,5 +93,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> Response:
         # Starlette re-raises the error after this answer and uvicorn logs its traceback: one traceback is enough.
-        log.error("Unhandled error on %s %s: %r", request.method, request.url.path, error)
-        return error_response(500, "Internal server error")
+        request_id = current_request_id()
+        log.error("Unhandled error on %s %s [%s]: %r", request.method, request.url.path, request_id, error)
+        # Answered outside every middleware (Starlette's ServerErrorMiddleware), so the id is added here.
+        return error_response(500, "Internal server error", extra={"X-Request-Id": request_id})

@@ -10,6 +10,7 @@ from modelyard.domain.dates import iso_z
 from modelyard.domain.repo_ids import RepoType
 from modelyard.gitstore.repository import CommitInfo, Entry
 from modelyard.services.files import Snapshot
+from modelyard.services.lfs_files import LfsFile
 from modelyard.services.repos import RepoRecord
 
 
@@ -25,10 +26,10 @@ def entry_json(entry: Entry, last_commit: CommitInfo | None = None) -> dict[str,
     return data
 
 
-def commit_json(commit: CommitInfo, formatted: bool = False) -> dict[str, Any]:
+def commit_json(commit: CommitInfo, author: str, formatted: bool = False) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": commit.id,
-        "authors": [{"user": commit.author}],
+        "authors": [{"user": author}],
         "date": iso_z(commit.date),
         "title": commit.title,
         "message": commit.message,
@@ -95,3 +96,30 @@ def only_expanded(data: dict[str, Any], expand: list[str]) -> dict[str, Any]:
     if not expand:
         return data
     return {key: value for key, value in data.items() if key in expand or key in ("id", "_id")}
+
+
+def lfs_file_json(item: LfsFile) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "fileOid": item.sha256,
+        "oid": item.pointer_oid or item.sha256,
+        "filename": item.path or item.sha256,
+        "pushedAt": iso_z(item.pushed_at),
+        "size": item.size,
+    }
+    if item.ref is not None:
+        data["ref"] = item.ref
+    return data
+
+
+def owned_repo_json(owned: list[tuple[RepoRecord, int]], total: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": record.ref.id,
+            "type": record.ref.type.value,
+            "updatedAt": iso_z(record.last_modified),
+            "visibility": "private" if record.private else "public",
+            "storage": size,
+            "storagePercent": round(100 * size / total, 2) if total else 0,
+        }
+        for record, size in owned
+    ]

@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from modelyard.api.access import OpenAction, authenticated_actor, declared
 from modelyard.api.deps import get_hub, json_body
-from modelyard.domain.cards import front_matter
+from modelyard.domain.card_metadata import validate_card
 from modelyard.domain.errors import BadRequest, TooLarge
 from modelyard.services.hub import Hub
 from modelyard.services.users import Actor
@@ -50,12 +50,13 @@ async def validate_yaml(
     if len(content) > limit:  # characters, a lower bound of its size in bytes: cheap, and parsing is the cost
         raise TooLarge(f"The content to validate is longer than {limit} characters, the limit for a README.md")
     try:
-        await run_in_threadpool(front_matter, content)
+        warnings = await run_in_threadpool(validate_card, content)
     except BadRequest as error:
         if "text/plain" in request.headers.get("accept", ""):
             return PlainTextResponse(error.message, status_code=400)
-        return JSONResponse({"errors": [{"message": error.message}], "warnings": []}, status_code=400)
-    return JSONResponse({"errors": [], "warnings": []})
+        errors = error.details.get("errors") or [{"message": error.message}]
+        return JSONResponse({"errors": errors, "warnings": []}, status_code=400)
+    return JSONResponse({"errors": [], "warnings": [{"message": warning} for warning in warnings]})
 
 
 @router.get("/api/agent-harnesses", dependencies=[Depends(declared(OpenAction.PUBLIC))])

@@ -7,15 +7,15 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import JSONResponse, Response
 
-from modelyard.api.access import OpenAction, declared, repo_access
+from modelyard.api.access import OpenAction, authenticated_actor, declared, repo_access
 from modelyard.api.deps import get_actor, get_hub, json_body, repo_url
 from modelyard.api.pagination import page
 from modelyard.api.raw_path import segment
-from modelyard.api.render import only_expanded, repo_info_json, repo_summary_json
+from modelyard.api.render import lfs_file_json, only_expanded, owned_repo_json, repo_info_json, repo_summary_json
 from modelyard.domain.errors import BadRequest, Conflict
 from modelyard.domain.repo_ids import RepoRef, RepoType
 from modelyard.domain.revisions import DEFAULT_BRANCH
-from modelyard.services import repos
+from modelyard.services import lfs_copies, lfs_files, repos
 from modelyard.services.access import Action
 from modelyard.services.files import snapshot
 from modelyard.services.hub import Hub
@@ -47,12 +47,14 @@ def create(
     ref = _owned_ref(body, actor)
     private = repos.parse_visibility(body.get("visibility"), body.get("private"))
     try:
-        record = repos.create_repo(hub, actor, ref, private is True)  # validated: True, False or None (public)
+        # private: validated True, False or None (public)
+        record = repos.create_repo(hub, actor, ref, private is True, body.get("sdk"))
     except Conflict as conflict:
         # With exist_ok the client swallows the 409 and still reads the repo URL from the body.
-        conflict.details["url"] = repo_url(request, ref)
+        existing = RepoRef.parse(ref.type, str(conflict.details.get("name", ref.id)))
+        conflict.details["url"] = repo_url(request, existing)
         raise
-    return JSONResponse({"url": repo_url(request, ref), "name": ref.id, "id": str(record.pk)})
+    return JSONResponse({"url": repo_url(request, record.ref), "name": record.ref.id, "id": str(record.pk)})
 
 
 @router.delete("/api/repos/delete", dependencies=[Depends(declared(OpenAction.REPO_BY_BODY))])
@@ -89,6 +91,28 @@ def settings(
     private = repos.parse_visibility(body.get("visibility"), body.get("private"))
     updated = repos.update_settings(hub, record, private, body.get("gated"))
     return {"private": updated.private, "gated": updated.gated or False}
+
+
+@router.get("/api/settings/repositories")
+def list_owned(
+    request: Request, actor: Actor = Depends(authenticated_actor), hub: Hub = Depends(get_hub)
+) -> JSONResponse:
+    """`list_user_repos` / `hf repos ls`: the caller's repositories of every type, with their storage."""
+    return _owned(request, hub, actor, None)
+
+
+@router.get("/api/organizations/{namespace}/settings/repositories")
+def list_owned_by(
+    request: Request, namespace: str, actor: Actor = Depends(authenticated_actor), hub: Hub = Depends(get_hub)
+) -> JSONResponse:
+    """The same, for a namespace the caller may write to."""
+    return _owned(request, hub, actor, namespace)
+
+
+def _owned(request: Request, hub: Hub, actor: Actor, namespace: str | None) -> JSONResponse:
+    owned = repos.list_owned(hub, actor, namespace)
+    chunk, headers = page(request, owned, 1000)
+    return JSONResponse(owned_repo_json(chunk, sum(size for _, size in owned)), headers=headers)
 
 
 @router.get("/api/{repo_type}", dependencies=[Depends(declared(OpenAction.PUBLIC))])
@@ -139,3 +163,45 @@ def auth_check(record: RepoRecord = Depends(repo_access(Action.READ))) -> dict[s
 @router.get("/api/{repo_type}/{namespace}/{name}/auth-check/write")
 def auth_check_write(record: RepoRecord = Depends(repo_access(Action.WRITE))) -> dict[str, Any]:
     return {}
+
+
+@router.get("/api/{repo_type}/{namespace}/{name}/lfs-files")
+def list_lfs_files(
+    request: Request, record: RepoRecord = Depends(repo_access(Action.WRITE)), hub: Hub = Depends(get_hub)
+) -> JSONResponse:
+    chunk, headers = page(request, lfs_files.list_lfs_files(hub, record), 1000)
+    return JSONResponse([lfs_file_json(item) for item in chunk], headers=headers)
+
+
+@router.post("/api/{repo_type}/{namespace}/{name}/lfs-files/batch")
+def delete_lfs_files(
+    body: dict[str, Any] = Depends(json_body),
+    record: RepoRecord = Depends(repo_access(Action.WRITE)),
+    hub: Hub = Depends(get_hub),
+) -> dict[str, Any]:
+    deletions = body.get("deletions")
+    shas = deletions.get("sha") if isinstance(deletions, dict) else None
+    if not isinstance(shas, list) or not all(isinstance(sha, str) for sha in shas):
+        raise BadRequest("'deletions.sha' must be a list of LFS file ids")
+    lfs_files.permanently_delete(hub, record, shas)
+    return {}
+
+
+@router.post("/api/{repo_type}/{namespace}/{name}/lfs-files/duplicate")
+def duplicate_lfs_files(
+    body: dict[str, Any] = Depends(json_body),
+    source: RepoRecord = Depends(repo_access(Action.READ)),
+    actor: Actor | None = Depends(get_actor),
+    hub: Hub = Depends(get_hub),
+) -> dict[str, Any]:
+    """Cross-repo copies: the source (this repo, readable by the caller) lends objects to `target`."""
+    target, files = body.get("target"), body.get("files")
+    if not isinstance(target, dict) or not isinstance(target.get("name"), str) or not isinstance(files, list):
+        raise BadRequest("Expected {target: {type, name}, files: [{sha256, xetHash}]}")
+    requests = []
+    for item in files:
+        if not isinstance(item, dict) or not isinstance(item.get("sha256"), str):
+            raise BadRequest("Each file needs a 'sha256'")
+        requests.append(lfs_copies.CopyRequest(item["sha256"], str(item.get("xetHash") or "")))
+    target_ref = RepoRef.parse(RepoType.parse(target.get("type")), target["name"])
+    return {"failed": lfs_copies.duplicate(hub, actor, source, target_ref, requests)}

@@ -52,6 +52,8 @@ async def _resolve(request: Request, hub: Hub, record: RepoRecord, revision: str
         "Access-Control-Expose-Headers": "X-Repo-Commit, X-Linked-Etag, X-Linked-Size, ETag, Content-Range",
     }
     if entry.lfs is not None:
+        # An unsatisfiable range is answered here, by the one error mapping (FileResponse's own 416 names nothing).
+        parse_range(request.headers.get("range"), entry.lfs.size)
         headers["ETag"] = f'"{entry.lfs.oid}"'
         headers["X-Linked-Etag"] = f'"{entry.lfs.oid}"'
         headers["X-Linked-Size"] = str(entry.lfs.size)

@@ -20,7 +20,7 @@ from modelyard.services.access import Action
 from modelyard.services.files import Snapshot, list_tree, paths_info, snapshot
 from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord
-from modelyard.services.users import Actor
+from modelyard.services.users import Actor, commit_authors
 from modelyard.xet.responses import with_xet_hashes
 
 router = APIRouter()
@@ -105,7 +105,11 @@ def list_commits(
     if len(commits) > size:
         headers["Link"] = f'<{next_url(request, p=str(p + 1))}>; rel="next"'
     formatted = "formatted" in expand
-    return JSONResponse([commit_json(commit, formatted) for commit in commits[:size]], headers=headers)
+    commits = commits[:size]
+    users = commit_authors(hub, {commit.author_email for commit in commits})
+    # A commit whose email belongs to no user shows its git author name, as the Hub shows it.
+    authored = [(commit, users.get(commit.author_email.lower(), commit.author)) for commit in commits]
+    return JSONResponse([commit_json(commit, author, formatted) for commit, author in authored], headers=headers)
 
 
 @router.post("/api/{repo_type}/{namespace}/{name}/branch/{branch}")
@@ -120,6 +124,20 @@ def create_branch(
         raise BadRequest("'startingPoint' must be a revision")
     refs.create_branch(hub, record, segment(branch), starting_point)
     return {}
+
+
+@router.post("/api/{repo_type}/{namespace}/{name}/super-squash/{branch}")
+def super_squash(
+    branch: str,
+    body: dict[str, Any] = Depends(json_body),
+    record: RepoRecord = Depends(repo_access(Action.WRITE)),
+    actor: Actor = Depends(get_actor),
+    hub: Hub = Depends(get_hub),
+) -> dict[str, Any]:
+    message = body.get("message", f"Super-squash branch '{segment(branch)}'")
+    if not isinstance(message, str):
+        raise BadRequest("'message' must be a string")
+    return {"commitId": refs.super_squash(hub, actor, record, segment(branch), message)}
 
 
 @router.delete("/api/{repo_type}/{namespace}/{name}/branch/{branch}")

@@ -81,6 +81,10 @@ class LocalBlobStore:
         """Remove temp files and multipart uploads untouched for `max_age` seconds; returns how many."""
         return remove_stale(self.tmp_dir, max_age) + remove_stale(self.parts_dir, max_age)
 
+    def delete(self, oid: str) -> None:
+        """Remove a stored blob; the caller made sure nothing references it."""
+        self.path(oid).unlink(missing_ok=True)
+
     def writer(self, max_size: int) -> BlobWriter:
         return BlobWriter(self, max_size)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -38,12 +38,18 @@ class Token(Base):
 class Repo(Base):
     __tablename__ = "repos"
     # Ids are never reused (SQLite reuses the last one by default): signed tokens and URLs name repos by id.
-    __table_args__ = (UniqueConstraint("type", "namespace", "name"), {"sqlite_autoincrement": True})
+    __table_args__ = (
+        UniqueConstraint("type", "namespace", "name"),
+        Index("ix_repos_type_id_key", "type", "id_key", unique=True),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     type: Mapped[str] = mapped_column(String(16))
     namespace: Mapped[str] = mapped_column(String(96))
     name: Mapped[str] = mapped_column(String(96))
+    # "namespace/name" lower-cased: ids are case-insensitive for lookup (RepoRef.key), as on the Hub.
+    id_key: Mapped[str] = mapped_column(String(200))
     # Names the bare git repository on disk; stays the same when the repo is renamed.
     storage_key: Mapped[str] = mapped_column(String(64), unique=True)
     private: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -57,12 +63,16 @@ class RepoRedirect(Base):
     """An old name of a renamed repository, so links to it keep working."""
 
     __tablename__ = "repo_redirects"
-    __table_args__ = (UniqueConstraint("type", "namespace", "name"),)
+    __table_args__ = (
+        UniqueConstraint("type", "namespace", "name"),
+        Index("ix_repo_redirects_type_id_key", "type", "id_key", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     type: Mapped[str] = mapped_column(String(16))
     namespace: Mapped[str] = mapped_column(String(96))
     name: Mapped[str] = mapped_column(String(96))
+    id_key: Mapped[str] = mapped_column(String(200))
     repo_id: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"), index=True)
 
 

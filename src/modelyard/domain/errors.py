@@ -4,7 +4,12 @@ from __future__ import annotations
 
 
 class HubError(Exception):
-    """Base of every error a user can cause. `code` becomes the `X-Error-Code` header."""
+    """Base of every error a user can cause. `code` becomes the `X-Error-Code` header.
+
+    The Hub's clients act on RepoNotFound, RevisionNotFound, EntryNotFound and GatedRepo; the other codes
+    only name the failure, so that every 401/403/404/409/412/416 answer carries one (a stable thing to match
+    on for scripts and logs).
+    """
 
     status = 400
     code: str | None = None
@@ -32,10 +37,12 @@ class Unauthorized(HubError):
     """A token was sent but is not valid."""
 
     status = 401
+    code = "Unauthorized"
 
 
 class Forbidden(HubError):
     status = 403
+    code = "Forbidden"
 
 
 class UrlRefused(HubError):
@@ -45,6 +52,7 @@ class UrlRefused(HubError):
     """
 
     status = 403
+    code = "Forbidden"
 
 
 class RepoNotFound(HubError):
@@ -71,16 +79,19 @@ class EntryNotFound(HubError):
 
 class NotFound(HubError):
     status = 404
+    code = "NotFound"
 
 
 class Conflict(HubError):
     status = 409
+    code = "Conflict"
 
 
 class StaleParent(HubError):
     """The commit's parentCommit is not the branch head any more."""
 
     status = 412
+    code = "PreconditionFailed"
 
 
 class RepositoryBusy(HubError):
@@ -95,6 +106,7 @@ class TooLarge(HubError):
 
 class RangeNotSatisfiable(HubError):
     status = 416
+    code = "RangeNotSatisfiable"
 
     def __init__(self, message: str, size: int) -> None:
         super().__init__(message)

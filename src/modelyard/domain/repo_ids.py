@@ -74,6 +74,11 @@ class RepoRef:
     def id(self) -> str:
         return f"{self.namespace}/{self.name}"
 
+    @property
+    def key(self) -> str:
+        """What identifies the repository within its type: ids are case-insensitive, as on the Hub."""
+        return self.id.lower()
+
     @classmethod
     def parse(cls, repo_type: RepoType, repo_id: str) -> RepoRef:
         namespace, sep, name = repo_id.partition("/")

@@ -51,6 +51,7 @@ class CommitInfo:
     title: str
     message: str
     author: str
+    author_email: str
     date: datetime
     parents: tuple[str, ...]
 
@@ -210,7 +211,11 @@ class GitRepository:
         if parent is not None:
             index.read_tree(self.repo[parent].tree)
         files = {entry.path for entry in index}
+        deleted_folders = list(deleted_folders)
         for path in deleted_files:
+            if path not in files and any(name.startswith(f"{path}/") for name in files):
+                deleted_folders.append(path)  # the Hub deletes a folder named by `deletedFile` too
+                continue
             if path not in files:
                 raise EntryNotFound(f"A file with this name doesn't exist: {path}")
             files.discard(path)
@@ -340,6 +345,7 @@ def _commit_info(commit: pygit2.Commit) -> CommitInfo:
         title=message.split("\n", 1)[0].strip(),
         message=message,
         author=commit.author.name,
+        author_email=commit.author.email,
         date=from_timestamp(commit.commit_time),
         parents=tuple(str(parent) for parent in commit.parent_ids),
     )

@@ -14,8 +14,13 @@ class Action(StrEnum):
     ADMIN = "admin"  # delete, rename, change settings
 
 
+def owns(actor: Actor | None, namespace: str) -> bool:
+    # Names are case-insensitive, as on the Hub (and unique that way: services.users).
+    return actor is not None and actor.name.lower() == namespace.lower()
+
+
 def can_see(actor: Actor | None, namespace: str, private: bool) -> bool:
-    return not private or (actor is not None and actor.name == namespace)
+    return not private or owns(actor, namespace)
 
 
 def authorize(actor: Actor | None, action: Action, namespace: str, private: bool) -> None:
@@ -29,7 +34,7 @@ def authorize(actor: Actor | None, action: Action, namespace: str, private: bool
         return
     if actor is None:
         raise Forbidden("You must be authenticated to do this: pass a token with write access")
-    if actor.name != namespace:
+    if not owns(actor, namespace):
         raise Forbidden(f"You don't have the rights to write in the namespace {namespace}")
     if not actor.can_write:
         raise Forbidden("Your token is read-only: this action needs a token with the write role")

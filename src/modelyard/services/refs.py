@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from modelyard.domain.errors import Forbidden, RevisionNotFound
-from modelyard.domain.revisions import DEFAULT_BRANCH, validate_new_ref_name
+from modelyard.domain.errors import BadRequest, Forbidden, RevisionNotFound
+from modelyard.domain.revisions import DEFAULT_BRANCH, is_commit_prefix, validate_new_ref_name
 from modelyard.services.hub import Hub
-from modelyard.services.repos import RepoRecord, open_git, signature, writing
+from modelyard.services.repos import RepoRecord, open_git, signature, touch, writing
 from modelyard.services.users import Actor
 
 
@@ -70,3 +70,26 @@ def _delete_ref(hub: Hub, record: RepoRecord, ref: str) -> None:
         if current is None:
             raise RevisionNotFound(f"Invalid rev id: {ref} does not exist")
         git.update_ref(ref, None, expected=current)
+
+
+def super_squash(hub: Hub, actor: Actor, record: RepoRecord, branch: str, message: str) -> str:
+    """Replace the history of `branch` by one commit of its current files; returns that commit.
+
+    Only branches, as on the Hub: a tag or a commit id is refused. The old commits stay reachable from any
+    other ref that points to them.
+    """
+    if not message.strip():
+        raise BadRequest("The commit message of a super-squash must not be empty")
+    ref = f"refs/heads/{branch}"
+    with writing(hub, record) as git:
+        head = git.raw_ref_target(ref)
+        if head is None:
+            if git.raw_ref_target(f"refs/tags/{branch}") is not None or (
+                len(branch) == 40 and is_commit_prefix(branch)
+            ):
+                raise BadRequest(f"Invalid rev id: {branch} is not a branch; only branches can be squashed")
+            raise RevisionNotFound(f"Invalid rev id: {branch}")
+        squashed = git.create_commit(git.tree_id(head), [], message.strip() + "\n", signature(actor))
+        git.update_ref(ref, squashed, expected=head)
+        touch(hub, record)  # the index follows the ref, before the next writer starts
+    return squashed

@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import pygit2
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, and_, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from modelyard.db.models import Repo, RepoRedirect
+from modelyard.db.models import LfsObject, Repo, RepoRedirect
 from modelyard.domain.dates import utcnow
-from modelyard.domain.errors import BadRequest, Conflict, RepoMoved, RepoNotFound
+from modelyard.domain.errors import BadRequest, Conflict, NotFound, RepoMoved, RepoNotFound
 from modelyard.domain.gitattributes import default_gitattributes
 from modelyard.domain.repo_ids import RepoRef, RepoType, validate_name_part
 from modelyard.domain.revisions import DEFAULT_BRANCH
+from modelyard.domain.spaces import initial_readme, validate_sdk
 from modelyard.gitstore.repository import GitRepository
-from modelyard.services.access import Action, authorize, authorize_namespace_write, can_see
+from modelyard.services.access import Action, authorize, authorize_namespace_write, can_see, owns
 from modelyard.services.hub import Hub
-from modelyard.services.users import Actor
+from modelyard.services.users import Actor, noreply_email
 
 VISIBILITIES = ("public", "private")
 
@@ -53,13 +54,17 @@ class RepoRecord:
 
 
 def signature(actor: Actor) -> pygit2.Signature:
-    return pygit2.Signature(actor.fullname or actor.name, actor.email or f"{actor.name}@users.noreply.modelyard")
+    # The user name, as on the Hub: it is what `list_repo_commits` reports as the commit's author.
+    return pygit2.Signature(actor.name, actor.email or noreply_email(actor.name))
+
+
+def named(table: type[Repo] | type[RepoRedirect], ref: RepoRef) -> ColumnElement[bool]:
+    """The rows of `table` that `ref` names, whatever the case of its spelling."""
+    return and_(table.type == ref.type.value, table.id_key == ref.key)
 
 
 def _find_row(session: Session, ref: RepoRef) -> Repo | None:
-    return session.scalar(
-        select(Repo).where(Repo.type == ref.type.value, Repo.namespace == ref.namespace, Repo.name == ref.name)
-    )
+    return session.scalar(select(Repo).where(named(Repo, ref)))
 
 
 def get_repo(hub: Hub, actor: Actor | None, ref: RepoRef, action: Action = Action.READ) -> RepoRecord:
@@ -74,13 +79,7 @@ def get_repo(hub: Hub, actor: Actor | None, ref: RepoRef, action: Action = Actio
 
 
 def _raise_moved_or_missing(session: Session, actor: Actor | None, ref: RepoRef) -> None:
-    redirect = session.scalar(
-        select(RepoRedirect).where(
-            RepoRedirect.type == ref.type.value,
-            RepoRedirect.namespace == ref.namespace,
-            RepoRedirect.name == ref.name,
-        )
-    )
+    redirect = session.scalar(select(RepoRedirect).where(named(RepoRedirect, ref)))
     if redirect is not None:
         target = session.get(Repo, redirect.repo_id)
         if target is not None and can_see(actor, target.namespace, target.private):
@@ -101,22 +100,31 @@ def writing(hub: Hub, record: RepoRecord) -> AbstractContextManager[GitRepositor
     return hub.git.writing(record.storage_key)
 
 
-def create_repo(hub: Hub, actor: Actor | None, ref: RepoRef, private: bool) -> RepoRecord:
+def create_repo(hub: Hub, actor: Actor | None, ref: RepoRef, private: bool, sdk: object = None) -> RepoRecord:
+    """A new repository with its first commit; a Space needs a valid `sdk`, which its README.md names."""
+    initial = {".gitattributes": default_gitattributes(ref.type)}
+    if ref.type is RepoType.SPACE:
+        initial["README.md"] = initial_readme(ref.name, validate_sdk(sdk))
     authorize_namespace_write(actor, ref.namespace)
     assert actor is not None
+    ref = replace(ref, namespace=actor.name)  # the namespace as its owner spells it
     storage_key = hub.git.new_key()
     hub.git.create(storage_key)
     try:
         with hub.git.writing(storage_key) as git:
-            _initial_commit(git, ref.type, actor)
+            _initial_commit(git, initial, actor)
         now = utcnow()
         with hub.db.session() as session:
-            if _find_row(session, ref) is not None:
-                raise Conflict(f"You already created this {ref.type.value} repo: {ref.id}")
+            existing = _find_row(session, ref)
+            if existing is not None:
+                conflict = Conflict(f"You already created this {ref.type.value} repo: {ref.id}")
+                conflict.details["name"] = f"{existing.namespace}/{existing.name}"  # maybe spelled otherwise
+                raise conflict
             row = Repo(
                 type=ref.type.value,
                 namespace=ref.namespace,
                 name=ref.name,
+                id_key=ref.key,
                 storage_key=storage_key,
                 private=private,
                 gated="",
@@ -138,19 +146,14 @@ def create_repo(hub: Hub, actor: Actor | None, ref: RepoRef, private: bool) -> R
     return record
 
 
-def _initial_commit(git: GitRepository, repo_type: RepoType, actor: Actor) -> None:
-    blob = git.create_blob(default_gitattributes(repo_type))
-    tree = git.build_tree(None, {".gitattributes": blob}, [], [])
+def _initial_commit(git: GitRepository, files: dict[str, bytes], actor: Actor) -> None:
+    tree = git.build_tree(None, {path: git.create_blob(content) for path, content in files.items()}, [], [])
     commit = git.create_commit(tree, [], "initial commit", signature(actor))
     git.update_ref(f"refs/heads/{DEFAULT_BRANCH}", commit, expected=None)
 
 
 def _delete_redirect(ref: RepoRef):  # type: ignore[no-untyped-def]
-    return delete(RepoRedirect).where(
-        RepoRedirect.type == ref.type.value,
-        RepoRedirect.namespace == ref.namespace,
-        RepoRedirect.name == ref.name,
-    )
+    return delete(RepoRedirect).where(named(RepoRedirect, ref))
 
 
 def delete_repo(hub: Hub, actor: Actor | None, ref: RepoRef) -> None:
@@ -165,17 +168,27 @@ def move_repo(hub: Hub, actor: Actor | None, source: RepoRef, target: RepoRef) -
         raise BadRequest("A repository keeps its type when it moves")
     record = get_repo(hub, actor, source, Action.ADMIN)
     authorize_namespace_write(actor, target.namespace)
+    assert actor is not None
+    target = replace(target, namespace=actor.name)
     try:
         with hub.db.session() as session:
-            if _find_row(session, target) is not None:
+            existing = _find_row(session, target)
+            if existing is not None and existing.id != record.pk:  # a change of case only is a rename too
                 raise Conflict(f"A {target.type.value} repo named {target.id} already exists")
             row = session.get_one(Repo, record.pk)
-            row.namespace, row.name = target.namespace, target.name
+            row.namespace, row.name, row.id_key = target.namespace, target.name, target.key
             row.last_modified = utcnow()
             session.execute(_delete_redirect(target))
-            session.add(
-                RepoRedirect(type=source.type.value, namespace=source.namespace, name=source.name, repo_id=row.id)
-            )
+            if source.key != target.key:
+                session.add(
+                    RepoRedirect(
+                        type=source.type.value,
+                        namespace=record.ref.namespace,
+                        name=record.ref.name,
+                        id_key=record.ref.key,
+                        repo_id=row.id,
+                    )
+                )
             session.flush()
             return RepoRecord.of(row)
     except IntegrityError:
@@ -219,7 +232,8 @@ def list_repos(
         query = select(Repo).where(Repo.type == repo_type.value)
         if author:
             # Only a valid namespace can own repositories; checking it also keeps NUL bytes away from PostgreSQL.
-            query = query.where(Repo.namespace == validate_name_part(author, "namespace"))
+            namespace = validate_name_part(author, "namespace")
+            query = query.where(func.lower(Repo.namespace) == namespace.lower())
         rows = session.scalars(query.order_by(Repo.last_modified.desc())).all()
         records = [RepoRecord.of(row) for row in rows]
     return [
@@ -228,3 +242,24 @@ def list_repos(
         if can_see(actor, record.ref.namespace, record.private)
         and (not search or search.lower() in record.ref.id.lower())
     ]
+
+
+def list_owned(hub: Hub, actor: Actor, namespace: str | None) -> list[tuple[RepoRecord, int]]:
+    """Every repository of `namespace` (the actor's own by default), private ones included, newest change
+    first, each with the bytes of the large files uploaded to it (what `hf repos ls` shows as storage)."""
+    namespace = namespace or actor.name
+    if not owns(actor, namespace):
+        raise NotFound(f"Organization {namespace} not found")
+    with hub.db.session() as session:
+        rows = session.scalars(
+            select(Repo).where(func.lower(Repo.namespace) == namespace.lower()).order_by(Repo.last_modified.desc())
+        ).all()
+        records = [RepoRecord.of(row) for row in rows]
+        sizes = dict(
+            session.execute(
+                select(LfsObject.repo_id, func.sum(LfsObject.size))
+                .where(LfsObject.repo_id.in_([record.pk for record in records]))
+                .group_by(LfsObject.repo_id)
+            ).all()
+        )
+    return [(record, int(sizes.get(record.pk) or 0)) for record in records]

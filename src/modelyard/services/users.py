@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from modelyard.db.models import Token, User
 from modelyard.domain.dates import utcnow
@@ -15,6 +16,8 @@ from modelyard.domain.repo_ids import validate_name_part
 from modelyard.services.hub import Hub
 
 TOKEN_PREFIX = "my_"
+# Commits made through the API by a user without an email address carry this one.
+NOREPLY_DOMAIN = "users.noreply.modelyard"
 ROLES = ("read", "write")
 
 
@@ -41,7 +44,7 @@ def hash_token(token: str) -> str:
 def create_user(hub: Hub, name: str, fullname: str = "", email: str = "") -> None:
     validate_name_part(name, "user name")
     with hub.db.session() as session:
-        if session.scalar(select(User).where(User.name == name)) is not None:
+        if session.scalar(select(User).where(func.lower(User.name) == name.lower())) is not None:
             raise Conflict(f"User {name} already exists")
         session.add(User(name=name, fullname=fullname or name, email=email, created_at=utcnow()))
 
@@ -51,7 +54,7 @@ def create_token(hub: Hub, user_name: str, role: str, token_name: str = "default
         raise BadRequest(f"Unknown role {role!r}: expected read or write")
     token = TOKEN_PREFIX + secrets.token_urlsafe(30)
     with hub.db.session() as session:
-        user = session.scalar(select(User).where(User.name == user_name))
+        user = session.scalar(select(User).where(func.lower(User.name) == user_name.lower()))
         if user is None:
             raise NotFound(f"No user named {user_name}")
         session.add(
@@ -69,3 +72,28 @@ def authenticate(hub: Hub, token: str) -> Actor:
         raise Unauthorized("Invalid credentials in Authorization header")
     token_row, user = row
     return Actor(user.id, user.name, user.fullname, user.email, token_row.name, token_row.role)
+
+
+def noreply_email(user_name: str) -> str:
+    return f"{user_name}@{NOREPLY_DOMAIN}"
+
+
+def commit_authors(hub: Hub, emails: Iterable[str]) -> dict[str, str]:
+    """The Hub user behind each git author email (keys lower-cased), as the Hub links commits to accounts:
+    the user whose account email it is, or whose no-reply address it is. Unknown emails are left out."""
+    wanted = {email.lower() for email in emails if email}
+    noreply_names = {email.rpartition("@")[0] for email in wanted if email.endswith(f"@{NOREPLY_DOMAIN}")}
+    if not wanted:
+        return {}
+    with hub.db.session() as session:
+        rows = session.execute(
+            select(User.name, User.email).where(
+                func.lower(User.email).in_(wanted) | func.lower(User.name).in_(noreply_names)
+            )
+        ).all()
+    found: dict[str, str] = {}
+    for name, email in rows:
+        for address in (email.lower(), noreply_email(name).lower()):
+            if address in wanted:
+                found[address] = name
+    return found

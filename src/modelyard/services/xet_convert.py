@@ -27,7 +27,7 @@ from modelyard.config import Settings
 from modelyard.db.models import LfsObject, Repo, XetFile
 from modelyard.domain.errors import RepoNotFound
 from modelyard.domain.repo_ids import RepoRef, RepoType
-from modelyard.services import xet, xet_read, xet_tokens
+from modelyard.services import repos, xet, xet_read, xet_tokens
 from modelyard.services.hub import Hub
 
 log = logging.getLogger("modelyard.xet")
@@ -89,12 +89,20 @@ class Converter:
             try:
                 self.convert(repo_pk, oid)
             except Exception as error:  # best effort: logged, retried after RETRY_AFTER_SECONDS
+                if not self._still_wanted(repo_pk, oid):  # the repository (or the blob) went away meanwhile
+                    log.debug("Dropped the Xet conversion of %s: its repository or blob is gone", oid)
+                    continue
                 with self._lock:
                     self._failed[oid] = time.monotonic()
                 log.warning("Converting LFS object %s to Xet failed: %s", oid, error)
             finally:
                 with self._lock:
                     self._pending.discard(oid)
+
+    def _still_wanted(self, repo_pk: int, oid: str) -> bool:
+        with self.hub.db.session() as session:
+            linked = session.scalar(select(Repo.id).where(Repo.id == repo_pk))
+        return linked is not None and self.hub.blobs.size(oid) is not None
 
     def _xet_session(self, hf_xet: Any) -> Any:
         if self._session is None:
@@ -180,9 +188,7 @@ def repo_pk_of(hub: Hub, repo: str) -> int:
             kind, repo = candidate, repo.removeprefix(candidate.url_prefix)
     ref = RepoRef.parse(kind, repo)
     with hub.db.session() as session:
-        pk = session.scalar(
-            select(Repo.id).where(Repo.type == kind.value, Repo.namespace == ref.namespace, Repo.name == ref.name)
-        )
+        pk = session.scalar(select(Repo.id).where(repos.named(Repo, ref)))
     if pk is None:
         raise RepoNotFound(f"No {kind.value} repository {ref.id}")
     return pk

@@ -282,3 +282,9 @@ def dedup_answer(hub: Hub, grant: CasGrant, chunk_hash: str) -> bytes | None:
     now = int(time.time())
     key = secrets.token_bytes(HASH_SIZE)
     return dedup_answer_shard(xorbs, hmac_key=key, creation_timestamp=now, key_expiry=now + DEDUP_KEY_EXPIRY_SECONDS)
+
+
+def link_verified_file(hub: Hub, repo_pk: int, sha256: str, file_hash: str, size: int) -> None:
+    """Let repository `repo_pk` use the Xet file `file_hash`, which the server hashed to `sha256` (a copy)."""
+    with hub.db.session() as session:
+        _map_sha256(session, repo_pk, sha256, file_hash, size, utcnow())

@@ -1,0 +1,110 @@
+"""What the Hub checks in a card's metadata beyond YAML syntax: the license id and the `model-index` shape.
+
+Messages follow the Hub's (`"license" must be one of [...]`, `"model-index[0].name" is required`), and a card
+without metadata gets the Hub's warning. Used by /api/validate-yaml and by every commit that writes README.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelyard.domain.cards import front_matter, lenient_front_matter
+from modelyard.domain.errors import BadRequest
+
+# The Hub's license identifiers (https://huggingface.co/docs/hub/repositories-licenses).
+LICENSES = (
+    "apache-2.0", "mit", "openrail", "bigscience-openrail-m", "creativeml-openrail-m", "bigscience-bloom-rail-1.0",
+    "bigcode-openrail-m", "afl-3.0", "artistic-2.0", "bsl-1.0", "bsd", "bsd-2-clause", "bsd-3-clause",
+    "bsd-3-clause-clear", "c-uda", "cc", "cc0-1.0", "cc-by-2.0", "cc-by-2.5", "cc-by-3.0", "cc-by-4.0",
+    "cc-by-sa-3.0", "cc-by-sa-4.0", "cc-by-nc-2.0", "cc-by-nc-3.0", "cc-by-nc-4.0", "cc-by-nd-4.0",
+    "cc-by-nc-nd-3.0", "cc-by-nc-nd-4.0", "cc-by-nc-sa-2.0", "cc-by-nc-sa-3.0", "cc-by-nc-sa-4.0",
+    "cdla-sharing-1.0", "cdla-permissive-1.0", "cdla-permissive-2.0", "wtfpl", "ecl-2.0", "epl-1.0", "epl-2.0",
+    "etalab-2.0", "eupl-1.1", "eupl-1.2", "agpl-3.0", "gfdl", "gpl", "gpl-2.0", "gpl-3.0", "lgpl", "lgpl-2.1",
+    "lgpl-3.0", "isc", "h-research", "intel-research", "lppl-1.3c", "ms-pl", "apple-ascl", "apple-amlr", "mpl-2.0",
+    "odc-by", "odbl", "openmdw-1.0", "openrail++", "osl-3.0", "postgresql", "ofl-1.1", "ncsa", "unlicense", "zlib",
+    "pddl", "lgpl-lr", "deepfloyd-if-license", "fair-noncommercial-research-license", "llama2", "llama3",
+    "llama3.1", "llama3.2", "llama3.3", "llama4", "gemma", "unknown", "other",
+)  # fmt: skip
+MISSING_METADATA_WARNING = (
+    "empty or missing yaml metadata in repo card (https://huggingface.co/docs/hub/model-cards#model-card-metadata)"
+)
+
+
+def validate_card(text: str, strict_yaml: bool = True) -> list[str]:
+    """The warnings for a README.md; raises BadRequest("Invalid metadata in README.md. …") on errors.
+
+    With `strict_yaml=False` a metadata block that does not parse counts as none (commits: see services.commits).
+    """
+    metadata = front_matter(text) if strict_yaml else lenient_front_matter(text)
+    if not metadata:
+        return [MISSING_METADATA_WARNING]
+    errors = [*_license_errors(metadata.get("license")), *_model_index_errors(metadata.get("model-index"))]
+    if errors:
+        error = BadRequest("Invalid metadata in README.md.\n" + "\n".join(f"- {message}" for message in errors))
+        error.details["errors"] = [{"message": message} for message in errors]
+        raise error
+    return []
+
+
+def _license_errors(value: Any) -> list[str]:
+    if value is None:
+        return []
+    values = value if isinstance(value, list) else [value]
+    if all(isinstance(item, str) and item in LICENSES for item in values):
+        return []
+    return [f'"license" must be one of [{", ".join(LICENSES)}]']
+
+
+def _model_index_errors(value: Any) -> list[str]:
+    """The shape huggingface_hub's `model_index_to_eval_results` reads: models with results with metrics."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        return ['"model-index" must be an array']
+    errors: list[str] = []
+    for i, model in enumerate(value):
+        where = f"model-index[{i}]"
+        if not isinstance(model, dict):
+            errors.append(f'"{where}" must be an object')
+            continue
+        errors += _required(model, where, "name", str)
+        if not isinstance(model.get("results"), list):
+            errors.append(f'"{where}.results" must be an array')
+            continue
+        for j, result in enumerate(model["results"]):
+            errors += _result_errors(result, f"{where}.results[{j}]")
+    return errors
+
+
+def _result_errors(result: Any, where: str) -> list[str]:
+    if not isinstance(result, dict):
+        return [f'"{where}" must be an object']
+    errors: list[str] = []
+    for key in ("task", "dataset"):
+        part = result.get(key)
+        if not isinstance(part, dict):
+            errors.append(f'"{where}.{key}" is required')
+        else:
+            errors += _required(part, f"{where}.{key}", "type", str)
+            if key == "dataset":
+                errors += _required(part, f"{where}.{key}", "name", str)
+    metrics = result.get("metrics")
+    if not isinstance(metrics, list) or not metrics:
+        errors.append(f'"{where}.metrics" must be a non-empty array')
+        return errors
+    for k, metric in enumerate(metrics):
+        if not isinstance(metric, dict):
+            errors.append(f'"{where}.metrics[{k}]" must be an object')
+            continue
+        errors += _required(metric, f"{where}.metrics[{k}]", "type", str)
+        if "value" not in metric:
+            errors.append(f'"{where}.metrics[{k}].value" is required')
+    return errors
+
+
+def _required(mapping: dict[str, Any], where: str, key: str, kind: type) -> list[str]:
+    if key not in mapping:
+        return [f'"{where}.{key}" is required']
+    if not isinstance(mapping[key], kind):
+        return [f'"{where}.{key}" must be a {kind.__name__}']
+    return []
