@@ -66,7 +66,7 @@ class GitRepository:
     def resolve(self, revision: str) -> str:
         """The commit id a branch, tag, full ref or (short) commit id names."""
         for ref_name in candidate_refs(revision):
-            ref = self.repo.references.get(ref_name)
+            ref = self._reference(ref_name)
             if ref is not None:
                 return str(ref.peel(pygit2.Commit).id)
         if is_commit_prefix(revision):
@@ -85,13 +85,17 @@ class GitRepository:
             raise RevisionNotFound(f"Invalid rev id: {revision} is not a branch")
         return name
 
+    def _reference(self, ref_name: str) -> pygit2.Reference | None:
+        # libgit2 reads the name as a C string: `refs/heads/main\0x` would find (and move) refs/heads/main.
+        return None if "\0" in ref_name else self.repo.references.get(ref_name)
+
     def ref_target(self, ref_name: str) -> str | None:
-        ref = self.repo.references.get(ref_name)
+        ref = self._reference(ref_name)
         return None if ref is None else str(ref.peel(pygit2.Commit).id)
 
     def raw_ref_target(self, ref_name: str) -> str | None:
         """What the ref points to as stored: a commit, or a tag object for annotated tags."""
-        ref = self.repo.references.get(ref_name)
+        ref = self._reference(ref_name)
         return None if ref is None else str(ref.target)
 
     def refs(self) -> list[tuple[str, str]]:
@@ -132,7 +136,7 @@ class GitRepository:
                 self._create_ref(ref_name, new)
             return
         try:
-            ref = self.repo.references.get(ref_name)
+            ref = self._reference(ref_name)
             if ref is None:
                 raise RevisionNotFound(f"Invalid rev id: {ref_name} does not exist")
             if str(ref.target) != expected:
@@ -145,6 +149,8 @@ class GitRepository:
             raise _moved(ref_name, expected) from None  # the old value no longer matched
 
     def _create_ref(self, ref_name: str, target: str) -> None:
+        if "\0" in ref_name:  # see _reference
+            raise BadRequest(f"Invalid ref name {ref_name!r}")
         try:
             self.repo.references.create(ref_name, pygit2.Oid(hex=target), force=False)
         except pygit2.AlreadyExistsError:
