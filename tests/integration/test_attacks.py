@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 
 import httpx
 from huggingface_hub import HfApi
+
+from helpers import error_text, header_line, lfs_batch, lfs_file_line, ndjson, post_commit, sha256_bytes
+
+CHUNK = 16 * 1024 * 1024  # MODELYARD_LFS_MULTIPART_CHUNK_SIZE set by conftest
 
 
 def _branches(api: HfApi, rid: str) -> dict[str, str]:
@@ -36,3 +41,27 @@ def test_a_nul_byte_in_a_revision_names_no_ref(api: HfApi, alice_http: httpx.Cli
     for path in (f"/api/models/{rid}/revision/main%00", f"/{rid}/resolve/main%00/file.txt"):
         response = alice_http.get(path)
         assert response.status_code in (400, 404), (path, response.text)
+
+
+def test_a_retried_multipart_completion_succeeds(alice_http: httpx.Client, http: httpx.Client, make_repo):
+    """A client that timed out waiting for a completion (joining and hashing a large object takes a while) and
+    sends it again was told 400 "part 1 was never uploaded": the first completion had removed the parts."""
+    rid = make_repo()
+    data = os.urandom(CHUNK + 1000)
+    oid = sha256_bytes(data)
+    batch = lfs_batch(alice_http, rid, [(oid, len(data))])
+    assert batch.status_code == 200, error_text(batch)
+    upload = batch.json()["objects"][0]["actions"]["upload"]
+    chunk = int(upload["header"]["chunk_size"])
+    numbers = sorted(int(key) for key in upload["header"] if key.isdigit())
+    for number in numbers:
+        part = http.put(upload["header"][str(number)], content=data[(number - 1) * chunk : number * chunk])
+        assert part.status_code == 200, error_text(part)
+    completion = {"oid": oid, "parts": [{"partNumber": number, "etag": "-"} for number in numbers]}
+
+    for attempt in range(2):
+        completed = http.post(upload["href"], json=completion)
+        assert completed.status_code == 200, (attempt, error_text(completed))
+
+    commit = post_commit(alice_http, rid, ndjson(header_line("parts"), lfs_file_line("big.bin", oid, len(data))))
+    assert commit.status_code == 200, error_text(commit)
