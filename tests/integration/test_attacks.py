@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import struct
+import time
+from pathlib import Path
 
 import httpx
 from huggingface_hub import HfApi
@@ -65,3 +69,36 @@ def test_a_retried_multipart_completion_succeeds(alice_http: httpx.Client, http:
 
     commit = post_commit(alice_http, rid, ndjson(header_line("parts"), lfs_file_line("big.bin", oid, len(data))))
     assert commit.status_code == 200, error_text(commit)
+
+
+def _receive_pack_request(commands: list[str]) -> bytes:
+    """A raw git-receive-pack request: the ref commands as pkt-lines, then an empty pack."""
+    lines = [f"{command}\0 report-status\n" if index == 0 else f"{command}\n" for index, command in enumerate(commands)]
+    body = b"".join(b"%04x" % (len(line.encode()) + 4) + line.encode() for line in lines) + b"0000"
+    pack = b"PACK" + struct.pack(">II", 2, 0)
+    return body + pack + hashlib.sha1(pack).digest()
+
+
+def test_a_crafted_push_ref_name_removes_no_file(server, alice, alice_http: httpx.Client, make_repo, tmp_path: Path):
+    """The pre-receive hook cleared stale `<ref>.lock` files for the ref names the client sent, before git
+    itself refuses the odd ones: `modelyard-writer` removed the repository's writer lock (the next writer then
+    locked a new file while the push held the old one), and `refs/../../…` any `.lock` file of the server user."""
+    rid = make_repo({"file.txt": b"one\n"})
+    head = alice_http.get(f"/api/models/{rid}/revision/main").json()["sha"]
+    writer_locks = {path: path.stat().st_ino for path in server.data_dir.glob("git/*/*.git/modelyard-writer.lock")}
+    victim = tmp_path / "victim.lock"
+    victim.write_text("not git's")
+    os.utime(victim, (time.time() - 3600, time.time() - 3600))
+    escape = "refs/" + "../" * 40 + str(victim.with_suffix("")).lstrip("/")
+
+    response = httpx.post(
+        f"{server.url}/{rid}.git/git-receive-pack",
+        content=_receive_pack_request([f"{'0' * 40} {head} modelyard-writer", f"{'0' * 40} {head} {escape}"]),
+        headers={"Content-Type": "application/x-git-receive-pack-request"},
+        auth=(alice.name, alice.token),
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    assert b"unpack ok" in response.content
+    assert victim.exists()
+    assert {path: path.stat().st_ino for path in writer_locks if path.exists()} == writer_locks

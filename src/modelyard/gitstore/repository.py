@@ -170,6 +170,10 @@ class GitRepository:
     def _clear_stale_ref_locks(self, ref_name: str) -> bool:
         """Wait for the lock files git would take to move `ref_name` to go away, or to be old enough to be
         a crashed process's (git holds them for milliseconds), then remove those; False if there were none."""
+        if not ref_name.startswith("refs/") or not pygit2.reference_is_valid_name(ref_name):
+            # A pushed name reaches the pre-receive hook before git refuses it: `refs/../..` or `modelyard-writer`
+            # must not become the path of a file to remove.
+            return False
         found = False
         for lock in (self.path / f"{ref_name}.lock", self.path / "packed-refs.lock"):
             while True:
