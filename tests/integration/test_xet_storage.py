@@ -12,7 +12,7 @@ import pytest
 from modelyard.config import Settings
 from modelyard.db.models import Repo
 from modelyard.domain.dates import utcnow
-from modelyard.domain.errors import RangeNotSatisfiable
+from modelyard.domain.errors import RangeNotSatisfiable, TooLarge
 from modelyard.domain.xet.hashes import MerkleHash, chunk_hash, file_hash, verification_hash, xorb_hash
 from modelyard.domain.xet.shard import ShardFile, ShardXorb, serialize_shard
 from modelyard.domain.xet.terms import FileTerm
@@ -169,3 +169,42 @@ def test_dedup_answer_lists_the_uploaded_xorbs(hub: Hub):
     assert {x.hash for x in shard.xorbs} == {t.term.xorb_hash for t in record.terms}
     assert shard.xorbs[0].hash == first.xorb_hash
     assert xet_uploads.dedup_answer(hub, xet_tokens.CasGrant(1, xet_tokens.READ, 2**40), "00" * 32) is None
+
+
+def _repeated_file_shard(hub: Hub, grant: xet_tokens.CasGrant, repeats: int, claims: list[str]) -> bytes:
+    """A shard whose files all name one file (one small xorb read `repeats` times), each claiming a sha256."""
+    chunks = _chunks(random.Random(3), 4)
+    name = _store(hub, grant, chunks, CompressionScheme.NONE)
+    leaves = [(chunk_hash(c), len(c)) for c in chunks]
+    term = FileTerm(name, 0, len(chunks), sum(len(c) for c in chunks))
+    check = verification_hash(h for h, _ in leaves)
+    files = [ShardFile(file_hash(leaves * repeats), (term,) * repeats, (check,) * repeats, c) for c in claims]
+    return serialize_shard(files, [ShardXorb.from_chunks(name, leaves)])
+
+
+def test_claims_naming_one_file_hash_it_once(hub: Hub, monkeypatch):
+    """A client controls how many bytes its claims cost to verify (one small xorb, read again and again):
+    claims naming the same file must not multiply that work."""
+    grant = xet_tokens.CasGrant(1, xet_tokens.WRITE, 2**40)
+    claims = [f"{n:02x}" * 32 for n in range(5)]
+    assert xet_uploads.register_shard(hub, grant, _repeated_file_shard(hub, grant, 3, claims)) == 1
+    hashed = []
+    real = xet.file_sha256
+    monkeypatch.setattr(xet, "file_sha256", lambda hub, record: hashed.append(record.hash) or real(hub, record))
+    xet.verify_claims(hub, 1, claims)
+    assert len(hashed) == 1
+    assert xet.refuted_claims(hub, 1, claims).keys() == set(claims)
+
+
+def test_a_file_over_the_size_limit_is_refused(tmp_path: Path):
+    """A file no repository may hold is not registered, so no download can make the server hash it."""
+    small = Hub.open(Settings(data_dir=tmp_path / "data", max_file_size=1000))
+    with small.db.session() as session:
+        now = utcnow()
+        session.add(
+            Repo(id=1, type="model", namespace="alice", name="r", storage_key="k1", private=False, gated="",
+                 created_at=now, last_modified=now, downloads=0)
+        )  # fmt: skip
+    grant = xet_tokens.CasGrant(1, xet_tokens.WRITE, 2**40)
+    with pytest.raises(TooLarge):
+        xet_uploads.register_shard(small, grant, _repeated_file_shard(small, grant, 1000, ["ab" * 32]))

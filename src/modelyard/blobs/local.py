@@ -102,11 +102,11 @@ class LocalBlobStore:
         writer = self.writer(size)
         try:
             for number in part_numbers:
-                part = upload_dir / f"{number}"
-                if not part.exists():
-                    raise BadRequest(f"Part {number} of object {oid} was never uploaded")
-                for data in read_range(part, 0):
-                    writer.write(data)
+                try:
+                    for data in read_range(upload_dir / f"{number}", 0):
+                        writer.write(data)
+                except FileNotFoundError:  # or a concurrent completion of the same upload removed it
+                    raise BadRequest(f"Part {number} of object {oid} was never uploaded") from None
             writer.finish(oid, size)
         finally:
             writer.discard()

@@ -67,7 +67,7 @@ class GitRepository:
     def resolve(self, revision: str) -> str:
         """The commit id a branch, tag, full ref or (short) commit id names."""
         for ref_name in candidate_refs(revision):
-            ref = self.repo.references.get(ref_name)
+            ref = self._reference(ref_name)
             if ref is not None:
                 return str(ref.peel(pygit2.Commit).id)
         if is_commit_prefix(revision):
@@ -86,13 +86,17 @@ class GitRepository:
             raise RevisionNotFound(f"Invalid rev id: {revision} is not a branch")
         return name
 
+    def _reference(self, ref_name: str) -> pygit2.Reference | None:
+        # libgit2 reads the name as a C string: `refs/heads/main\0x` would find (and move) refs/heads/main.
+        return None if "\0" in ref_name else self.repo.references.get(ref_name)
+
     def ref_target(self, ref_name: str) -> str | None:
-        ref = self.repo.references.get(ref_name)
+        ref = self._reference(ref_name)
         return None if ref is None else str(ref.peel(pygit2.Commit).id)
 
     def raw_ref_target(self, ref_name: str) -> str | None:
         """What the ref points to as stored: a commit, or a tag object for annotated tags."""
-        ref = self.repo.references.get(ref_name)
+        ref = self._reference(ref_name)
         return None if ref is None else str(ref.target)
 
     def refs(self) -> list[tuple[str, str]]:
@@ -133,7 +137,7 @@ class GitRepository:
                 self._create_ref(ref_name, new)
             return
         try:
-            ref = self.repo.references.get(ref_name)
+            ref = self._reference(ref_name)
             if ref is None:
                 raise RevisionNotFound(f"Invalid rev id: {ref_name} does not exist")
             if str(ref.target) != expected:
@@ -146,6 +150,8 @@ class GitRepository:
             raise _moved(ref_name, expected) from None  # the old value no longer matched
 
     def _create_ref(self, ref_name: str, target: str) -> None:
+        if "\0" in ref_name:  # see _reference
+            raise BadRequest(f"Invalid ref name {ref_name!r}")
         try:
             self.repo.references.create(ref_name, pygit2.Oid(hex=target), force=False)
         except pygit2.AlreadyExistsError:
@@ -165,6 +171,10 @@ class GitRepository:
     def _clear_stale_ref_locks(self, ref_name: str) -> bool:
         """Wait for the lock files git would take to move `ref_name` to go away, or to be old enough to be
         a crashed process's (git holds them for milliseconds), then remove those; False if there were none."""
+        if not ref_name.startswith("refs/") or not pygit2.reference_is_valid_name(ref_name):
+            # A pushed name reaches the pre-receive hook before git refuses it: `refs/../..` or `modelyard-writer`
+            # must not become the path of a file to remove.
+            return False
         found = False
         for lock in (self.path / f"{ref_name}.lock", self.path / "packed-refs.lock"):
             while True:

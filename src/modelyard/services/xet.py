@@ -274,22 +274,31 @@ def verify_claims(hub: Hub, repo_pk: int, sha256s: Iterable[str]) -> None:
     sha256 is recorded whatever it is, so each file is hashed once, a true claim becomes usable
     (`repo_files`) and a false one never is. Costs one pass over the file's bytes (see docs/performance.md).
     """
-    from modelyard.services.xet_read import file_sha256  # xet_read builds on this module's records and tables
-
+    hashed: dict[str, str | None] = {}  # several claims may name one file: it is hashed once
     for claimed, file_hash, verified in _claims(hub, repo_pk, sha256s):
         if verified is not None:
             continue
-        record = load_file(hub, file_hash)
-        if record is None:
-            continue
-        try:
-            actual = file_sha256(hub, record)
-        except (OSError, ValueError, HubError) as error:  # a missing or damaged xorb: `modelyard admin fsck`
-            log.error("Xet file %s (claimed as sha256 %s) cannot be reconstructed: %s", file_hash, claimed, error)
-            continue
-        mark_verified(hub, file_hash, actual)
-        if actual != claimed:
+        if file_hash not in hashed:
+            hashed[file_hash] = _hash_and_record(hub, file_hash, claimed)
+        actual = hashed[file_hash]
+        if actual is not None and actual != claimed:
             log.warning("Xet file %s was claimed as sha256 %s but reconstructs to %s", file_hash, claimed, actual)
+
+
+def _hash_and_record(hub: Hub, file_hash: str, claimed: str) -> str | None:
+    """The sha256 of a Xet file's bytes, recorded as its verified sha256; None if it cannot be reconstructed."""
+    from modelyard.services.xet_read import file_sha256  # xet_read builds on this module's records and tables
+
+    record = load_file(hub, file_hash)
+    if record is None:
+        return None
+    try:
+        actual = file_sha256(hub, record)
+    except (OSError, ValueError, HubError) as error:  # a missing or damaged xorb: `modelyard admin fsck`
+        log.error("Xet file %s (claimed as sha256 %s) cannot be reconstructed: %s", file_hash, claimed, error)
+        return None
+    mark_verified(hub, file_hash, actual)
+    return actual
 
 
 def refuted_claims(hub: Hub, repo_pk: int, sha256s: Iterable[str]) -> dict[str, str]:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from modelyard.blobs.files import TempFile
 from modelyard.db.models import LfsObject, Repo, XetDedupChunk, XetFile, XetRepoFile, XetShard, XetXorb
 from modelyard.domain.dates import utcnow
-from modelyard.domain.errors import NotFound
+from modelyard.domain.errors import NotFound, TooLarge
 from modelyard.domain.xet.errors import InvalidXorb, ShardRejected
 from modelyard.domain.xet.file_check import check_shard_file
 from modelyard.domain.xet.hashes import HASH_SIZE, MerkleHash, is_global_dedup_eligible
@@ -124,6 +124,11 @@ def register_shard(hub: Hub, grant: CasGrant, body: bytes) -> int:
     """
     grant.require(WRITE)
     shard = parse_shard(body)
+    limit = hub.settings.max_file_size
+    for file in shard.files:
+        # Terms may read one xorb again and again: the size, not the upload, is what serving or hashing it costs.
+        if file.size > limit:
+            raise TooLarge(f"Xet file {file.hash} is {file.size} bytes, over the limit of {limit} bytes")
     tables = load_chunk_tables(hub, shard.referenced_xorbs())
     stored: list[tuple[str, int, list[StoredTerm], str | None]] = []
     for file in shard.files:
