@@ -107,6 +107,35 @@ def test_stale_parent_still_gets_412_while_others_commit(api: HfApi, repo_id: st
     assert "late.txt" not in api.list_repo_files(repo_id)
 
 
+def test_writers_racing_a_repository_delete_get_404_not_500(api: HfApi, repo_id: str):
+    """A delete waits for the writer in the middle of a commit; writers still waiting, or still writing their
+    blobs before the lock, find the repository gone: RepositoryNotFound, never a 500."""
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    outcomes: list[str] = []
+    for round_ in range(6):
+        name = f"{repo_id}-{round_}"
+        api.create_repo(name)
+
+        def write(index: int, name: str = name) -> str:
+            try:
+                if index % 2:
+                    api.create_branch(name, branch=f"b{index}")
+                else:
+                    api.upload_file(repo_id=name, path_or_fileobj=b"x\n" * index, path_in_repo=f"f{index}.txt")
+                return "landed"
+            except RepositoryNotFoundError:
+                return "gone"
+
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            writers = [pool.submit(write, index) for index in range(5)]
+            time.sleep(0.01 * round_)
+            api.delete_repo(name)
+            outcomes += [writer.result() for writer in writers]  # an HfHubHTTPError 500 would raise here
+        assert not api.repo_exists(name)
+    assert set(outcomes) <= {"landed", "gone"}
+
+
 def test_a_leftover_git_ref_lock_does_not_block_commits(api: HfApi, server: Server, repo_id: str):
     """A `refs/heads/main.lock` left by a crashed git process is cleared under the hub's own lock."""
     api.create_repo(repo_id)

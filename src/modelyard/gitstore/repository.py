@@ -18,6 +18,7 @@ from modelyard.domain.errors import (
     Conflict,
     EntryNotFound,
     InvalidPath,
+    RepoNotFound,
     RepositoryBusy,
     RevisionNotFound,
     StaleParent,
@@ -204,7 +205,12 @@ class GitRepository:
         return _commit_info(self.repo[commit_id])
 
     def create_blob(self, data: bytes) -> str:
-        return str(self.repo.create_blob(data))
+        try:
+            return str(self.repo.create_blob(data))
+        except (pygit2.GitError, OSError):
+            if not self.path.exists():  # deleted by another request meanwhile: blobs are written before the lock
+                raise RepoNotFound() from None
+            raise
 
     def read_blob(self, oid: str) -> bytes:
         return self.repo[oid].data

@@ -57,7 +57,12 @@ class GitStore:
 
     def open(self, storage_key: str) -> GitRepository:
         path = self.path(storage_key)
-        return GitRepository(pygit2.Repository(str(path)), path)
+        try:
+            return GitRepository(pygit2.Repository(str(path)), path)
+        except pygit2.GitError:
+            if not path.exists():  # deleted by another request since the database named it
+                raise RepoNotFound() from None
+            raise
 
     @contextmanager
     def writing(self, storage_key: str) -> Iterator[GitRepository]:
@@ -71,19 +76,29 @@ class GitStore:
             except FileNotFoundError:
                 raise RepoNotFound() from None  # deleted meanwhile
             except locks.LockTimeout:
-                raise RepositoryBusy(
-                    f"The repository is busy with other commits (waited {self.lock_timeout:g} s): try again"
-                ) from None
+                raise self._busy() from None
             path = self.path(storage_key)
+            if not path.exists():  # deleted while this writer waited for the lock (see delete)
+                raise RepoNotFound()
             yield GitRepository(pygit2.Repository(str(path)), path, writer=True)
+
+    def _busy(self) -> RepositoryBusy:
+        return RepositoryBusy(f"The repository is busy with other commits (waited {self.lock_timeout:g} s): try again")
 
     def delete(self, storage_key: str) -> None:
         path = self.path(storage_key)
         if not path.exists():
             return
-        # Rename first so a half-deleted directory is never mistaken for a repository.
+        # Rename first so a half-deleted directory is never mistaken for a repository; under the writer lock, so
+        # that a writer in the middle of a commit or push finishes first, and one still waiting finds it gone.
         trash = path.with_name(f"{path.name}{TRASH_MARKER}{uuid.uuid4().hex}")
-        os.replace(path, trash)
+        try:
+            with locks.exclusive(self.lock_path(storage_key), self.lock_timeout):
+                os.replace(path, trash)
+        except FileNotFoundError:
+            return  # deleted meanwhile
+        except locks.LockTimeout:
+            raise self._busy() from None
         shutil.rmtree(trash, ignore_errors=True)
 
     def sweep_trash(self) -> int:

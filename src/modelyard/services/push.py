@@ -84,6 +84,8 @@ def hold_writer_lock(hub: Hub, record: RepoRecord, fd: int, updates: Iterable[Re
         LockHandle(fd).acquire(hub.settings.repo_lock_timeout_seconds)
     except LockTimeout:
         raise RepositoryBusy("the repository is busy with other commits: try the push again") from None
+    if not hub.git.path(record.storage_key).exists():  # deleted while the push waited for the lock
+        raise RepoNotFound("this repository no longer exists")
     # Under the writer lock, a ref lock file that stays was left by a crashed process: clear it for receive-pack.
     hub.git.open(record.storage_key).clear_stale_ref_locks([update.ref for update in updates])
 

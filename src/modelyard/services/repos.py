@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 import pygit2
-from sqlalchemy import ColumnElement, and_, delete, func, select
+from sqlalchemy import ColumnElement, and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -208,10 +208,9 @@ def update_settings(hub: Hub, record: RepoRecord, private: bool | None, gated: o
 
 
 def touch(hub: Hub, record: RepoRecord) -> None:
+    # One UPDATE, which matches nothing when the repository was deleted meanwhile (a read-then-write would fail).
     with hub.db.session() as session:
-        row = session.get(Repo, record.pk)
-        if row is not None:
-            row.last_modified = utcnow()
+        session.execute(update(Repo).where(Repo.id == record.pk).values(last_modified=utcnow()))
 
 
 def parse_visibility(visibility: object, private: object) -> bool | None:
