@@ -99,7 +99,7 @@ def test_every_range_reads_back_exactly(hub: Hub, monkeypatch):
 def test_reading_holds_one_batch_at_a_time(hub: Hub):
     """Reading a 16 MiB file allocates about a piece at a time, not the file or a large window of it (25 MB
     before issue 7)."""
-    grant = xet.CasGrant(1, xet.WRITE, 2**40)
+    grant = xet_tokens.CasGrant(1, xet_tokens.WRITE, 2**40)
     chunks = [random.Random(7).randbytes(MAX_CHUNK_SIZE) for _ in range(64)]  # random: stored uncompressed
     name = _store(hub, grant, chunks, CompressionScheme.LZ4)
     leaves = [(chunk_hash(c), len(c)) for c in chunks] * 2
@@ -107,7 +107,7 @@ def test_reading_holds_one_batch_at_a_time(hub: Hub):
     verification = (verification_hash(chunk_hash(c) for c in chunks),) * 2
     shard_file = ShardFile(file_hash(leaves), terms, verification, "cd" * 32)
     shard = serialize_shard([shard_file], [ShardXorb.from_chunks(name, leaves[:64])])
-    assert xet.register_shard(hub, grant, shard) == 1
+    assert xet_uploads.register_shard(hub, grant, shard) == 1
     record = xet.load_file(hub, shard_file.hash.hex())
     assert record is not None and record.size == 16 * 1024 * 1024
 
@@ -189,8 +189,8 @@ def test_claims_naming_one_file_hash_it_once(hub: Hub, monkeypatch):
     claims = [f"{n:02x}" * 32 for n in range(5)]
     assert xet_uploads.register_shard(hub, grant, _repeated_file_shard(hub, grant, 3, claims)) == 1
     hashed = []
-    real = xet.file_sha256
-    monkeypatch.setattr(xet, "file_sha256", lambda hub, record: hashed.append(record.hash) or real(hub, record))
+    real = xet_read.file_sha256
+    monkeypatch.setattr(xet_read, "file_sha256", lambda hub, record: hashed.append(record.hash) or real(hub, record))
     xet.verify_claims(hub, 1, claims)
     assert len(hashed) == 1
     assert xet.refuted_claims(hub, 1, claims).keys() == set(claims)
