@@ -17,7 +17,7 @@ from modelyard.domain.xet.hashes import MerkleHash, chunk_hash, file_hash, verif
 from modelyard.domain.xet.shard import ShardFile, ShardXorb, serialize_shard
 from modelyard.domain.xet.terms import FileTerm
 from modelyard.domain.xet.xorb import MAX_CHUNK_SIZE, CompressionScheme, decompress_chunks, serialize_xorb
-from modelyard.services import xet, xet_read, xet_tokens, xet_uploads
+from modelyard.services import lfs, xet, xet_read, xet_tokens, xet_uploads
 from modelyard.services.hub import Hub
 
 
@@ -194,6 +194,21 @@ def test_claims_naming_one_file_hash_it_once(hub: Hub, monkeypatch):
     xet.verify_claims(hub, 1, claims)
     assert len(hashed) == 1
     assert xet.refuted_claims(hub, 1, claims).keys() == set(claims)
+
+
+def test_reads_never_hash_claims(hub: Hub, monkeypatch):
+    """Downloads (resolve, the batch API, signed URLs) look claims up without hashing them: only writers and fsck
+    pay for that, so an anonymous reader cannot make the server rebuild files that nobody committed."""
+    grant = xet_tokens.CasGrant(1, xet_tokens.WRITE, 2**40)
+    claims = ["ef" * 32]
+    assert xet_uploads.register_shard(hub, grant, _repeated_file_shard(hub, grant, 2, claims)) == 1
+    hashed = []
+    real = xet_read.file_sha256
+    monkeypatch.setattr(xet_read, "file_sha256", lambda hub, record: hashed.append(record.hash) or real(hub, record))
+    assert lfs.locate(hub, 1, set(claims), hash_claims=False) == {}
+    assert hashed == []
+    assert lfs.locate(hub, 1, set(claims), hash_claims=True) == {}  # hashed now, and refuted: still not served
+    assert len(hashed) == 1
 
 
 def test_a_file_over_the_size_limit_is_refused(tmp_path: Path):

@@ -72,7 +72,7 @@ def _check_repo(hub: Hub, record: RepoRecord, hashes: _Hashes, report: Report) -
         report.refs += 1
         pointers.extend((ref, entry.path, entry.lfs) for entry in git.files(commit) if entry.lfs is not None)
     report.pointers += len(pointers)
-    located = lfs.locate(hub, record.pk, {pointer.oid for _, _, pointer in pointers})
+    located = lfs.locate(hub, record.pk, {pointer.oid for _, _, pointer in pointers}, hash_claims=True)
     for ref, path, pointer in pointers:
         for message in _content_problems(pointer, located.get(pointer.oid), hashes):
             yield Problem(name, ref, path, message)

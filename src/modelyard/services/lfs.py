@@ -65,7 +65,7 @@ def batch(
     if not isinstance(transfers, list):
         raise BadRequest("'transfers' must be a list of transfer names")
     parsed = [_parse_object(obj) for obj in objects]
-    located = locate(hub, record.pk, {oid for oid, _ in parsed})
+    located = locate(hub, record.pk, {oid for oid, _ in parsed}, hash_claims=False)
     key = signing.signing_key(hub)
     multipart = operation == "upload" and "multipart" in transfers
     part_budget = _part_budget(hub, parsed, located) if multipart else 0
@@ -112,13 +112,17 @@ class Content:
     xet: xet.XetFileRef | None  # the repository's Xet file for the object, or a verified copy of its blob
 
 
-def locate(hub: Hub, repo_pk: int, oids: set[str]) -> dict[str, Content]:
+def locate(hub: Hub, repo_pk: int, oids: set[str], *, hash_claims: bool) -> dict[str, Content]:
     """The objects among `oids` that repository `repo_pk` may reference and read, and where their bytes are.
 
     The one rule for every path that accepts or serves a large object (commits, pushes, resolve, the batch
     API, signed downloads): a blob counts only if it was uploaded to this repository; a Xet file only if
     it was registered for it and hashed by the server to that sha256 (or is a verified copy of one of its
     blobs). Knowing a hash is never enough, and a sha256 only ever serves bytes with that sha256.
+
+    `hash_claims`: hash the repository's claims among `oids` that were never hashed, so that they can count. Only
+    for writers (commits, pushes, copies) and fsck: every committed claim was hashed by its commit, and a read never
+    pays for hashing, so anonymous downloads cannot make the server rebuild and hash files that nobody committed.
     """
     if not oids:
         return {}
@@ -131,8 +135,8 @@ def locate(hub: Hub, repo_pk: int, oids: set[str]) -> dict[str, Content]:
             )
         )
     blob_sizes = {oid: size for oid in uploaded if (size := hub.blobs.size(oid)) is not None}
-    # A Xet claim is hashed before its first use; objects the repository uploaded as blobs never need one.
-    xet.verify_claims(hub, repo_pk, oids - blob_sizes.keys())
+    if hash_claims:  # objects the repository uploaded as blobs never need it
+        xet.verify_claims(hub, repo_pk, oids - blob_sizes.keys())
     xet_files = xet.repo_files(hub, repo_pk, oids)
     found: dict[str, Content] = {}
     for oid in oids:
@@ -146,7 +150,7 @@ def locate(hub: Hub, repo_pk: int, oids: set[str]) -> dict[str, Content]:
 
 def uploaded_sizes(hub: Hub, record: RepoRecord, oids: set[str]) -> dict[str, int]:
     """oid -> size, for each of `oids` this repository may reference (see `locate`)."""
-    return {oid: content.size for oid, content in locate(hub, record.pk, oids).items()}
+    return {oid: content.size for oid, content in locate(hub, record.pk, oids, hash_claims=True).items()}
 
 
 def _signed_url(key: bytes, ttl: int, url_for: Callable[[str], str], path: str, ticket: Ticket) -> str:
@@ -259,7 +263,7 @@ def complete_multipart(hub: Hub, ticket: Ticket, body: dict[str, Any]) -> None:
     except BadRequest:
         # A completion sent again (the client gave up waiting for the first, which joins and hashes the whole
         # object) finds the parts gone once the first succeeded: the object is this repository's, all is well.
-        content = locate(hub, ticket.repo_pk, {ticket.oid}).get(ticket.oid)
+        content = locate(hub, ticket.repo_pk, {ticket.oid}, hash_claims=False).get(ticket.oid)
         if content is None or not content.blob or content.size != ticket.size:
             raise
         return
@@ -268,7 +272,7 @@ def complete_multipart(hub: Hub, ticket: Ticket, body: dict[str, Any]) -> None:
 
 def downloadable(hub: Hub, ticket: Ticket) -> Content:
     """What a signed download URL serves, checked again now: a deleted repository's objects are gone."""
-    content = locate(hub, ticket.repo_pk, {ticket.oid}).get(ticket.oid)
+    content = locate(hub, ticket.repo_pk, {ticket.oid}, hash_claims=False).get(ticket.oid)
     if content is None:
         raise NotFound(f"Object {ticket.oid} does not exist")
     return content
@@ -292,6 +296,6 @@ def link_object(hub: Hub, repo_pk: int, oid: str, size: int) -> None:
 
 def verify(hub: Hub, record: RepoRecord, body: dict[str, Any]) -> None:
     oid, size = _parse_object(body)
-    content = locate(hub, record.pk, {oid}).get(oid)
+    content = locate(hub, record.pk, {oid}, hash_claims=False).get(oid)
     if content is None or content.size != size:
         raise NotFound(f"Object {oid} of size {size} was not uploaded to this repository")

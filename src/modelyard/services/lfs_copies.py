@@ -30,7 +30,7 @@ def duplicate(
 ) -> list[dict[str, str]]:
     """Link each object of `source` into the target repository; returns the failures, as the Hub lists them."""
     target = repos.get_repo(hub, actor, target_ref, Action.WRITE)
-    found = lfs.locate(hub, source.pk, {item.sha256 for item in files if is_sha256(item.sha256)})
+    found = lfs.locate(hub, source.pk, {item.sha256 for item in files if is_sha256(item.sha256)}, hash_claims=True)
     failed = []
     for item in files:
         content = found.get(item.sha256)

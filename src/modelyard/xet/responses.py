@@ -61,7 +61,8 @@ async def resolve_lfs(
     so that hf_xet downloads it through the CAS. Returns the response to send when the bytes exist only as
     Xet (streamed from the xorbs), or None to let the caller send the LFS blob.
     """
-    content = await run_in_threadpool(lambda: lfs.locate(hub, record.pk, {pointer.oid}).get(pointer.oid))
+    located = await run_in_threadpool(lambda: lfs.locate(hub, record.pk, {pointer.oid}, hash_claims=False))
+    content = located.get(pointer.oid)
     if content is None or content.size != pointer.size:
         raise EntryNotFound(f"The content of {path} ({pointer.oid}) is not stored for this repository", commit)
     if content.xet is not None:
