@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from modelyard.db.models import LfsObject, XetRepoFile
 from modelyard.domain.errors import BadRequest, Conflict
@@ -60,9 +61,7 @@ def permanently_delete(hub: Hub, record: RepoRecord, oids: list[str]) -> None:
                 f"LFS file {oid} is still used by {entry.path} at the head of {ref}: delete or replace that file first"
             )
     with hub.db.session() as session:
-        session.execute(delete(LfsObject).where(LfsObject.repo_id == record.pk, LfsObject.oid.in_(oids)))
-        # Its Xet claims too (from hf_xet uploads or the background conversion): either would let it be used.
-        session.execute(delete(XetRepoFile).where(XetRepoFile.repo_id == record.pk, XetRepoFile.sha256.in_(oids)))
+        unlink(session, record.pk, oids)
         still_used = set(
             session.scalars(
                 select(LfsObject.oid).where(LfsObject.oid.in_(oids), LfsObject.source == UPLOADED).distinct()
@@ -73,6 +72,13 @@ def permanently_delete(hub: Hub, record: RepoRecord, oids: list[str]) -> None:
     for oid in set(oids) - still_used:
         hub.blobs.delete(oid)
     touch(hub, record)
+
+
+def unlink(session: Session, repo_pk: int, oids: list[str]) -> None:
+    """Forget that the repository uploaded or claimed `oids`: no commit or push of it can reference them again."""
+    session.execute(delete(LfsObject).where(LfsObject.repo_id == repo_pk, LfsObject.oid.in_(oids)))
+    # Its Xet claims too (from hf_xet uploads or the background conversion): either would let it be used.
+    session.execute(delete(XetRepoFile).where(XetRepoFile.repo_id == repo_pk, XetRepoFile.sha256.in_(oids)))
 
 
 def _used_at_heads(hub: Hub, record: RepoRecord) -> dict[str, tuple[str, Entry]]:

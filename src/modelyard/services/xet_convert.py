@@ -27,7 +27,7 @@ from modelyard.config import Settings
 from modelyard.db.models import LfsObject, Repo, XetFile
 from modelyard.domain.errors import RepoNotFound
 from modelyard.domain.repo_ids import RepoRef, RepoType
-from modelyard.services import repos, xet, xet_read, xet_tokens
+from modelyard.services import lfs_files, repos, xet, xet_read, xet_tokens
 from modelyard.services.hub import Hub
 
 log = logging.getLogger("modelyard.xet")
@@ -104,6 +104,19 @@ class Converter:
             linked = session.scalar(select(Repo.id).where(Repo.id == repo_pk))
         return linked is not None and self.hub.blobs.size(oid) is not None
 
+    def _withdraw_if_deleted(self, repo_pk: int, oid: str) -> None:
+        """Registering the conversion through the CAS recorded a claim of `oid` for the repository, as any upload
+        does. If the object was permanently deleted from the repository meanwhile, that claim must not bring it
+        back: withdraw it (the verified Xet copy stays, for the other repositories that uploaded the object)."""
+        with self.hub.db.session() as session:
+            uploaded = session.scalar(
+                select(LfsObject.oid).where(
+                    LfsObject.repo_id == repo_pk, LfsObject.oid == oid, LfsObject.source == xet.UPLOADED
+                )
+            )
+            if uploaded is None:
+                lfs_files.unlink(session, repo_pk, [oid])
+
     def _xet_session(self, hf_xet: Any) -> Any:
         if self._session is None:
             config = hf_xet.XetConfig().with_config(
@@ -140,6 +153,7 @@ class Converter:
         if actual != oid:
             raise RuntimeError(f"Xet file {file_hash} reconstructs to sha256 {actual}, not {oid}")
         xet.mark_verified(hub, file_hash, oid)
+        self._withdraw_if_deleted(repo_pk, oid)
         log.info("Converted LFS object %s (%d bytes) to Xet file %s in %.1fs", oid, size, file_hash,
                  time.monotonic() - started)  # fmt: skip
         return file_hash
