@@ -266,6 +266,18 @@ def test_file_over_size_limit_regular_commit_is_413(limited):
     assert repo_state(api, rid) == before
 
 
+def test_file_at_exactly_the_size_limit_is_accepted(limited):
+    """The limits are "larger than": a regular file of exactly the limit commits, and an lfsFile of exactly the
+    limit is judged on whether it was uploaded (400), not on its size (413)."""
+    server, api, rid, client = limited
+    exact = b"y" * server.max_file_size
+    assert post_commit(client, rid, ndjson(header_line(), file_line("exact.txt", exact))).status_code == 200
+    assert "exact.txt" in api.list_repo_files(rid)
+    unknown = lfs_file_line("exact.bin", sha256_bytes(b"never sent"), server.max_file_size)
+    response = post_commit(client, rid, ndjson(header_line(), unknown))
+    assert response.status_code == 400 and "never uploaded" in error_text(response)
+
+
 def test_file_over_size_limit_with_the_client(limited):
     server, api, rid, _ = limited
     before = repo_state(api, rid)

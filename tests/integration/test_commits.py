@@ -9,7 +9,7 @@ import pytest
 from huggingface_hub import CommitOperationAdd, CommitOperationCopy, CommitOperationDelete, HfApi
 from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
 
-from helpers import repo_state, sha256_bytes, sha256_file, user_files
+from helpers import file_line, header_line, ndjson, post_commit, repo_state, sha256_bytes, sha256_file, user_files
 
 FILES = {
     "keep.txt": b"keep me\n",
@@ -117,6 +117,41 @@ def test_stale_parent_commit_is_refused_with_412(api: HfApi, make_repo):
         api.upload_file(repo_id=rid, path_or_fileobj=b"x\n", path_in_repo="new.txt", parent_commit=stale)
     assert excinfo.value.response.status_code == 412
     assert repo_state(api, rid) == before
+
+
+@pytest.mark.parametrize(
+    ("parent", "status"),
+    [
+        ("zzzzzzzz", 400),  # not a commit id at all: a 400, not a stale parent
+        ("head:4", 400),  # too short to name a commit
+        ("head:5", 200),  # the shortest prefix accepted
+        ("head:40", 200),
+        ("0000000", 412),  # a commit id, but not the head
+    ],
+)
+def test_parent_commit_forms(api: HfApi, alice_http, make_repo, parent: str, status: int):
+    rid = make_repo({"file.txt": b"v1\n"})
+    head = api.model_info(rid).sha
+    if parent.startswith("head:"):
+        parent = head[: int(parent.removeprefix("head:"))]
+    response = post_commit(alice_http, rid, ndjson(header_line("pinned", parent=parent), file_line("f.txt", b"x")))
+    assert response.status_code == status, response.text
+    assert (api.model_info(rid).sha != head) is (status == 200)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ({"key": "deletedFolder", "value": {"path": "../outside"}}, "outside"),
+        ({"key": "lfsFile", "value": {"path": "w.bin", "algo": "sha256", "oid": "not-a-sha", "size": 3}}, "sha256"),
+    ],
+)
+def test_bad_operations_are_refused_before_anything_is_written(api: HfApi, alice_http, make_repo, line, message):
+    rid = make_repo({"file.txt": b"v1\n"})
+    head = api.model_info(rid).sha
+    response = post_commit(alice_http, rid, ndjson(header_line("bad"), line))
+    assert response.status_code == 400 and message in response.headers["X-Error-Message"], response.text
+    assert api.model_info(rid).sha == head
 
 
 def test_matching_parent_commit_is_accepted(api: HfApi, make_repo, hf_cache: Path):

@@ -67,6 +67,16 @@ TARGETS = [
     Target("blob_files", "blobs/files.py", "tests/unit/test_blob_store.py", 60),
     Target("xorb_store", "blobs/xorbs.py", "tests/unit/test_xorb_store.py tests/integration/test_xet_storage.py", 120),
     Target(
+        "commits",
+        "services/commits.py",
+        "tests/integration/test_commits.py tests/integration/test_bad_input.py "
+        "tests/integration/test_integrity.py::test_a_commit_naming_a_false_xet_claim_is_refused "
+        "tests/integration/test_concurrency.py::test_stale_parent_still_gets_412_while_others_commit "
+        "tests/integration/test_security.py::test_pointer_text_in_a_regular_file_does_not_reach_another_repos_blob "
+        "tests/integration/test_robustness.py::test_repo_with_an_unparsable_card_still_has_info",
+        240,
+    ),
+    Target(
         "access",
         "services/access.py",
         "tests/integration/test_repo_listings.py tests/integration/test_repos.py tests/integration/test_bad_input.py "
