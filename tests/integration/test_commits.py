@@ -10,6 +10,7 @@ from huggingface_hub import CommitOperationAdd, CommitOperationCopy, CommitOpera
 from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
 
 from helpers import file_line, header_line, ndjson, post_commit, repo_state, sha256_bytes, sha256_file, user_files
+from modelyard.domain.lfs_pointer import LfsPointer
 
 FILES = {
     "keep.txt": b"keep me\n",
@@ -152,6 +153,20 @@ def test_bad_operations_are_refused_before_anything_is_written(api: HfApi, alice
     response = post_commit(alice_http, rid, ndjson(header_line("bad"), line))
     assert response.status_code == 400 and message in response.headers["X-Error-Message"], response.text
     assert api.model_info(rid).sha == head
+
+
+def test_pointer_text_up_to_1024_bytes_obeys_the_lfs_rules(api: HfApi, alice_http, make_repo):
+    """git-lfs reads a blob of at most 1024 bytes as a pointer: committed as a regular file, it must name an object
+    uploaded to the repository like an lfsFile; one byte more and it is plain text."""
+    rid = make_repo({"file.txt": b"v1\n"})
+    pointer = LfsPointer(sha256_bytes(b"never uploaded"), 14).encode()
+    padded = pointer + b"x-padding " + b"p" * (1024 - len(pointer) - 11) + b"\n"
+    assert len(padded) == 1024 and LfsPointer.decode(padded) is not None
+    refused = post_commit(alice_http, rid, ndjson(header_line("pointer"), file_line("p.bin", padded)))
+    assert refused.status_code == 400 and "never uploaded" in refused.headers["X-Error-Message"]
+    longer = padded[:-1] + b"p\n"
+    accepted = post_commit(alice_http, rid, ndjson(header_line("text"), file_line("p.bin", longer)))
+    assert accepted.status_code == 200, accepted.text
 
 
 def test_matching_parent_commit_is_accepted(api: HfApi, make_repo, hf_cache: Path):
