@@ -21,9 +21,9 @@ from modelyard.services import lfs, xet, xet_read, xet_tokens, xet_uploads
 from modelyard.services.hub import Hub
 
 
-@pytest.fixture
-def hub(tmp_path: Path) -> Hub:
-    hub = Hub.open(Settings(data_dir=tmp_path / "data"))
+def _hub_with_one_repo(settings: Settings) -> Hub:
+    """A hub on a fresh data dir whose database holds repository 1 (alice/r)."""
+    hub = Hub.open(settings)
     with hub.db.session() as session:
         now = utcnow()
         session.add(
@@ -31,6 +31,11 @@ def hub(tmp_path: Path) -> Hub:
                  created_at=now, last_modified=now, downloads=0)
         )  # fmt: skip
     return hub
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Hub:
+    return _hub_with_one_repo(Settings(data_dir=tmp_path / "data"))
 
 
 def _chunks(rng: random.Random, count: int) -> list[bytes]:
@@ -213,13 +218,7 @@ def test_reads_never_hash_claims(hub: Hub, monkeypatch):
 
 def test_a_file_over_the_size_limit_is_refused(tmp_path: Path):
     """A file no repository may hold is not registered, so no download can make the server hash it."""
-    small = Hub.open(Settings(data_dir=tmp_path / "data", max_file_size=1000))
-    with small.db.session() as session:
-        now = utcnow()
-        session.add(
-            Repo(id=1, type="model", namespace="alice", name="r", storage_key="k1", private=False, gated="",
-                 created_at=now, last_modified=now, downloads=0)
-        )  # fmt: skip
+    small = _hub_with_one_repo(Settings(data_dir=tmp_path / "data", max_file_size=1000))
     grant = xet_tokens.CasGrant(1, xet_tokens.WRITE, 2**40)
     with pytest.raises(TooLarge):
         xet_uploads.register_shard(small, grant, _repeated_file_shard(small, grant, 1000, ["ab" * 32]))
