@@ -23,7 +23,7 @@ def front_matter(text: str) -> dict[str, Any]:
     try:
         data = yaml.safe_load(match.group(1))
     except yaml.YAMLError as error:
-        raise BadRequest(f"Invalid YAML in the README.md metadata block: {error}") from None
+        raise BadRequest(f"Invalid YAML in README.md: {error}") from None  # the Hub's words
     except RecursionError:  # the parser recurses once per level: `a: [[[[...]]]]` thousands deep
         raise BadRequest("The README.md metadata block is nested too deeply") from None
     except (ValueError, TypeError, OverflowError) as error:  # constructors: a date like 2024-02-30, 1e999999...
