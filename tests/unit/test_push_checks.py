@@ -368,6 +368,31 @@ def test_the_same_file_in_several_new_commits_is_reported_once(pushing: Push):
     assert len(pushing.to_main(fourth)) == 2
 
 
+def test_a_file_seen_before_does_not_end_the_check_of_its_commit(pushing: Push):
+    big1, big2 = b"1" * (REGULAR_LIMIT + 1), b"2" * (REGULAR_LIMIT + 1)
+    first = pushing.commit({"a.txt": b"same", "m.bin": big1}, [pushing.head])
+    emptied = pushing.commit({"other.txt": b"o"}, [first])
+    again = pushing.commit({"a.txt": b"same", "z.bin": big2}, [emptied])  # a.txt as in `first`, then a new file
+    problems = pushing.to_main(again)
+    # Whichever of `first` and `again` is read second, its large file comes after the a.txt already seen.
+    assert sorted(problem.split(" ")[0] for problem in problems) == ["m.bin", "z.bin"]
+
+
+def test_files_a_merge_takes_from_its_first_parent_are_not_checked_again(pushing: Push, hub: Hub, record: RepoRecord):
+    # `old` (already in the repository) has a large file; a merge into it of a new side branch brings nothing
+    # new but the side's file, although against the side the large file looks added.
+    big = b"x" * (REGULAR_LIMIT + 1)
+    repo = hub.git.open(record.storage_key).repo
+    builder = repo.TreeBuilder(repo.revparse_single(MAIN).peel(pygit2.Tree))
+    builder.insert("big.bin", repo.create_blob(big), FileMode.BLOB)
+    known = str(repo.create_commit("refs/heads/old", AUTHOR, AUTHOR, "known", builder.write(), [repo.head.target]))
+    side = pushing.on_head({"side.txt": b"side"})
+    merged = pushing.objects.TreeBuilder(pushing.objects[pygit2.Oid(hex=known)].peel(pygit2.Tree))
+    merged.insert("side.txt", pushing.blob(b"side"), FileMode.BLOB)
+    merge = pushing.commit(merged.write(), [known, side])
+    assert pushing.problems((known, merge, "refs/heads/old")) == []
+
+
 def test_problems_stop_at_the_limit(pushing: Push):
     files: dict[str, File] = {f"big{i:02}.bin": bytes([i]) * (REGULAR_LIMIT + 1) for i in range(MAX_PROBLEMS + 5)}
     problems = pushing.to_main(pushing.commit(files, [pushing.head]))
