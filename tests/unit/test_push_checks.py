@@ -29,7 +29,7 @@ from modelyard.domain.repo_ids import RepoRef, RepoType
 from modelyard.gitstore.repository import STALE_REF_LOCK_SECONDS
 from modelyard.services import lfs, push
 from modelyard.services.hub import Hub
-from modelyard.services.push import MAX_PROBLEMS, PushRejected, RefUpdate
+from modelyard.services.push import PushRejected, RefUpdate
 from modelyard.services.repos import RepoRecord, create_repo
 from modelyard.services.users import authenticate, create_token, create_user
 
@@ -38,6 +38,7 @@ FILE_LIMIT = 5000  # max_file_size: no file (regular or LFS) may be larger
 MAIN = "refs/heads/main"
 ZERO = "0" * 40
 AUTHOR = pygit2.Signature("Pusher", "pusher@example.com", 1_700_000_000, 0)
+PROBLEM_LIMIT = 20  # a rejected push lists at most this many problems (services.push.MAX_PROBLEMS)
 LFS_HINT = "(is git-lfs installed? `git lfs install`, then `git lfs push --all origin`, and push again)"
 
 File = bytes | tuple[bytes, int] | tuple[pygit2.Oid, int]  # content, or (content or object id, tree entry mode)
@@ -394,16 +395,16 @@ def test_files_a_merge_takes_from_its_first_parent_are_not_checked_again(pushing
 
 
 def test_problems_stop_at_the_limit(pushing: Push):
-    files: dict[str, File] = {f"big{i:02}.bin": bytes([i]) * (REGULAR_LIMIT + 1) for i in range(MAX_PROBLEMS + 5)}
+    files: dict[str, File] = {f"big{i:02}.bin": bytes([i]) * (REGULAR_LIMIT + 1) for i in range(PROBLEM_LIMIT + 5)}
     problems = pushing.to_main(pushing.commit(files, [pushing.head]))
-    assert len(problems) == MAX_PROBLEMS
+    assert len(problems) == PROBLEM_LIMIT
     assert problems[0].startswith("big00.bin is ")
 
 
 def test_one_problem_short_of_the_limit_still_checks_lfs_objects(pushing: Push):
-    files: dict[str, File] = {f"big{i:02}.bin": bytes([i]) * (REGULAR_LIMIT + 1) for i in range(MAX_PROBLEMS - 2)}
+    files: dict[str, File] = {f"big{i:02}.bin": bytes([i]) * (REGULAR_LIMIT + 1) for i in range(PROBLEM_LIMIT - 2)}
     problems = pushing.to_main(pushing.commit({**files, "w.bin": pointer(b"weights")}, [pushing.head]))
-    assert len(problems) == MAX_PROBLEMS - 1
+    assert len(problems) == PROBLEM_LIMIT - 1
     assert problems[-1].startswith("w.bin: the LFS object ")
 
 
