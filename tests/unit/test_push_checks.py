@@ -9,6 +9,7 @@ mutation run of push.py practical (tests/mutation/run.py).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import os
@@ -163,6 +164,8 @@ def pointer(data: bytes) -> bytes:
 # --- What receive-pack hands the hook -------------------------------------------------------------------------
 def test_ref_update_lines_are_parsed_with_zero_ids_as_absent():
     old, new = "a" * 40, "b" * 40
+    with pytest.raises(dataclasses.FrozenInstanceError):  # a value: what the hook read stays what it checks
+        RefUpdate.parse(f"{old} {new} refs/heads/main").ref = "refs/heads/other"  # type: ignore[misc]
     assert RefUpdate.parse(f"{old} {new} refs/heads/main\n") == RefUpdate(old, new, "refs/heads/main")
     assert RefUpdate.parse(f"{ZERO} {new} refs/tags/v 1") == RefUpdate(None, new, "refs/tags/v 1")
     assert RefUpdate.parse(f"{old} {ZERO} refs/heads/dev") == RefUpdate(old, None, "refs/heads/dev")
@@ -316,10 +319,12 @@ def test_only_commits_new_to_the_repository_are_checked(pushing: Push, hub: Hub,
     assert pushing.problems((None, known, "refs/heads/copy")) == []
     on_top = pushing.commit({"big.bin": big, "b.txt": b"b"}, [known])
     assert pushing.problems((None, on_top, "refs/heads/copy")) == []  # big.bin is unchanged against its parent
-    # Refs to trees or blobs, and dangling symbolic refs, hide nothing and break nothing.
-    repo.references.create("refs/tags/a-tree", repo[pygit2.Oid(hex=known)].peel(pygit2.Tree).id)
-    repo.references.create("refs/tags/a-blob", repo.create_blob(b"loose"))
-    repo.references.create("refs/heads/dangling", "refs/heads/nowhere")
+    # Refs to trees or blobs, and dangling symbolic refs, hide nothing and break nothing: the refs after them
+    # (git lists refs by name) still hide what they know.
+    repo.references.create("refs/heads/a-tree", repo[pygit2.Oid(hex=known)].peel(pygit2.Tree).id)
+    repo.references.create("refs/heads/a-blob", repo.create_blob(b"loose"))
+    repo.references.create("refs/heads/a-dangling", "refs/heads/nowhere")
+    assert pushing.problems((None, on_top, "refs/heads/copy")) == []
     again = pushing.commit({"big.bin": big}, [pushing.head])
     assert pushing.problems((pushing.head, again, MAIN)) == [
         f"big.bin is {REGULAR_LIMIT + 1} bytes: files over {REGULAR_LIMIT} bytes must be stored with "
