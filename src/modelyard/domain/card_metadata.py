@@ -31,9 +31,6 @@ MISSING_METADATA_WARNING = (
 )
 
 
-CARD_PATH = "README.md"  # the repository's card: its metadata is checked whenever a commit or push writes it
-
-
 def validate_card(text: str) -> list[str]:
     """The warnings for a README.md; raises BadRequest("Invalid metadata in README.md.\n- …") on errors.
 

@@ -9,6 +9,7 @@ import yaml
 
 from modelyard.domain.errors import BadRequest
 
+CARD_PATH = "README.md"  # a repository's card: the README.md at its root
 _FRONT_MATTER = re.compile(r"\A\s*---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(\r?\n|\Z)", re.DOTALL)
 # YAML aliases share one node however often it is referenced: a few hundred bytes can stand for billions of
 # values ("billion laughs") that rendering the metadata as JSON would expand. Real cards hold far fewer.

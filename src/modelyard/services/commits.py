@@ -7,7 +7,8 @@ interrupted commit leaves nothing behind.
 
 from __future__ import annotations
 
-from modelyard.domain.card_metadata import CARD_PATH, validate_committed_card
+from modelyard.domain.card_metadata import validate_committed_card
+from modelyard.domain.cards import CARD_PATH
 from modelyard.domain.commit_ops import CommitRequest, LfsAddition
 from modelyard.domain.errors import BadRequest, RevisionNotFound, StaleParent, TooLarge
 from modelyard.domain.lfs_pointer import MAX_POINTER_SIZE, LfsPointer, is_sha256

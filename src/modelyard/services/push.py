@@ -25,7 +25,8 @@ import pygit2
 from pygit2.enums import DeltaStatus, FileMode, ObjectType
 
 from modelyard.db.models import Repo
-from modelyard.domain.card_metadata import CARD_PATH, validate_committed_card
+from modelyard.domain.card_metadata import validate_committed_card
+from modelyard.domain.cards import CARD_PATH
 from modelyard.domain.errors import BadRequest, RepoNotFound, RepositoryBusy
 from modelyard.domain.lfs_pointer import MAX_POINTER_SIZE, LfsPointer
 from modelyard.domain.paths import validate_repo_path
