@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any, Protocol, TypeVar
 
@@ -21,26 +22,44 @@ WRITE_BATCH = 4 * 1024 * 1024
 
 
 class Sink(Protocol):
-    def write(self, data: bytes) -> None: ...
+    def write(self, data: bytearray) -> None: ...
 
     def discard(self) -> None: ...
 
 
 async def receive_into(request: Request, sink: Sink) -> None:
-    """Stream the request body into `sink`; on any failure the sink is discarded."""
+    """Stream the request body into `sink`; on any failure the sink is discarded.
+
+    The body is handed over in batches of WRITE_BATCH bytes, each written (and hashed) in a worker thread while the
+    next batch is received: the network and the disk work at once, with at most two batches in memory.
+    """
     buffer = bytearray()
+    writing: asyncio.Future[None] | None = None
     try:
         async for chunk in request.stream():
             buffer += chunk
             if len(buffer) >= WRITE_BATCH:
-                data = bytes(buffer)
-                buffer.clear()
-                await run_in_threadpool(sink.write, data)
+                if writing is not None:
+                    await writing
+                writing = asyncio.ensure_future(run_in_threadpool(sink.write, buffer))
+                buffer = bytearray()
+        if writing is not None:
+            await writing
         if buffer:
-            await run_in_threadpool(sink.write, bytes(buffer))
+            await run_in_threadpool(sink.write, buffer)
     except BaseException:
+        if writing is not None:
+            await _settled(writing)
         await run_in_threadpool(sink.discard)
         raise
+
+
+async def _settled(writing: asyncio.Future[None]) -> None:
+    """Wait for a write in flight to end, whatever its outcome: its thread cannot be stopped, and the sink must not
+    be discarded under it. Its error, if any, is superseded by the one being handled."""
+    await asyncio.wait([writing])
+    if not writing.cancelled():
+        writing.exception()
 
 
 async def read_limited(request: Request, limit: int, too_large: str) -> bytes:

@@ -12,9 +12,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from modelyard.domain.errors import TooLarge
+from modelyard.domain.errors import BadRequest, TooLarge
 
 READ_CHUNK = 1024 * 1024
+
+
+class HashMismatch(BadRequest):
+    """Uploaded bytes that are not what the client announced (their sha256 or their size)."""
 
 
 def sharded_path(root: Path, name: str) -> Path:
