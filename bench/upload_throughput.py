@@ -124,12 +124,12 @@ class Uploads:
 
 
 def profile_upload(uploads: Uploads, path: str, source: Path, sha256: str, out: Path) -> Path:
-    """One more upload with py-spy sampling the server; the raw (collapsed) stacks file."""
+    """One more upload with py-spy sampling the server (native frames too); the raw (collapsed) stacks file."""
     py_spy = Path(sys.executable).parent / "py-spy"
     if not py_spy.exists():
         sys.exit("--profile-dir needs py-spy in the venv: `.venv/bin/pip install py-spy`")
     stacks = out / f"{path.lower()}.txt"
-    command = [str(py_spy), "record", "--pid", str(uploads.server.pid), "--rate", "200", "--format", "raw"]
+    command = [str(py_spy), "record", "--pid", str(uploads.server.pid), "--rate", "200", "--format", "raw", "--native"]
     recorder = subprocess.Popen([*command, "--output", str(stacks)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     time.sleep(1.0)  # py-spy attaches
     try:
@@ -141,28 +141,40 @@ def profile_upload(uploads: Uploads, path: str, source: Path, sha256: str, out: 
     return stacks
 
 
-def summarize_profile(stacks: Path, top: int = 12) -> None:
-    """The functions with the most samples, on top of the stack (self) and anywhere in it (total)."""
-    own: collections.Counter[str] = collections.Counter()
-    total: collections.Counter[str] = collections.Counter()
+IDLE_FRAMES = ("Condition.wait", "epoll_wait", "epoll_pwait", "Server._serve", "Server.main_loop")
+
+
+def _frame_name(frame: str) -> str:
+    """`function (file.py:line)` -> `function (file.py)`."""
+    function, _, where = frame.partition(" (")
+    return f"{function} ({where.rsplit('/', 1)[-1].split(':', 1)[0].rstrip(')')})"
+
+
+def summarize_profile(stacks: Path, top: int = 15) -> None:
+    """Where the server's busy threads were: the innermost Python function of each sample (what it was doing in
+    native code below it, e.g. hashing or writing, is counted to it), and the native function on top. Samples of
+    idle threads (waiting for work or for the network) are left out."""
+    by_python: collections.Counter[str] = collections.Counter()
+    by_native: collections.Counter[str] = collections.Counter()
     samples = 0
     for line in stacks.read_text().splitlines():
-        frames, _, count = line.rpartition(" ")
-        if not frames or not count.isdigit():
+        frames_text, _, count_text = line.rpartition(" ")
+        if not frames_text or not count_text.isdigit() or any(idle in frames_text for idle in IDLE_FRAMES):
             continue
-        names = [frame.split(" (", 1)[0] + " (" + frame.rsplit("/", 1)[-1] for frame in frames.split(";")]
-        samples += int(count)
-        own[names[-1]] += int(count)
-        for name in set(names):
-            total[name] += int(count)
+        frames = frames_text.split(";")
+        count = int(count_text)
+        samples += count
+        python = [frame for frame in frames if ".py:" in frame]
+        by_python[_frame_name(python[-1]) if python else "(no Python frame)"] += count
+        by_native[_frame_name(frames[-1])] += count
     if not samples:
-        print("    (no samples)")
+        print("    (no busy samples)")
         return
-    print(f"    {samples} samples of busy threads; self time:")
-    for name, count in own.most_common(top):
+    print(f"    {samples} busy samples ({samples / 200:.1f} CPU-seconds at 200 Hz); innermost Python function:")
+    for name, count in by_python.most_common(top):
         print(f"      {100 * count / samples:5.1f}%  {name}")
-    print("    total time (the function or what it calls):")
-    for name, count in total.most_common(top):
+    print("    innermost function (native code included):")
+    for name, count in by_native.most_common(top):
         print(f"      {100 * count / samples:5.1f}%  {name}")
 
 

@@ -22,7 +22,7 @@ WRITE_BATCH = 4 * 1024 * 1024
 
 
 class Sink(Protocol):
-    def write(self, data: bytearray) -> None: ...
+    def write(self, data: bytes) -> None: ...
 
     def discard(self) -> None: ...
 
@@ -33,20 +33,23 @@ async def receive_into(request: Request, sink: Sink) -> None:
     The body is handed over in batches of WRITE_BATCH bytes, each written (and hashed) in a worker thread while the
     next batch is received: the network and the disk work at once, with at most two batches in memory.
     """
-    buffer = bytearray()
+    pieces: list[bytes] = []
+    pending = 0
     writing: asyncio.Future[None] | None = None
     try:
         async for chunk in request.stream():
-            buffer += chunk
-            if len(buffer) >= WRITE_BATCH:
+            pieces.append(chunk)
+            pending += len(chunk)
+            if pending >= WRITE_BATCH:
                 if writing is not None:
                     await writing
-                writing = asyncio.ensure_future(run_in_threadpool(sink.write, buffer))
-                buffer = bytearray()
+                # One join per batch: appending to a growing buffer instead copies it again at each reallocation.
+                writing = asyncio.ensure_future(run_in_threadpool(sink.write, b"".join(pieces)))
+                pieces, pending = [], 0
         if writing is not None:
             await writing
-        if buffer:
-            await run_in_threadpool(sink.write, buffer)
+        if pieces:
+            await run_in_threadpool(sink.write, b"".join(pieces))
     except BaseException:
         if writing is not None:
             await _settled(writing)
