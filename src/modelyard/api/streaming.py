@@ -30,8 +30,10 @@ class Sink(Protocol):
 async def receive_into(request: Request, sink: Sink) -> None:
     """Stream the request body into `sink`; on any failure the sink is discarded.
 
-    The body is handed over in batches of WRITE_BATCH bytes, each written (and hashed) in a worker thread while the
-    next batch is received: the network and the disk work at once, with at most two batches in memory.
+    The body is handed over in batches of about WRITE_BATCH bytes, each written (and hashed) in a worker thread
+    while the next batch is received: the network and the disk work at once, with at most two batches in memory.
+    A batch is the chunks as the server received them, never joined: a copy of every byte costs more than a call per
+    chunk (docs/performance.md, "Uploads").
     """
     pieces: list[bytes] = []
     pending = 0
@@ -43,18 +45,22 @@ async def receive_into(request: Request, sink: Sink) -> None:
             if pending >= WRITE_BATCH:
                 if writing is not None:
                     await writing
-                # One join per batch: appending to a growing buffer instead copies it again at each reallocation.
-                writing = asyncio.ensure_future(run_in_threadpool(sink.write, b"".join(pieces)))
+                writing = asyncio.ensure_future(run_in_threadpool(_write_all, sink, pieces))
                 pieces, pending = [], 0
         if writing is not None:
             await writing
         if pieces:
-            await run_in_threadpool(sink.write, b"".join(pieces))
+            await run_in_threadpool(_write_all, sink, pieces)
     except BaseException:
         if writing is not None:
             await _settled(writing)
         await run_in_threadpool(sink.discard)
         raise
+
+
+def _write_all(sink: Sink, pieces: list[bytes]) -> None:
+    for piece in pieces:
+        sink.write(piece)
 
 
 async def _settled(writing: asyncio.Future[None]) -> None:

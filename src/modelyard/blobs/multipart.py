@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelyard.blobs.files import HashMismatch, publish
+from modelyard.blobs.files import WRITEBACK_EVERY, HashMismatch, publish, start_writeback
 from modelyard.domain.errors import BadRequest, Conflict, TooLarge
 
 DATA_NAME = "data"
@@ -114,6 +114,7 @@ class PartWriter:
         self._upload, self._number, self._offset, self._length = upload, number, offset, length
         self._checkpoints = checkpoints
         self.size = 0
+        self._written_back = 0
         self._marker = os.open(folder / str(number), os.O_RDWR | os.O_CREAT, 0o600)
         self._data = -1
         try:
@@ -144,9 +145,13 @@ class PartWriter:
         if self._sha256 is not None:
             self._sha256.update(data)
         self.size += len(data)
+        if self.size - self._written_back >= WRITEBACK_EVERY or self.size == self._length:
+            start_writeback(self._data, self._offset + self._written_back, self.size - self._written_back)
+            self._written_back = self.size
 
     def finish(self) -> str:
-        """Record the part as received (no fsync: the completion syncs the whole file once); its ETag."""
+        """Record the part as received (no fsync: the completion syncs the whole file once, its bytes already on their
+        way to disk, see `start_writeback`); its ETag."""
         try:
             if self.size != self._length:
                 raise BadRequest(f"Part {self._number} has {self.size} bytes, not {self._length}")
