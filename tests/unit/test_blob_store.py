@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from modelyard.blobs import multipart
 from modelyard.blobs.files import HashingFile, TempFile, publish, read_range, sharded_path
 from modelyard.blobs.local import HashMismatch, LocalBlobStore
 from modelyard.domain.errors import BadRequest, Conflict, TooLarge
@@ -137,6 +138,20 @@ def test_multipart_parts_land_in_one_file_that_becomes_the_blob(store: LocalBlob
     assert store.path(oid).read_bytes() == data
     assert store.path(oid).stat().st_ino == inode, "the parts' file is the blob: renamed, not copied"
     assert not any(store.parts_dir.iterdir()), "the upload's folder goes once published"
+
+
+def test_parts_sent_in_order_are_hashed_once_while_they_arrive(store: LocalBlobStore, monkeypatch):
+    """What huggingface_hub does: the completion then reads nothing back, it only syncs and renames."""
+    data = os.urandom(3 * PART - 1)
+    oid = sha(data)
+    _upload_parts(store, "7", oid, len(data), _parts(data))
+
+    def no_read_back(*args: object) -> int:
+        raise AssertionError("the completion read the parts back")
+
+    monkeypatch.setattr(multipart.os, "preadv", no_read_back)
+    store.complete_multipart("7", oid, [1, 2, 3], PART, len(data))
+    assert store.path(oid).read_bytes() == data
 
 
 @pytest.mark.parametrize("order", [[3, 2, 1], [2, 1, 3], [1, 3, 2], [1, 2, 3, 2], [1, 2, 3, 1]])
