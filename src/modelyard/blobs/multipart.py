@@ -94,6 +94,13 @@ def _same_file(fd: int, path: Path) -> bool:
         return False
 
 
+def _open_in(folder: Path, name: str) -> int:
+    try:
+        return os.open(folder / name, os.O_RDWR | os.O_CREAT, 0o600)
+    except FileNotFoundError:  # a completion removed the folder just now
+        raise Conflict("This upload was completed meanwhile") from None
+
+
 def _read_marker(path: Path) -> tuple[str, int] | None:
     """(ETag, length) of the part's latest complete write, None if it was never received whole."""
     try:
@@ -115,13 +122,13 @@ class PartWriter:
         self._checkpoints = checkpoints
         self.size = 0
         self._written_back = 0
-        self._marker = os.open(folder / str(number), os.O_RDWR | os.O_CREAT, 0o600)
-        self._data = -1
+        self._marker = self._data = -1
         try:
+            self._marker = _open_in(folder, str(number))
             _lock(self._marker, fcntl.LOCK_EX, f"Part {number} of this upload is being received by another request")
             os.ftruncate(self._marker, 0)  # not received until this write completes
             data_path = folder / DATA_NAME
-            self._data = os.open(data_path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._data = _open_in(folder, DATA_NAME)
             _lock(self._data, fcntl.LOCK_SH, "This upload is being completed")
             if not _same_file(self._data, data_path):
                 raise Conflict("This upload was completed meanwhile")
