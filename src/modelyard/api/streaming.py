@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any, Protocol, TypeVar
 
@@ -27,20 +28,47 @@ class Sink(Protocol):
 
 
 async def receive_into(request: Request, sink: Sink) -> None:
-    """Stream the request body into `sink`; on any failure the sink is discarded."""
-    buffer = bytearray()
+    """Stream the request body into `sink`; on any failure the sink is discarded.
+
+    The body is handed over in batches of about WRITE_BATCH bytes, each written (and hashed) in a worker thread
+    while the next batch is received: the network and the disk work at once, with at most two batches in memory.
+    A batch is the chunks as the server received them, never joined: a copy of every byte costs more than a call per
+    chunk (docs/performance.md, "Uploads").
+    """
+    pieces: list[bytes] = []
+    pending = 0
+    writing: asyncio.Future[None] | None = None
     try:
         async for chunk in request.stream():
-            buffer += chunk
-            if len(buffer) >= WRITE_BATCH:
-                data = bytes(buffer)
-                buffer.clear()
-                await run_in_threadpool(sink.write, data)
-        if buffer:
-            await run_in_threadpool(sink.write, bytes(buffer))
+            pieces.append(chunk)
+            pending += len(chunk)
+            if pending >= WRITE_BATCH:
+                if writing is not None:
+                    await writing
+                writing = asyncio.ensure_future(run_in_threadpool(_write_all, sink, pieces))
+                pieces, pending = [], 0
+        if writing is not None:
+            await writing
+        if pieces:
+            await run_in_threadpool(_write_all, sink, pieces)
     except BaseException:
+        if writing is not None:
+            await _settled(writing)
         await run_in_threadpool(sink.discard)
         raise
+
+
+def _write_all(sink: Sink, pieces: list[bytes]) -> None:
+    for piece in pieces:
+        sink.write(piece)
+
+
+async def _settled(writing: asyncio.Future[None]) -> None:
+    """Wait for a write in flight to end, whatever its outcome: its thread cannot be stopped, and the sink must not
+    be discarded under it. Its error, if any, is superseded by the one being handled."""
+    await asyncio.wait([writing])
+    if not writing.cancelled():
+        writing.exception()
 
 
 async def read_limited(request: Request, limit: int, too_large: str) -> bytes:
