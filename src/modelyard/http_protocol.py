@@ -250,10 +250,11 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             with open(message["path"], "rb") as file:
                 await self._send_file_range(cycle, file.fileno(), 0, os.fstat(file.fileno()).st_size)
             return
-        file_fd = message["file"].fileno()
+        file = message["file"]
+        file_fd = file.fileno()
         offset = message.get("offset")
         if offset is None:
-            offset = os.lseek(file_fd, 0, os.SEEK_CUR)
+            offset = file.tell()  # the object's position: a buffered file has read ahead of it
         count = message.get("count")
         if count is None:
             count = os.fstat(file_fd).st_size - offset

@@ -1,0 +1,96 @@
+"""The zero-copy ASGI extensions of our uvicorn protocol (http_protocol.py), spoken directly by a small ASGI app in
+the ways Starlette's responses do not: without Content-Length (chunked), a file part followed by bytes, a file
+object at its current position. Downloads through the hub itself are tested in tests/integration."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from modelyard.http_protocol import PATHSEND, ZEROCOPYSEND, ConnectionLimits, LimitedHttpProtocol
+
+DATA = os.urandom(3 * 1024 * 1024 + 17)
+LIMITS = ConnectionLimits(
+    header_timeout=5, body_idle_timeout=5, response_idle_timeout=5, max_header_bytes=65536, max_header_count=100
+)
+
+
+def _app(path: Path):
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        route = scope["path"]
+        headers = [] if route == "/chunked" else [(b"content-length", str(len(DATA)).encode())]
+        if route == "/extensions":
+            body = ",".join(sorted(scope.get("extensions", {}))).encode()
+            headers = [(b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        if route == "/extensions":
+            await send({"type": "http.response.body", "body": body})
+        elif route in ("/path", "/chunked"):
+            await send({"type": PATHSEND, "path": str(path)})
+        elif route == "/part-then-bytes":
+            with path.open("rb") as file:
+                head = len(DATA) - 5
+                await send({"type": ZEROCOPYSEND, "file": file, "offset": 0, "count": head, "more_body": True})
+                await send({"type": "http.response.body", "body": DATA[head:]})
+        elif route == "/from-position":
+            with path.open("rb") as file:
+                await send({"type": "http.response.body", "body": file.read(1000), "more_body": True})
+                await send({"type": ZEROCOPYSEND, "file": file})  # from the file's position to its end
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[str]:
+    path = tmp_path_factory.mktemp("zero-copy") / "data.bin"
+    path.write_bytes(DATA)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(
+        _app(path), host="127.0.0.1", port=port, http=partial(LimitedHttpProtocol, limits=LIMITS), log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_both_extensions_are_announced(server: str):
+    assert httpx.get(f"{server}/extensions").text == f"{PATHSEND},{ZEROCOPYSEND}"
+
+
+@pytest.mark.parametrize("route", ["/path", "/chunked", "/part-then-bytes", "/from-position"])
+def test_file_bodies_arrive_whole(server: str, route: str):
+    with httpx.Client() as client:  # one connection: each response ends where the next one begins
+        for _ in range(2):
+            response = client.get(f"{server}{route}")
+            assert response.status_code == 200
+            assert response.content == DATA
+    if route == "/chunked":
+        assert response.headers["transfer-encoding"] == "chunked"
+
+
+def test_head_sends_no_file_bytes(server: str):
+    with httpx.Client() as client:
+        head = client.head(f"{server}/path")
+        assert head.status_code == 200 and head.content == b""
+        assert int(head.headers["content-length"]) == len(DATA)
+        assert client.get(f"{server}/path").content == DATA  # the connection was left clean
