@@ -22,7 +22,7 @@ class FileShorterThanExpected(RuntimeError):
 
 
 class SocketFileSender:
-    """Sends file ranges to one socket, one at a time; `close` ends a send under way with ConnectionAbortedError."""
+    """Sends a file range to one socket; `close` ends a send under way with ConnectionAbortedError."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, socket_fd: int) -> None:
         self._loop = loop
@@ -36,8 +36,6 @@ class SocketFileSender:
     async def send(self, file_fd: int, offset: int, count: int) -> None:
         """Send `count` bytes of the file from `offset`; raise OSError as sendfile does (ConnectionError when the
         client has gone), FileShorterThanExpected if the file ends first."""
-        if self._socket_fd < 0:
-            raise ConnectionAbortedError("The connection was closed")
         self._file_fd, self._offset, self._left = file_fd, offset, count
         self.progress_at = self._loop.time()
         self._done = self._loop.create_future()
