@@ -1,9 +1,11 @@
 """The zero-copy ASGI extensions of our uvicorn protocol (http_protocol.py), spoken directly by a small ASGI app in
 the ways Starlette's responses do not: without Content-Length (chunked), a file part followed by bytes, a file
-object at its current position. Downloads through the hub itself are tested in tests/integration."""
+object at its current position; and which messages `BlobFileResponse` sends when they are offered, or not.
+Downloads through the hub itself are tested in tests/integration."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import threading
@@ -17,6 +19,7 @@ import httpx
 import pytest
 import uvicorn
 
+from modelyard.api.streaming import BlobFileResponse
 from modelyard.http_protocol import PATHSEND, ZEROCOPYSEND, ConnectionLimits, LimitedHttpProtocol
 
 DATA = os.urandom(3 * 1024 * 1024 + 17)
@@ -94,3 +97,30 @@ def test_head_sends_no_file_bytes(server: str):
         assert head.status_code == 200 and head.content == b""
         assert int(head.headers["content-length"]) == len(DATA)
         assert client.get(f"{server}/path").content == DATA  # the connection was left clean
+
+
+@pytest.mark.parametrize(
+    ("extensions", "range_header", "body_types"),
+    [
+        ({PATHSEND: {}, ZEROCOPYSEND: {}}, None, [PATHSEND]),
+        ({PATHSEND: {}, ZEROCOPYSEND: {}}, "bytes=5-", [ZEROCOPYSEND]),
+        ({}, "bytes=5-", ["http.response.body"] * 7),  # none offered: 512 KiB reads
+    ],
+)
+def test_blob_responses_use_the_extensions_offered(tmp_path: Path, extensions, range_header, body_types):
+    path = tmp_path / "blob.bin"
+    path.write_bytes(DATA)
+    headers = [(b"range", range_header.encode())] if range_header else []
+    scope = {"type": "http", "method": "GET", "headers": headers, "extensions": extensions}
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.Event().wait()  # no disconnect
+        return {}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(BlobFileResponse(path)(scope, receive, send))
+    assert sent[0]["type"] == "http.response.start"
+    assert [m["type"] for m in sent[1:] if m.get("body", True)] == body_types
