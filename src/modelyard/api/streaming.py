@@ -8,6 +8,7 @@ from typing import Any, Protocol, TypeVar
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
 from starlette.responses import FileResponse, StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
@@ -136,14 +137,32 @@ class PacedStreamingResponse(StreamingResponse):
         await super().__call__(scope, receive, paced(send))
 
 
+ZEROCOPYSEND = "http.response.zerocopysend"
+
+
 class BlobFileResponse(FileResponse):
-    """FileResponse (Range, HEAD, zero-copy `pathsend` where the server offers it) with larger reads, paced like
-    `PacedStreamingResponse`: a slow download holds one read."""
+    """FileResponse (Range, HEAD) sent zero-copy where the server offers it: the whole file with `pathsend` (as
+    Starlette does), a single range with `zerocopysend` (which Starlette does not use). Elsewhere it streams larger
+    reads than Starlette's, paced like `PacedStreamingResponse`: a slow download holds one read."""
 
     chunk_size = 512 * 1024
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._zero_copy_ranges = ZEROCOPYSEND in scope.get("extensions", {})
         await super().__call__(scope, receive, paced(send))
+
+    async def _handle_single_range(
+        self, send: Send, start: int, end: int, file_size: int, send_header_only: bool
+    ) -> None:
+        if send_header_only or not self._zero_copy_ranges:
+            await super()._handle_single_range(send, start, end, file_size, send_header_only)
+            return
+        headers = MutableHeaders(raw=list(self.raw_headers))
+        headers["content-range"] = f"bytes {start}-{end - 1}/{file_size}"
+        headers["content-length"] = str(end - start)
+        await send({"type": "http.response.start", "status": 206, "headers": headers.raw})
+        with open(self.path, "rb") as file:  # a local file: opening it waits for none of its bytes
+            await send({"type": ZEROCOPYSEND, "file": file, "offset": start, "count": end - start})
 
     @classmethod
     def _parse_range_header(cls, http_range: str, file_size: int) -> list[tuple[int, int]]:
