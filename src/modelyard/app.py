@@ -12,6 +12,7 @@ from modelyard.api.head import answer_head_like_get
 from modelyard.api.raw_path import RawPathMiddleware
 from modelyard.api.request_id import RequestIdMiddleware
 from modelyard.api.routes_account import router as account_router
+from modelyard.api.routes_admin import router as admin_router
 from modelyard.api.routes_bare_ids import bare_id_router
 from modelyard.api.routes_commit import router as commit_router
 from modelyard.api.routes_lfs import router as lfs_router
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
     # /api/lfs/{repo_pk}/{oid} (LFS downloads) before /api/{repo_type}/{namespace}/{name} (repo info).
     routers = (
         account_router,
+        admin_router,
         xet_hub_router,
         xet_cas_router,
         lfs_router,
