@@ -18,6 +18,7 @@ from modelyard.api.routes_commit import router as commit_router
 from modelyard.api.routes_lfs import router as lfs_router
 from modelyard.api.routes_repos import router as repos_router
 from modelyard.api.routes_resolve import router as resolve_router
+from modelyard.api.routes_tokens import router as tokens_router
 from modelyard.api.routes_tree import router as tree_router
 from modelyard.config import Settings
 from modelyard.gitserve.routes import router as git_router
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
     routers = (
         account_router,
         admin_router,
+        tokens_router,
         xet_hub_router,
         xet_cas_router,
         lfs_router,

@@ -278,3 +278,27 @@ def test_admin_commands_name_their_hub_and_refuse_a_mistyped_data_dir(server: Se
         server.admin("make-admin", "nobody")
     with pytest.raises(RuntimeError, match="No token with id 999999"):
         server.admin("revoke-token", "999999")
+
+
+def test_users_list_and_revoke_their_own_tokens_over_http(server: Server):
+    user = _new_user(server, "own")
+    spare = server.create_token(user.name, "read")
+    stranger = _new_user(server, "str")
+    with httpx.Client(base_url=server.url, headers=_bearer(user.token)) as http:
+        listed = http.get("/api/settings/tokens").json()
+        assert [(t["role"], t["revokedAt"]) for t in listed] == [("write", None), ("read", None)]
+        assert listed[0]["lastUsedAt"] is not None  # this very request used it
+        spare_id = listed[1]["id"]
+        # Another user's token is answered like a missing one; a read token cannot revoke.
+        assert (
+            httpx.delete(f"{server.url}/api/settings/tokens/{spare_id}", headers=_bearer(stranger.token)).status_code
+            == 404
+        )
+        assert (
+            httpx.delete(f"{server.url}/api/settings/tokens/{listed[0]['id']}", headers=_bearer(spare)).status_code
+            == 403
+        )
+        assert http.delete(f"/api/settings/tokens/{spare_id}").json()["revokedAt"] is not None
+        assert httpx.get(f"{server.url}/api/whoami-v2", headers=_bearer(spare)).status_code == 401
+        assert http.get("/api/whoami-v2").json()["name"] == user.name
+    assert f"token.revoked\t{user.name}\ttoken:{spare_id}" in server.admin("audit", "--event", "token.revoked")

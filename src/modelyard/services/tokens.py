@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select, update
 
 from modelyard.db.models import Token, User
-from modelyard.domain.dates import utcnow
-from modelyard.domain.errors import NotFound, Unauthorized
+from modelyard.domain.dates import iso_z, utcnow
+from modelyard.domain.errors import Forbidden, NotFound, Unauthorized
 from modelyard.services import audit, throttle, users
 from modelyard.services.hub import Hub
 from modelyard.services.users import Actor
@@ -28,6 +28,16 @@ class TokenInfo:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "role": self.role,
+            "createdAt": iso_z(self.created_at),
+            "lastUsedAt": iso_z(self.last_used_at) if self.last_used_at else None,
+            "revokedAt": iso_z(self.revoked_at) if self.revoked_at else None,
+        }
 
 
 def authenticate(hub: Hub, token: str, client: throttle.Client) -> Actor:
@@ -91,6 +101,17 @@ def revoke(hub: Hub, token_id: int, by: Actor | str | None) -> TokenInfo:
             row.revoked_at = utcnow()
             audit.record(session, audit.Event.TOKEN_REVOKED, f"token:{row.id}", by, user=user.name, name=row.name)
         return TokenInfo(row.id, user.name, row.name, row.role, row.created_at, row.last_used_at, row.revoked_at)
+
+
+def revoke_own(hub: Hub, actor: Actor, token_id: int) -> TokenInfo:
+    """A user revokes one of their tokens; another user's token is answered like a missing one."""
+    if not actor.can_write:
+        raise Forbidden("Revoking a token needs a token with the write role")
+    with hub.db.session() as session:
+        row = session.get(Token, token_id)
+        if row is None or row.user_id != actor.user_id:
+            raise NotFound(f"No token with id {token_id}")
+    return revoke(hub, token_id, actor)
 
 
 def actor_of_token_id(hub: Hub, token_id: int) -> Actor | None:
