@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
+from modelyard.config import Settings
 from modelyard.db.models import AuthFailure
 from modelyard.domain.errors import TooManyRequests
 from modelyard.services.hub import Hub
@@ -35,10 +37,15 @@ class Client:
 
 def check(hub: Hub, client: Client) -> None:
     """Raise TooManyRequests while the client's address or account is over the limit."""
-    now = int(time.time())
-    limit, window = hub.settings.auth_failure_limit, hub.settings.auth_failure_window_seconds
     with hub.db.session() as session:
-        rows = session.scalars(select(AuthFailure).where(AuthFailure.key.in_(client.counter_keys()))).all()
+        check_in(session, hub.settings, client)
+
+
+def check_in(session: Session, settings: Settings, client: Client) -> None:
+    """`check`, in a session the caller also uses for the authentication itself (one transaction, not two)."""
+    now = int(time.time())
+    limit, window = settings.auth_failure_limit, settings.auth_failure_window_seconds
+    rows = session.scalars(select(AuthFailure).where(AuthFailure.key.in_(client.counter_keys()))).all()
     waits = [row.window_start + window - now for row in rows if row.failures >= limit]
     wait = max((seconds for seconds in waits if seconds > 0), default=0)
     if wait:

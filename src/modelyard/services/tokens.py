@@ -42,9 +42,10 @@ class TokenInfo:
 
 def authenticate(hub: Hub, token: str, client: throttle.Client) -> Actor:
     """The actor of `token`. 429 while the client is over its failure limit, 401 (counted) for a bad token."""
-    throttle.check(hub, client)
     try:
-        actor = users.authenticate(hub, token)
+        with hub.db.session() as session:
+            throttle.check_in(session, hub.settings, client)
+            actor = users.actor_for_token(session, token)
     except Unauthorized:
         throttle.record_failure(hub, client)
         raise

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from modelyard.db.models import Token, User
 from modelyard.domain.dates import utcnow
@@ -71,9 +72,13 @@ def authenticate(hub: Hub, token: str) -> Actor:
     The lookup is by the sha256 of the token, an index search: it leaks nothing about stored values that a
     comparison's timing could reveal (what an attacker controls is the hash's preimage, not the hash)."""
     with hub.db.session() as session:
-        row = session.execute(
-            select(Token, User).join(User, Token.user_id == User.id).where(Token.token_hash == hash_token(token))
-        ).first()
+        return actor_for_token(session, token)
+
+
+def actor_for_token(session: Session, token: str) -> Actor:
+    row = session.execute(
+        select(Token, User).join(User, Token.user_id == User.id).where(Token.token_hash == hash_token(token))
+    ).first()
     if row is None or row[0].revoked_at is not None:
         raise Unauthorized("Invalid credentials in Authorization header")
     return actor_of(*row)
