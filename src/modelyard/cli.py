@@ -221,7 +221,7 @@ def revoke_token(hub: Hub, token_id: int) -> None:
 
 @admin_command("audit")
 @click.option("--limit", type=click.IntRange(1, audit.MAX_PAGE), default=50, show_default=True)
-@click.option("--event", help="Only this kind of event, e.g. token.revoked")
+@click.option("--event", type=click.Choice([event.value for event in audit.Event]), help="Only this kind of event")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line")
 def audit_log(hub: Hub, limit: int, event: str | None, as_json: bool) -> None:
     """The newest entries of the audit log first: tokens, administrators, visibility, deleted and moved repos."""

@@ -184,6 +184,8 @@ def test_signed_urls_of_a_repo_made_private_stop_working(server: Server, xet, tm
         ("repo.deleted", owner.name, {}),
         ("repo.visibility-changed", owner.name, {"to": "private"}),
     ]
+    bogus = httpx.get(f"{server.url}/api/admin/audit", params={"event": "x\x00"}, headers=_bearer(admin.token))
+    assert bogus.status_code == 400 and "Unknown event" in bogus.json()["error"]
     assert httpx.get(f"{server.url}/api/admin/audit", headers=_bearer(other.token)).status_code == 403
     assert httpx.get(f"{server.url}/api/admin/audit").status_code == 401
 

@@ -31,6 +31,8 @@ def test_a_password_is_stored_as_argon2_and_checks_case_insensitively_by_name(hu
         passwords.check_login(hub, "bob", "no password set", "10.0.0.1")  # tokens only
     with pytest.raises(BadRequest):
         passwords.set_password(hub, "bob", "short", "test")
+    with pytest.raises(Unauthorized):
+        passwords.check_login(hub, "no\x00name", "whatever", "10.0.0.1")  # never reaches the database as a key
 
 
 def test_guessing_one_account_is_throttled_from_every_address(hub: Hub):

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from modelyard.db.models import AuditEvent
 from modelyard.domain.dates import iso_z, utcnow
-from modelyard.domain.errors import Forbidden
+from modelyard.domain.errors import BadRequest, Forbidden
 from modelyard.domain.repo_ids import RepoRef
 from modelyard.services.hub import Hub
 from modelyard.services.users import Actor
@@ -95,6 +95,8 @@ def require_admin(actor: Actor) -> None:
 def list_events(hub: Hub, limit: int = 100, before: int | None = None, event: str | None = None) -> list[Entry]:
     """The newest events first, `limit` of them, older than the event id `before` when given."""
     limit = max(1, min(limit, MAX_PAGE))
+    if event is not None and event not in set(Event):
+        raise BadRequest(f"Unknown event {event[:60]!r}: expected one of {', '.join(Event)}")
     query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
     if before is not None:
         query = query.where(AuditEvent.id < before)

@@ -11,7 +11,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 
 from modelyard.db.models import User
-from modelyard.domain.errors import BadRequest, NotFound, Unauthorized
+from modelyard.domain.errors import BadRequest, InvalidName, NotFound, Unauthorized
+from modelyard.domain.repo_ids import validate_name_part
 from modelyard.services import audit, throttle
 from modelyard.services.hub import Hub
 from modelyard.services.users import Actor
@@ -35,6 +36,11 @@ def set_password(hub: Hub, user_name: str, password: str, by: Actor | str | None
 
 def check_login(hub: Hub, user_name: str, password: str, address: str) -> int:
     """The id of the user whose password this is; 401 otherwise, 429 past the failure limit."""
+    try:
+        validate_name_part(user_name, "user name")
+    except InvalidName:
+        throttle.record_failure(hub, throttle.Client(address))  # no such account can exist: count the address
+        raise Unauthorized("Invalid user name or password") from None
     client = throttle.Client(address, user_name)
     throttle.check(hub, client)
     with hub.db.session() as session:
