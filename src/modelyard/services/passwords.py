@@ -6,14 +6,15 @@ cannot be guessed faster than the configured limit from any number of addresses.
 
 from __future__ import annotations
 
+import functools
+import secrets
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
 
-from modelyard.db.models import User
 from modelyard.domain.errors import BadRequest, InvalidName, NotFound, Unauthorized
 from modelyard.domain.repo_ids import validate_name_part
-from modelyard.services import audit, throttle
+from modelyard.services import accounts, audit, throttle
 from modelyard.services.hub import Hub
 from modelyard.services.users import Actor
 
@@ -27,9 +28,7 @@ def set_password(hub: Hub, user_name: str, password: str, by: Actor | str | None
         raise BadRequest(f"A password has {MIN_LENGTH} to {MAX_LENGTH} characters")
     hashed = _hasher.hash(password)
     with hub.db.session() as session:
-        user = session.scalar(select(User).where(func.lower(User.name) == user_name.lower()))
-        if user is None:
-            raise NotFound(f"No user named {user_name}")
+        user = accounts.user_named(session, user_name)
         user.password_hash = hashed
         audit.record(session, audit.Event.PASSWORD_SET, f"user:{user.name}", by)
 
@@ -43,13 +42,23 @@ def check_login(hub: Hub, user_name: str, password: str, address: str) -> int:
         raise Unauthorized("Invalid user name or password") from None
     client = throttle.Client(address, user_name)
     throttle.check(hub, client)
-    with hub.db.session() as session:
-        user = session.scalar(select(User).where(func.lower(User.name) == user_name.lower()))
-        user_id, hashed = (user.id, user.password_hash) if user is not None else (None, None)
-    if user_id is None or hashed is None or len(password) > MAX_LENGTH or not _verifies(hashed, password):
+    try:
+        with hub.db.session() as session:
+            user = accounts.user_named(session, user_name)
+            user_id, hashed = user.id, user.password_hash
+    except NotFound:
+        user_id, hashed = 0, None
+    # Without a password to check, check a stand-in: the answer takes as long, so it does not tell which names exist.
+    verified = _verifies(hashed or _stand_in_hash(), password[:MAX_LENGTH]) and hashed is not None
+    if not verified or len(password) > MAX_LENGTH:
         throttle.record_failure(hub, client)
         raise Unauthorized("Invalid user name or password")
     return user_id
+
+
+@functools.cache
+def _stand_in_hash() -> str:
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def _verifies(hashed: str, password: str) -> bool:

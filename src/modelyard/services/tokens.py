@@ -6,12 +6,12 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 
 from modelyard.db.models import Token, User
 from modelyard.domain.dates import iso_z, utcnow
 from modelyard.domain.errors import Forbidden, NotFound, Unauthorized
-from modelyard.services import audit, throttle, users
+from modelyard.services import accounts, audit, throttle, users
 from modelyard.services.hub import Hub
 from modelyard.services.users import Actor
 
@@ -86,7 +86,7 @@ def create(hub: Hub, user_name: str, role: str, token_name: str, by: Actor | str
 
 def list_tokens(hub: Hub, user_name: str) -> list[TokenInfo]:
     with hub.db.session() as session:
-        user = _user(session, user_name)
+        user = accounts.user_named(session, user_name)
         rows = session.scalars(select(Token).where(Token.user_id == user.id).order_by(Token.id)).all()
         return [TokenInfo(r.id, user.name, r.name, r.role, r.created_at, r.last_used_at, r.revoked_at) for r in rows]
 
@@ -124,10 +124,3 @@ def actor_of_token_id(hub: Hub, token_id: int) -> Actor | None:
     if row is None or row[0].revoked_at is not None:
         return None
     return users.actor_of(*row)
-
-
-def _user(session, name: str) -> User:  # type: ignore[no-untyped-def]
-    user = session.scalar(select(User).where(func.lower(User.name) == name.lower()))
-    if user is None:
-        raise NotFound(f"No user named {name}")
-    return user
