@@ -466,7 +466,7 @@ def modelyard_serving(workdir: Path, user: str = "bench", extra_env: dict[str, s
     data_dir = workdir / "modelyard-data"
     env = {**os.environ, **(extra_env or {})}
     storage = ["--data-dir", str(data_dir)]
-    run_checked([cli, "admin", "create-user", user, *storage], env=env)
+    run_checked([cli, "admin", "create-user", user, *storage, "--init"], env=env)  # a new hub: its first user
     created = run_checked([cli, "admin", "create-token", user, "--role", "write", *storage], env=env)
     token = created.strip().splitlines()[-1].strip()  # the command prints the token alone on its last line
     port = free_port()

@@ -181,7 +181,7 @@ def test_over_long_numbers_are_clean_4xx(server, http: httpx.Client, alice_http:
             response = http.get(f"/api/models/{rid}/tree/main", params={name: value})
             assert response.status_code == 400, error_text(response)
             assert f"Invalid {name}" in error_text(response)
-    token = f"xet1.{HUGE}.read.{HUGE}." + "0" * 64
+    token = f"xet2.{HUGE}.read.{HUGE}.{HUGE}." + "0" * 64
     response = http.get("/xet-cas/v1/reconstructions/" + "0" * 64, headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 401, error_text(response)
     response = http.get("/xet-cas/v1/fetch/" + "0" * 64, params={"r": f"{HUGE}-{HUGE}", "exp": "1", "sig": "x"})

@@ -544,11 +544,12 @@ def test_expired_forged_and_missing_tokens_are_refused(cas_repo, server):
 
     _, cas_url, token = cas_repo
     upload = build_upload(_random(64 * 1024))
-    _, pk, scope, _, _ = token.split(".")
+    _, pk, scope, issuer, _, _ = token.split(".")
     expired_at = int(time.time()) - 10
-    expired = f"xet1.{pk}.{scope}.{expired_at}.{sign(_signing_key(server), 'xet-cas', pk, scope, expired_at)}"
+    signature = sign(_signing_key(server), "xet-cas", pk, scope, issuer, expired_at)
+    expired = f"xet2.{pk}.{scope}.{issuer}.{expired_at}.{signature}"
     far_future = int(time.time()) + 10**6
-    forged = f"xet1.{pk}.{scope}.{far_future}.{'0' * 64}"
+    forged = f"xet2.{pk}.{scope}.{issuer}.{far_future}.{'0' * 64}"
     with httpx.Client(timeout=60) as cas:
         url = f"{cas_url}/v1/xorbs/default/{upload.xorb_hash}"
         for bad, what in ((expired, "expired"), (forged, "invalid"), ("garbage", "token")):
