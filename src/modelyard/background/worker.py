@@ -104,7 +104,8 @@ def _exit(signum: int, _frame: object) -> None:
 def spawn(count: int) -> list[subprocess.Popen[bytes]]:
     """Start `count` workers as children of this process; they read their settings from the environment."""
     command = [sys.executable, "-m", "modelyard", "worker", "--parent-pid", str(os.getpid())]
-    return [subprocess.Popen(command) for _ in range(count)]
+    # Low priority from the start (imports included); `serve` has no threads yet, so preexec_fn is safe here.
+    return [subprocess.Popen(command, preexec_fn=lower_priority) for _ in range(count)]
 
 
 def stop(workers: list[subprocess.Popen[bytes]]) -> None:
