@@ -56,6 +56,7 @@ class Round:
     start_delay: float  # seconds from the end of the upload to the start of Modelyard's download
     growth_mb: float  # server tree RSS: peak during the downloads minus right after the upload
     worker_growth_mb: float  # of which: the background worker's own growth
+    conversion_mb: float  # the worker's peak over the whole conversion, above its RSS before it
 
 
 def main() -> int:
@@ -108,11 +109,14 @@ def run(work: Path, size: int, count: int) -> list[Round]:
                 f"the upload), nginx {eager['nginx']:.0f} MiB/s; server RSS growth {growth_mb:.0f} MB "
                 f"(of which the worker {worker.growth_mb:.0f} MB)"
             )
-            waited = wait_until_idle(server.pid)
+            with WorkerMemory(server.pid) as conversion:  # the rest of the background work, to its end
+                waited = wait_until_idle(server.pid)
             print(f"  idle after {waited:.0f}s" if waited is not None else "  WARNING: still busy after 300s")
+            conversion_mb = max(worker.peak_mb, conversion.peak_mb) - worker.baseline_mb
+            print(f"  the worker's RSS over the whole conversion: up to {conversion_mb:.0f} MB over its idle size")
             idle = {name: check(curl_download(urls[name]), size, urls[name]).mib_per_s for name in order}
             print(f"  idle: Modelyard {idle['modelyard']:.0f} MiB/s, nginx {idle['nginx']:.0f} MiB/s")
-            rounds.append(Round(eager, idle, start_delay, growth_mb, worker.growth_mb))
+            rounds.append(Round(eager, idle, start_delay, growth_mb, worker.growth_mb, conversion_mb))
     return rounds
 
 
@@ -135,6 +139,14 @@ class WorkerMemory:
     @property
     def growth_mb(self) -> float:
         return sum(sampler.growth_mib for sampler in self.samplers) * MIB / 1e6
+
+    @property
+    def peak_mb(self) -> float:
+        return sum(sampler.peak_mib for sampler in self.samplers) * MIB / 1e6
+
+    @property
+    def baseline_mb(self) -> float:
+        return sum(sampler.baseline_mib for sampler in self.samplers) * MIB / 1e6
 
 
 def _is_worker(pid: int) -> bool:
@@ -162,9 +174,11 @@ def summarize(rounds: list[Round]) -> None:
     for number, r in enumerate(rounds, 1):
         print(
             f"{number:<7}{eager_ratio[number - 1]:>14.2f}{idle_ratio[number - 1]:>8.2f}{versus_idle[number - 1]:>12.2f}"
-            f"{r.start_delay:>9.1f}{r.growth_mb:>9.0f}{r.worker_growth_mb:>11.0f}"
+            f"{r.start_delay:>9.1f}{r.growth_mb:>9.0f}{r.worker_growth_mb:>11.0f}{r.conversion_mb:>16.0f}"
         )
-    print("(ratios: Modelyard / nginx, except after/idle: Modelyard right after the upload / Modelyard idle)")
+    print("(ratios: Modelyard / nginx, except after/idle: Modelyard right after the upload / Modelyard idle;")
+    print(" RSS +MB: the server and its children during the downloads, worker +MB: the worker's part of it;")
+    print(" conversion +MB: the worker's peak over the whole conversion, downloads or not)")
     within = all(r.start_delay <= WINDOW_SECONDS for r in rounds)
     print(f"Downloads started within {WINDOW_SECONDS}s of the upload's end: {'yes' if within else 'NO'}")
     ratio = median(eager_ratio)

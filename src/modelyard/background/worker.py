@@ -21,7 +21,6 @@ import threading
 import time
 from collections.abc import Callable
 
-from modelyard.background.local_cas import LocalCas
 from modelyard.config import Settings
 from modelyard.services import jobs, xet_convert
 from modelyard.services.hub import Hub
@@ -40,9 +39,8 @@ class Worker:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
-        self.cas = LocalCas(hub)
         self.handlers: dict[str, Callable[[jobs.Job], None]] = {
-            xet_convert.KIND: lambda job: xet_convert.run_job(hub, job, self.cas),
+            xet_convert.KIND: lambda job: xet_convert.run_job(hub, job),
         }
 
     def run_one(self) -> bool:
@@ -71,21 +69,21 @@ class Worker:
 
     def _heartbeat(self, job: jobs.Job, done: threading.Event) -> None:
         while not done.wait(jobs.HEARTBEAT_SECONDS):
-            if not jobs.heartbeat(self.hub, job, self.owner):
-                return  # the job is gone (its repository was deleted): the handler ends on its own
+            try:
+                if not jobs.heartbeat(self.hub, job, self.owner):
+                    return  # the job is gone (its repository was deleted): the handler ends on its own
+            except Exception as error:  # a busy database: the lease outlives a few missed beats
+                log.warning("Could not renew the lease of background job %s %s: %s", job.kind, job.subject, error)
 
     def run(self, keep_going: Callable[[], bool]) -> None:
-        try:
-            while keep_going():
-                try:
-                    ran = self.run_one()
-                except Exception:  # the database went away for a moment: keep serving the queue
-                    log.exception("The background worker could not reach its queue")
-                    ran = False
-                if not ran:
-                    time.sleep(POLL_SECONDS)
-        finally:
-            self.cas.close()
+        while keep_going():
+            try:
+                ran = self.run_one()
+            except Exception:  # the database went away for a moment: keep serving the queue
+                log.exception("The background worker could not reach its queue")
+                ran = False
+            if not ran:
+                time.sleep(POLL_SECONDS)
 
 
 def main(settings: Settings, parent_pid: int | None) -> None:

@@ -1,32 +1,27 @@
 """LFS -> Xet conversion, so that files uploaded through LFS can be downloaded through Xet.
 
 Right after an LFS object is stored (and again when a resolve finds an LFS file without a Xet copy), a job is
-queued (services/jobs.py). A worker process (background/worker.py), at the lowest priority, uploads the blob with
-hf_xet itself (native-speed content-defined chunking, the same validated upload path as any client, global dedup
-included) to a CAS of its own (background/local_cas.py) using an internal write token of the repository, then
-reconstructs the result from the stored xorbs and checks that its sha256 is the object's oid. Only then is the Xet
-file marked as a verified copy of the object, which makes resolve advertise it to hf_xet for every repository
-linking that object. A conversion that fails is retried with backoff and listed by `modelyard admin stats`.
-
-Best effort: when hf_xet is not installed or conversion is switched off, the object simply stays LFS-only
-(downloads keep working over plain HTTP). See docs/architecture.md, "Xet storage" and "Background work".
+queued (services/jobs.py). A worker process (background/worker.py), at the lowest priority, stores the blob as Xet
+(services/xet_ingest.py: hf_xet's chunking, global dedup, xorbs and a shard checked and registered like a client's
+upload, for the repository), then reconstructs the result from the stored xorbs and checks that its sha256 is the
+object's oid. Only then is the Xet file marked as a verified copy of the object, which makes resolve advertise it to
+hf_xet for every repository linking that object. A conversion that fails is retried with backoff and listed by
+`modelyard admin stats`. With conversion switched off, objects stay LFS-only (downloads keep working over plain
+HTTP). See docs/architecture.md, "Xet storage" and "Background work".
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
-from pathlib import Path
-from typing import Any, Protocol
 
 from sqlalchemy import select
 
 from modelyard.db.models import LfsObject, Repo, XetFile
 from modelyard.domain.errors import RepoNotFound
 from modelyard.domain.repo_ids import RepoRef, RepoType
-from modelyard.services import jobs, lfs_files, repos, xet, xet_read, xet_tokens
+from modelyard.services import jobs, lfs_files, repos, xet, xet_ingest, xet_read
 from modelyard.services.hub import Hub
 
 log = logging.getLogger("modelyard.xet")
@@ -34,21 +29,8 @@ KIND = "xet-convert"
 SCHEDULED_MEMO_SIZE = 100_000
 
 
-class XetUploader(Protocol):
-    def upload(self, hf_xet: Any, path: Path, sha256: str, token: str, token_expiry: int) -> str: ...
-
-
-@functools.cache
-def _hf_xet() -> Any:
-    try:
-        import hf_xet
-    except ImportError:  # pragma: no cover - hf_xet is optional on the server
-        return None
-    return hf_xet
-
-
 class _Scheduled:
-    """The objects this process queued already: a resolve of an unconverted file then costs no database write."""
+    """The objects this process queued after a read: the next reads of an unconverted file cost no database query."""
 
     def __init__(self) -> None:
         self.oids: set[str] = set()
@@ -65,19 +47,25 @@ class _Scheduled:
 
 
 def schedule(hub: Hub, repo_pk: int, oid: str) -> bool:
-    """Queue the conversion of LFS object `oid` (uploaded to `repo_pk`); True when a job was added."""
-    if not hub.settings.xet_convert_lfs or _hf_xet() is None:
-        return False
-    if not hub.component("xet_convert_scheduled", _Scheduled).first_time(oid):
+    """Queue the conversion of LFS object `oid` (just uploaded to `repo_pk`); True when a job was added."""
+    if not hub.settings.xet_convert_lfs:
         return False
     return jobs.enqueue(hub, KIND, oid, repo_pk)
 
 
-def run_job(hub: Hub, job: jobs.Job, uploader: XetUploader) -> None:
+def schedule_missed(hub: Hub, repo_pk: int, oid: str) -> bool:
+    """A read found LFS object `oid` of `repo_pk` without a Xet copy (uploaded before the queue existed, or while
+    conversion was off): queue it, at most once per object and serving process."""
+    if not hub.component("xet_convert_scheduled", _Scheduled).first_time(oid):
+        return False
+    return schedule(hub, repo_pk, oid)
+
+
+def run_job(hub: Hub, job: jobs.Job) -> None:
     """A worker's handler: convert, or end quietly when the repository or the blob went away meanwhile."""
     assert job.repo_pk is not None
     try:
-        convert(hub, job.repo_pk, job.subject, uploader)
+        convert(hub, job.repo_pk, job.subject)
     except Exception:
         if not _still_wanted(hub, job.repo_pk, job.subject):
             log.debug("Dropped the Xet conversion of %s: its repository or blob is gone", job.subject)
@@ -105,17 +93,15 @@ def _withdraw_if_deleted(hub: Hub, repo_pk: int, oid: str) -> None:
             lfs_files.unlink(session, repo_pk, [oid])
 
 
-def convert(hub: Hub, repo_pk: int, oid: str, uploader: XetUploader) -> str | None:
+def convert(hub: Hub, repo_pk: int, oid: str) -> str | None:
     """Convert one blob; returns the Xet file hash (None when there was nothing to do)."""
     if xet.has_verified_file(hub, oid):
         return None  # converted before: every repository linking the object can use that copy
     size = hub.blobs.size(oid)
-    hf_xet = _hf_xet()
-    if size is None or size == 0 or hf_xet is None:
+    if size is None or size == 0:
         return None
     started = time.monotonic()
-    token, expires = xet_tokens.issue_token(hub, repo_pk, xet_tokens.WRITE)
-    file_hash = uploader.upload(hf_xet, hub.blobs.path(oid), oid, token, expires)
+    file_hash = xet_ingest.ingest_file(hub, repo_pk, hub.blobs.path(oid), oid)
     record = xet.load_file(hub, file_hash)
     if record is None or record.size != size:
         raise RuntimeError(f"the CAS did not register Xet file {file_hash} of {size} bytes")

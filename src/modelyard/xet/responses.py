@@ -73,7 +73,7 @@ async def resolve_lfs(
         if not content.blob:
             return await run_in_threadpool(xet_file_response, request, hub, content.xet.hash, headers, media_type)
     else:
-        await run_in_threadpool(xet_convert.schedule, hub, record.pk, pointer.oid)  # an upload that missed its job
+        await run_in_threadpool(xet_convert.schedule_missed, hub, record.pk, pointer.oid)
     return None
 
 
