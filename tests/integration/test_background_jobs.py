@@ -159,3 +159,30 @@ def test_conversion_switched_off(conversion_off: Hub) -> None:
     time.sleep(3)  # the hub's own worker is running: it has nothing to do
     head = conversion_off.head("plain")
     assert head.status_code in (200, 302) and "x-xet-hash" not in head.headers
+
+
+def test_conversion_dedups_against_what_is_stored(server: Server, api, alice_http: httpx.Client, make_repo) -> None:
+    """A fine-tune pushed through LFS shares most of its chunks with its base: the conversion stores only the rest."""
+    base = os.urandom(8 * 1024 * 1024)
+    tuned = base[: 4 * 1024 * 1024] + os.urandom(1000) + base[4 * 1024 * 1024 + 1000 :]
+
+    def pending() -> int:
+        jobs = json.loads(server.admin("stats", "--json"))["backgroundJobs"]
+        return jobs["queued"] + jobs["running"]
+
+    def stored_once_idle() -> int:  # earlier tests' conversions finished too
+        _wait_for(lambda: pending() == 0, "an idle worker")
+        return alice_http.get("/api/storage").json()["xetStoredBytes"]
+
+    def converted(data: bytes) -> int:
+        rid = make_repo()
+        api.upload_file(path_or_fileobj=data, path_in_repo="weights.bin", repo_id=rid)
+        url = f"{server.url}/{rid}/resolve/main/weights.bin"
+        _wait_for(lambda: "x-xet-hash" in httpx.head(url, timeout=30).headers, "the conversion")
+        return stored_once_idle()
+
+    before = stored_once_idle()
+    after_base = converted(base)
+    after_tuned = converted(tuned)
+    assert after_base - before >= len(base)  # random bytes: stored whole
+    assert after_tuned - after_base < len(base) // 10  # the changed chunks only

@@ -46,3 +46,19 @@ def test_stream_chunker_matches_the_reference(data: bytes) -> None:
     assert _stream_boundaries(data, [1 << 20] * 10) == expected
     assert _stream_boundaries(data, [rng.randrange(1, 300_000) for _ in range(1000)]) == expected
     assert _stream_boundaries(data, [len(data) or 1]) == expected
+
+
+def test_file_hash_is_the_one_hf_xet_computes(tmp_path) -> None:
+    import hf_xet
+
+    from modelyard.domain.xet.hashes import chunk_hash, file_hash
+
+    data = os.urandom(3_000_000) + bytes(400_000) + os.urandom(700_001)
+    path = tmp_path / "file.bin"
+    path.write_bytes(data)
+    chunker = StreamChunker()
+    chunks = [bytes(c) for c in chunker.feed(data[:1_234_567])] + [bytes(c) for c in chunker.feed(data[1_234_567:])]
+    chunks += [bytes(c) for c in chunker.finish()]
+    assert b"".join(chunks) == data
+    ours = file_hash((chunk_hash(chunk), len(chunk)) for chunk in chunks)
+    assert ours.hex() == hf_xet.hash_files([str(path)])[0].hash
