@@ -181,9 +181,8 @@ def summarize(rounds: list[Round]) -> None:
     within = all(r.start_delay <= WINDOW_SECONDS for r in rounds)
     print(f"Downloads started within {WINDOW_SECONDS}s of the upload's end: {'yes' if within else 'NO'}")
     ratio = median(eager_ratio)
-    print(
-        f"Median ratio right after the upload: {ratio:.2f}; goal >= {THROUGHPUT_GOAL}: {verdict(ratio >= THROUGHPUT_GOAL)}"
-    )
+    passed = verdict(ratio >= THROUGHPUT_GOAL)
+    print(f"Median ratio right after the upload: {ratio:.2f}; goal >= {THROUGHPUT_GOAL}: {passed}")
     print(f"Median ratio Modelyard right after the upload / idle: {median(versus_idle):.2f} (issue 9: >= 0.9)")
     print(f"Largest server RSS growth (processes and children): {growth:.0f} MB; goal < {MEMORY_GOAL_MB} MB: "
           f"{verdict(growth < MEMORY_GOAL_MB)}")  # fmt: skip
