@@ -244,11 +244,12 @@ def part_ticket(
 
 
 def part_writer(hub: Hub, ticket: Ticket) -> PartWriter:
-    return hub.blobs.part_writer(str(ticket.repo_pk), ticket.oid, ticket.part, ticket.part_size)
+    return hub.blobs.part_writer(str(ticket.repo_pk), ticket.oid, ticket.part, ticket.part_size, ticket.size)
 
 
 def complete_multipart(hub: Hub, ticket: Ticket, body: dict[str, Any]) -> None:
-    """Join the uploaded parts into the object, verify and publish it, link it to the repository."""
+    """Verify the object its parts make up and publish it (no copy: they were written in place), link it to the
+    repository."""
     parts = body.get("parts")
     if not isinstance(parts, list) or not all(
         isinstance(p, dict) and isinstance(p.get("partNumber"), int) for p in parts
@@ -259,10 +260,10 @@ def complete_multipart(hub: Hub, ticket: Ticket, body: dict[str, Any]) -> None:
         raise BadRequest(f"Object {ticket.oid} has {expected} parts, the completion lists {len(parts)}")
     numbers = sorted(p["partNumber"] for p in parts)
     try:
-        hub.blobs.complete_multipart(str(ticket.repo_pk), ticket.oid, numbers, ticket.size)
+        hub.blobs.complete_multipart(str(ticket.repo_pk), ticket.oid, numbers, ticket.part_size, ticket.size)
     except BadRequest:
-        # A completion sent again (the client gave up waiting for the first, which joins and hashes the whole
-        # object) finds the parts gone once the first succeeded: the object is this repository's, all is well.
+        # A completion sent again (the client gave up waiting for the first, which may hash and sync a large
+        # object) finds the upload gone once the first succeeded: the object is this repository's, all is well.
         content = locate(hub, ticket.repo_pk, {ticket.oid}, hash_claims=False).get(ticket.oid)
         if content is None or not content.blob or content.size != ticket.size:
             raise
