@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     upload_url_ttl_seconds: int = 3600
     # Give every LFS upload a Xet copy in the background, so hf_xet clients download it through Xet.
     xet_convert_lfs: bool = True
+    # Disk for plain copies of Xet files (services/xet_copies.py), which plain downloads (curl, git-lfs, browsers)
+    # read like LFS blobs instead of rebuilding them from the xorbs; the least recently used go first. 0: none.
+    xet_plain_copies_bytes: int = Field(default=64 * GiB, ge=0)
     # How long a write waits for another writer of the same repository before answering 503.
     repo_lock_timeout_seconds: float = Field(default=60.0, gt=0)
     # Temp files and partial uploads untouched for this long are a crash's leftovers, removed at start-up.
