@@ -59,14 +59,19 @@ class PlainCopies:
     def find(self, record: XetFileRecord) -> Path | None:
         """The copy of `record` to serve, marked as just used; None when there is none (a rebuild is queued)."""
         path = self.path(record.hash)
-        try:
-            if path.stat().st_size == record.size:
-                os.utime(path)  # least recently used goes first
+        if self._intact(record):
+            with contextlib.suppress(FileNotFoundError):  # evicted meanwhile
+                os.utime(path)  # the least recently used go first
                 return path
-        except FileNotFoundError:
-            pass
         self.schedule_rebuild(record)
         return None
+
+    def _intact(self, record: XetFileRecord) -> bool:
+        """Whether the copy of `record` is there, whole (a copy is published whole, but a disk can lose it)."""
+        try:
+            return self.path(record.hash).stat().st_size == record.size
+        except FileNotFoundError:
+            return False
 
     def fits(self, size: int) -> bool:
         return 0 < size <= self.budget
@@ -144,7 +149,7 @@ class PlainCopies:
             file_hash = self._queue.get()
             try:
                 record = load_file(self.hub, file_hash)
-                if record is not None and not self.path(file_hash).exists():
+                if record is not None and not self._intact(record):
                     self.hash_and_keep(record, None)
             except Exception as error:  # best effort: downloads are reconstructed meanwhile
                 log.warning("Rebuilding the plain copy of Xet file %s failed: %s", file_hash, error)
