@@ -2,8 +2,9 @@
 
 A download of a file stored only as Xet (curl, a browser, git-lfs, `HF_HUB_DISABLE_XET=1`) is answered with
 these bytes while they are sent. The generator reads only the chunk records of the xorbs that hold the requested
-bytes, a batch of whole chunks at a time (at most `STREAM_BATCH` uncompressed bytes, or one chunk), one record at a
-time, decompressing each into the piece's buffer; between two pieces it holds nothing but the piece it yielded.
+bytes, a batch of whole chunks at a time (at most `STREAM_BATCH` uncompressed bytes, or one chunk), with one read
+that puts raw payloads straight into the piece's buffer and decompresses the others into it; between two pieces it
+holds nothing but the piece it yielded.
 With a response that produces the next piece only once the connection has taken the previous one
 (`api/streaming.PacedStreamingResponse`), a slow reader costs the server about one piece, whatever the file size.
 Batches follow chunk boundaries, so no chunk is read or decompressed twice.
@@ -16,7 +17,7 @@ from collections.abc import Iterator
 
 from modelyard.blobs.xorbs import XorbStore
 from modelyard.domain.xet.hashes import MerkleHash
-from modelyard.domain.xet.xorb import XorbChunk, decompress_chunks
+from modelyard.domain.xet.xorb import CHUNK_HEADER_SIZE, ChunkHeader, XorbChunk, decompress_into
 from modelyard.services.hub import Hub
 from modelyard.services.xet import ChunkTables, PackedChunks, TermIndex, XetFileRecord, store
 
@@ -65,18 +66,32 @@ def iter_file_bytes(hub: Hub, record: XetFileRecord, start: int, end: int) -> It
 
 
 def _read_chunks(xorbs: XorbStore, xorb_hash: MerkleHash, chunks: list[XorbChunk]) -> bytearray:
-    """The uncompressed bytes of consecutive chunks of a xorb, in one buffer: records are read and decompressed
-    one at a time, so the piece is the only large allocation (fewer, alike allocations fragment the heap less)."""
-    piece = bytearray(sum(chunk.size for chunk in chunks))
+    """The uncompressed bytes of consecutive chunks of a xorb, in one buffer, read with one system call.
+
+    Each record's header goes to a small buffer of its own; a payload as long as its chunk (stored raw, as
+    incompressible data is) is read straight into its place in the piece, any other into a buffer of its own and
+    decompressed into place. Raw data is thus copied once, by the kernel, and the piece is the only large buffer.
+    """
+    buffer = bytearray(sum(chunk.size for chunk in chunks))
+    piece = memoryview(buffer)
+    layout: list[tuple[XorbChunk, bytearray, memoryview, memoryview]] = []
     position = 0
-    records = xorbs.read_records(xorb_hash.hex(), chunks[0].offset, (chunk.length for chunk in chunks))
-    for chunk, data in zip(chunks, records, strict=True):
-        data = decompress_chunks(data, 1)
-        if len(data) != chunk.size:
-            raise ValueError(f"chunk {chunk.hash} of xorb {xorb_hash} holds {len(data)} bytes, not {chunk.size}")
-        piece[position : position + chunk.size] = data
+    for chunk in chunks:
+        out = piece[position : position + chunk.size]
+        stored = chunk.length - CHUNK_HEADER_SIZE
+        payload = out if stored == chunk.size else memoryview(bytearray(stored))
+        layout.append((chunk, bytearray(CHUNK_HEADER_SIZE), payload, out))
         position += chunk.size
-    return piece
+    parts = [part for _, header, payload, _ in layout for part in (header, payload)]
+    xorbs.read_into(xorb_hash.hex(), chunks[0].offset, parts)
+    for chunk, header, payload, out in layout:
+        decoded = ChunkHeader.decode(header, chunk.offset)
+        if decoded.uncompressed_size != chunk.size:
+            raise ValueError(
+                f"chunk {chunk.hash} of xorb {xorb_hash} holds {decoded.uncompressed_size} bytes, not {chunk.size}"
+            )
+        decompress_into(decoded, payload, out, chunk.offset)
+    return buffer
 
 
 def file_sha256(hub: Hub, record: XetFileRecord) -> str:
