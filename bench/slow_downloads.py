@@ -10,9 +10,8 @@ The same random file is uploaded with huggingface_hub to two fresh servers: thro
 them), and through LFS to `bench/lfs` (served from the blob file; the server's LFS -> Xet conversion is off, so it
 stays a plain LFS blob). On each, RSS (the server process and its children) is taken before the first download and
 sampled every 100 ms during the load; growth is the peak during the load minus that baseline. One full-speed curl
-download of each file, before
-the load, shows what the smaller pieces cost a fast reader. Meanwhile a separate process calls
-`HfApi.model_info` every 100 ms; the same probe on the idle server, in the same run, is the reference.
+download of each file, before the load, shows what the smaller pieces cost a fast reader. Meanwhile a separate
+process calls `HfApi.model_info` every 100 ms; the same probe on the idle server, in the same run, is the reference.
 
 Each slow client is a raw socket with a 256 KiB receive buffer (a slow reader's TCP window does not grow), sends
 a plain GET of the resolve URL and reads 16 KiB at a time, sleeping to hold its average at the rate. It prints the
