@@ -286,7 +286,8 @@ def verify_claims(hub: Hub, repo_pk: int, sha256s: Iterable[str]) -> None:
 
 
 def _hash_and_record(hub: Hub, file_hash: str, claimed: str) -> str | None:
-    """The sha256 of a Xet file's bytes, recorded as its verified sha256; None if it cannot be reconstructed."""
+    """The sha256 of a Xet file's bytes, recorded as its verified sha256; None if it cannot be reconstructed.
+    The same pass keeps the bytes as the file's plain copy when the claim holds (services/xet_copies.py)."""
     from modelyard.services.xet_copies import copies  # builds on this module's records and tables
 
     record = load_file(hub, file_hash)
