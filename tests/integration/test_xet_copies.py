@@ -151,3 +151,27 @@ def test_copies_stay_within_their_budget_and_larger_files_are_rebuilt_while_sent
             whole = _check_plain_download(client, "/dana/m/resolve/main/big", big)
             assert "last-modified" not in whole.headers  # rebuilt from the xorbs while sent
             assert not _copy(tight.data_dir, over).exists()
+
+
+@pytest.mark.slow  # three server starts
+def test_copies_survive_a_restart_but_not_a_reboot(tmp_path: Path):
+    from huggingface_hub import HfApi
+
+    with launch_server(tmp_path / "first") as first:
+        first.create_user("erin")
+        token = first.create_token("erin")
+        HfApi(endpoint=first.url, token=token).create_repo("erin/m")
+        with httpx.Client(base_url=first.url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as client:
+            data = os.urandom(MIB)
+            copy = _copy(first.data_dir, _commit_by_hand(client, "erin/m", "w.bin", data))
+        with launch_server(tmp_path / "second", share=first):  # another process, same boot: the copy stays
+            assert copy.read_bytes() == data
+        (first.data_dir / "xet" / "plain" / "boot_id").write_text("a boot before a crash")
+        with launch_server(tmp_path / "third", share=first) as third:
+            assert not copy.exists()
+            assert (
+                httpx.get(
+                    f"{third.url}/erin/m/resolve/main/w.bin", headers={"Authorization": f"Bearer {token}"}
+                ).content
+                == data
+            )

@@ -10,8 +10,9 @@ when their sha256 equals the file's verified sha256: a copy is never served unle
 
 The copies take at most `xet_plain_copies_bytes` of disk (0 turns them off); making room for a new copy removes the
 least recently used ones (a download marks its copy used). A download that misses is reconstructed as before.
-Copies are not fsynced (that would cost each commit a full write to disk): they are removed at start-up instead
-(`leftovers.sweep`), so that a copy cut short by a machine crash is never served, and rebuilt as downloads miss them.
+Copies are not fsynced (that would cost each commit a full write to disk): instead, the first start after the
+machine rebooted removes them all (`leftovers.sweep`), so that a copy cut short by a crash is never served, and they
+are rebuilt as downloads miss them.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 
 # Background rebuilds are niced: serving comes first (Linux applies a thread's own nice value to it alone).
 REBUILD_NICENESS = 10
+# In the copies' folder, beside them: the boot during which they were written.
+BOOT_MARKER = "boot_id"
 
 
 class PlainCopies:
@@ -119,7 +122,7 @@ class PlainCopies:
         copies = []
         for entry in os.scandir(self.root):
             with contextlib.suppress(FileNotFoundError):
-                if entry.is_file(follow_symlinks=False):
+                if entry.is_file(follow_symlinks=False) and entry.name != BOOT_MARKER:
                     stat = entry.stat(follow_symlinks=False)
                     copies.append((stat.st_mtime, stat.st_size, entry.path))
         used = sum(copy_size for _, copy_size, _ in copies)
@@ -157,13 +160,31 @@ class PlainCopies:
                 with self._lock:
                     self._pending.discard(file_hash)
 
-    def clear(self) -> int:
-        """Remove every copy and temp file (at start-up: copies are not fsynced); returns how many went."""
-        if not self.root.is_dir():
-            return 0
-        removed = sum(1 for entry in self.root.iterdir() if entry.is_file()) + sum(1 for _ in self.tmp_dir.glob("*"))
-        shutil.rmtree(self.root, ignore_errors=True)
+    def forget_if_rebooted(self) -> int:
+        """Remove every copy and temp file if the machine restarted since they were written (they are not fsynced:
+        a crash may have cut one short under its final name); returns how many went. A process that merely
+        restarted finds its copies whole in the page cache, and other live processes on the data dir keep theirs."""
+        marker = self.root / BOOT_MARKER
+        booted = _boot_id()
+        with contextlib.suppress(OSError):
+            if booted is not None and marker.read_text() == booted:
+                return 0
+        removed = 0
+        if self.root.is_dir():
+            removed = sum(1 for entry in self.root.iterdir() if entry.is_file() and entry != marker)
+            removed += sum(1 for _ in self.tmp_dir.glob("*"))
+            shutil.rmtree(self.root, ignore_errors=True)
+        self.root.mkdir(parents=True, exist_ok=True)
+        marker.write_text(booted or "")
         return removed
+
+
+def _boot_id() -> str | None:
+    """This boot's identity (Linux); None elsewhere, where every start counts as a reboot."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
 
 
 def _write_or_drop(temp: BinaryIO, piece: memoryview) -> BinaryIO | None:
