@@ -155,6 +155,7 @@ def test_copies_stay_within_their_budget_and_larger_files_are_rebuilt_while_sent
 
 @pytest.mark.slow  # three server starts
 def test_copies_survive_a_restart_but_not_a_reboot(tmp_path: Path):
+    """A start removes a crashed writer's old temp files, and every copy only after the machine rebooted."""
     from huggingface_hub import HfApi
 
     with launch_server(tmp_path / "first") as first:
@@ -164,8 +165,15 @@ def test_copies_survive_a_restart_but_not_a_reboot(tmp_path: Path):
         with httpx.Client(base_url=first.url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as client:
             data = os.urandom(MIB)
             copy = _copy(first.data_dir, _commit_by_hand(client, "erin/m", "w.bin", data))
+        temps = copy.parent / "tmp"
+        stale, live = temps / "crashed-writer", temps / "live-writer"
+        for temp in (stale, live):
+            temp.write_bytes(b"part of a copy")
+        two_days_ago = time.time() - 2 * 24 * 3600
+        os.utime(stale, (two_days_ago, two_days_ago))
         with launch_server(tmp_path / "second", share=first):  # another process, same boot: the copy stays
             assert copy.read_bytes() == data
+            assert not stale.exists() and live.exists()
         (first.data_dir / "xet" / "plain" / "boot_id").write_text("a boot before a crash")
         with launch_server(tmp_path / "third", share=first) as third:
             assert not copy.exists()

@@ -14,4 +14,4 @@ def sweep(hub: Hub) -> int:
     """Remove the leftovers; returns how many files and folders went."""
     max_age = hub.settings.stale_upload_age_seconds
     swept = hub.blobs.sweep(max_age) + xet.store(hub).sweep(max_age) + hub.git.sweep_trash()
-    return swept + xet_copies.copies(hub).forget_if_rebooted()  # not fsynced: a crash may have cut a copy short
+    return swept + xet_copies.copies(hub).sweep(max_age)

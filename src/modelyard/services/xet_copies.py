@@ -11,8 +11,8 @@ when their sha256 equals the file's verified sha256: a copy is never served unle
 The copies take at most `xet_plain_copies_bytes` of disk (0 turns them off); making room for a new copy removes the
 least recently used ones (a download marks its copy used). A download that misses is reconstructed as before.
 Copies are not fsynced (that would cost each commit a full write to disk): instead, the first start after the
-machine rebooted removes them all (`leftovers.sweep`), so that a copy cut short by a crash is never served, and they
-are rebuilt as downloads miss them.
+machine rebooted removes them all (`sweep`, called by `leftovers.sweep`), so that a copy cut short by a crash is
+never served, and they are rebuilt as downloads miss them.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from typing import BinaryIO
 
 from sqlalchemy import select
 
+from modelyard.blobs.files import remove_stale
 from modelyard.db.models import XetFile
 from modelyard.services import xet_read
 from modelyard.services.hub import Hub
@@ -160,15 +161,16 @@ class PlainCopies:
                 with self._lock:
                     self._pending.discard(file_hash)
 
-    def forget_if_rebooted(self) -> int:
-        """Remove every copy and temp file if the machine restarted since they were written (they are not fsynced:
-        a crash may have cut one short under its final name); returns how many went. A process that merely
-        restarted finds its copies whole in the page cache, and other live processes on the data dir keep theirs."""
+    def sweep(self, max_age: float) -> int:
+        """At start-up: temp files untouched for `max_age` seconds (a crashed process's), and every copy if the
+        machine restarted since they were written (they are not fsynced: a crash may have cut one short under its
+        final name); returns how many went. A process that merely restarted finds the copies whole in the page
+        cache, and other live processes on the data dir keep theirs."""
         marker = self.root / BOOT_MARKER
         booted = _boot_id()
         with contextlib.suppress(OSError):
             if booted is not None and marker.read_text() == booted:
-                return 0
+                return remove_stale(self.tmp_dir, max_age)
         removed = 0
         if self.root.is_dir():
             removed = sum(1 for entry in self.root.iterdir() if entry.is_file() and entry != marker)
