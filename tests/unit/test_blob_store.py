@@ -255,6 +255,18 @@ def test_parts_cut_another_way_never_write_into_an_upload_hashed_as_it_arrived(s
     assert store.path(oid).read_bytes() == data
 
 
+def test_a_part_request_reserves_no_more_disk_than_it_sends(store: LocalBlobStore):
+    # A part URL for an object of the largest size, and a request that sends nothing: the disk must not hold the
+    # object's whole size until the leftovers sweep (a few empty requests would fill it).
+    size = 256 * 1024 * 1024
+    oid = sha(b"never sent")
+    writer = store.part_writer("7", oid, 2, PART, size)
+    writer.write(os.urandom(PART))
+    writer.discard()
+    (data,) = store.parts_dir.glob("*/data")
+    assert data.stat().st_blocks * 512 < 2 * 1024 * 1024
+
+
 def test_one_part_is_received_by_one_request_at_a_time(store: LocalBlobStore):
     """Two writes of one part at once would interleave their bytes in the file: the second is refused while the
     first runs, and a completion while any part is being received is refused too."""
