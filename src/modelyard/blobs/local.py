@@ -69,8 +69,8 @@ class LocalBlobStore:
         return BlobWriter(self, max_size)
 
     # Multipart uploads: every part lands at its offset in one file of the object's size, which the completion
-    # verifies and renames into place (blobs/multipart.py). `upload` names one upload (its repository and object), so
-    # that uploads of one object never mix. Parts are `part_size` bytes, the last one what remains of the object's `size`.
+    # verifies and renames into place (blobs/multipart.py). `upload` names one upload (its repository and object),
+    # so that uploads of one object never mix. Parts are `part_size` bytes, the last one what remains of `size`.
     # The folder is named by the cut too: one repository may hold part URLs of one object cut two ways (the part
     # size depends on the batch), and parts of another cut overlap this one's, so they could overwrite bytes that
     # a checkpoint already hashed.
