@@ -113,6 +113,20 @@ def test_validate_yaml_refuses_unparsable_cards(http: httpx.Client, endpoint: st
     assert_still_serving(endpoint)
 
 
+def test_a_small_card_with_a_million_invalid_entries_gets_a_short_answer(http: httpx.Client, endpoint: str):
+    """8 KB of YAML aliases stand for a million model-index results, each one invalid: the answer lists the first
+    problems, not a million of them (50 MB of message, hundreds of MB of server memory per anonymous request)."""
+    results = ", ".join(["*r"] * 990)
+    models = ", ".join(["*m"] * 990)
+    card = f"---\nx: &r 1\ny: &m {{name: a, results: [{results}]}}\nmodel-index: [{models}]\n---\n"
+    response = post_json(http, "/api/validate-yaml", {"content": card, "repoType": "model"})
+    assert_refused(response, 400, "model-index[0].results[0]")
+    assert len(response.content) < 64 * 1024, len(response.content)
+    plain = http.post("/api/validate-yaml", json={"content": card}, headers={"Accept": "text/plain"})
+    assert plain.status_code == 400 and len(plain.content) < 64 * 1024, len(plain.content)
+    assert_still_serving(endpoint)
+
+
 @pytest.mark.parametrize(
     ("card", "message"),
     [

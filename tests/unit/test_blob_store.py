@@ -235,6 +235,38 @@ def test_multipart_parts_of_other_uploads_never_mix(store: LocalBlobStore):
     assert store.path(oid).read_bytes() == data
 
 
+def _put_part(store: LocalBlobStore, oid: str, number: int, part_size: int, size: int, data: bytes) -> str:
+    writer = store.part_writer("7", oid, number, part_size, size)
+    writer.write(data)
+    return writer.finish()
+
+
+def test_parts_cut_another_way_never_write_into_an_upload_hashed_as_it_arrived(store: LocalBlobStore):
+    # One repository may obtain part URLs of one object with two part sizes (the part size depends on how many
+    # objects its batch names). A part of the other cut must not overwrite bytes that a checkpoint already hashed:
+    # the completion would publish those bytes under a sha256 they do not have.
+    data = os.urandom(2 * PART)
+    oid = sha(data)
+    _put_part(store, oid, 1, PART, len(data), data[:PART])  # hashed as it arrived
+    other_cut = PART * 2 // 3
+    _put_part(store, oid, 2, other_cut, len(data), os.urandom(other_cut))  # bytes PART*2/3.. of part 1, overwritten
+    _put_part(store, oid, 2, PART, len(data), data[PART:])
+    store.complete_multipart("7", oid, [1, 2], PART, len(data))
+    assert store.path(oid).read_bytes() == data
+
+
+def test_a_part_request_reserves_no_more_disk_than_it_sends(store: LocalBlobStore):
+    # A part URL for an object of the largest size, and a request that sends nothing: the disk must not hold the
+    # object's whole size until the leftovers sweep (a few empty requests would fill it).
+    size = 256 * 1024 * 1024
+    oid = sha(b"never sent")
+    writer = store.part_writer("7", oid, 2, PART, size)
+    writer.write(os.urandom(PART))
+    writer.discard()
+    (data,) = store.parts_dir.glob("*/data")
+    assert data.stat().st_blocks * 512 < 2 * 1024 * 1024
+
+
 def test_one_part_is_received_by_one_request_at_a_time(store: LocalBlobStore):
     """Two writes of one part at once would interleave their bytes in the file: the second is refused while the
     first runs, and a completion while any part is being received is refused too."""

@@ -68,18 +68,21 @@ class LocalBlobStore:
     def writer(self, max_size: int) -> BlobWriter:
         return BlobWriter(self, max_size)
 
-    # Multipart uploads: every part lands at its offset in one pre-allocated file, which the completion verifies and
-    # renames into place (blobs/multipart.py). `upload` names one upload (its repository and object), so that uploads
-    # of one object never mix. Parts are `part_size` bytes, the last one what remains of the object's `size`.
+    # Multipart uploads: every part lands at its offset in one file of the object's size, which the completion
+    # verifies and renames into place (blobs/multipart.py). `upload` names one upload (its repository and object),
+    # so that uploads of one object never mix. Parts are `part_size` bytes, the last one what remains of `size`.
+    # The folder is named by the cut too: one repository may hold part URLs of one object cut two ways (the part
+    # size depends on the batch), and parts of another cut overlap this one's, so they could overwrite bytes that
+    # a checkpoint already hashed.
 
-    def _upload_dir(self, upload: str, oid: str) -> Path:
-        return self.parts_dir / f"{upload}-{self.path(oid).name}"
+    def _upload_dir(self, upload: str, oid: str, part_size: int, size: int) -> Path:
+        return self.parts_dir / f"{upload}-{self.path(oid).name}-{size}-{part_size}"
 
     def part_writer(self, upload: str, oid: str, part_number: int, part_size: int, size: int) -> PartWriter:
         lengths = _part_lengths(part_size, size)
         if not 1 <= part_number <= len(lengths):
             raise BadRequest(f"Object {oid} has parts 1 to {len(lengths)}, not {part_number}")
-        folder = self._upload_dir(upload, oid)
+        folder = self._upload_dir(upload, oid, part_size, size)
         offset = (part_number - 1) * part_size
         return PartWriter(folder, folder.name, part_number, offset, lengths[part_number - 1], size, self._checkpoints)
 
@@ -88,7 +91,7 @@ class LocalBlobStore:
         lengths = _part_lengths(part_size, size)
         if sorted(part_numbers) != list(range(1, len(lengths) + 1)):
             raise BadRequest(f"Object {oid} has parts 1 to {len(lengths)}: the completion must list each once")
-        folder = self._upload_dir(upload, oid)
+        folder = self._upload_dir(upload, oid, part_size, size)
         multipart.complete(folder, folder.name, oid, lengths, self.path(oid), self._checkpoints)
 
 

@@ -1,4 +1,4 @@
-"""Multipart LFS uploads on the local file system: every part lands at its offset in one pre-allocated file.
+"""Multipart LFS uploads on the local file system: every part lands at its offset in one file of the object's size.
 
 An upload (one repository's upload of one object) is a folder holding `data`, the object's bytes, and a marker per
 received part, named by its number, which holds the ETag of the part's latest complete write and its length. The
@@ -133,7 +133,9 @@ class PartWriter:
             if not _same_file(self._data, data_path):
                 raise Conflict("This upload was completed meanwhile")
             if os.fstat(self._data).st_size < total:
-                os.posix_fallocate(self._data, 0, total)  # the whole object's room at once, parts land in place
+                # The object's length at once, parts land in place; sparse, not allocated (posix_fallocate): a part
+                # request that sends nothing must not take the object's whole size of disk until the sweep.
+                os.ftruncate(self._data, total)
         except BaseException:
             self.discard()
             raise

@@ -7,6 +7,8 @@ Messages follow the Hub's (`Invalid YAML in README.md: …`, `"license" must be 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from itertools import chain, islice
 from typing import Any
 
 from modelyard.domain.cards import front_matter
@@ -26,6 +28,9 @@ LICENSES = (
     "pddl", "lgpl-lr", "deepfloyd-if-license", "fair-noncommercial-research-license", "llama2", "llama3",
     "llama3.1", "llama3.2", "llama3.3", "llama4", "gemma", "unknown", "other",
 )  # fmt: skip
+# Problems listed in one answer: YAML aliases let a few KB of card stand for a million invalid entries, whose
+# messages would make an answer of tens of MB (and hundreds of MB of memory) per request.
+MAX_LISTED_ERRORS = 20
 MISSING_METADATA_WARNING = (
     "empty or missing yaml metadata in repo card (https://huggingface.co/docs/hub/model-cards#model-card-metadata)"
 )
@@ -44,7 +49,10 @@ def validate_card(text: str) -> list[str]:
         raise _invalid([error.message]) from None
     if not metadata:
         return [MISSING_METADATA_WARNING]
-    errors = [*_license_errors(metadata.get("license")), *_model_index_errors(metadata.get("model-index"))]
+    problems = chain(_license_errors(metadata.get("license")), _model_index_errors(metadata.get("model-index")))
+    errors = list(islice(problems, MAX_LISTED_ERRORS + 1))
+    if len(errors) > MAX_LISTED_ERRORS:
+        errors[MAX_LISTED_ERRORS:] = [f"(more problems: only the first {MAX_LISTED_ERRORS} are listed)"]
     if errors:
         raise _invalid(errors)
     return []
@@ -61,60 +69,57 @@ def _invalid(errors: list[str]) -> BadRequest:
     return error
 
 
-def _license_errors(value: Any) -> list[str]:
+def _license_errors(value: Any) -> Iterator[str]:
     if value is None:
-        return []
+        return
     values = value if isinstance(value, list) else [value]
-    if all(isinstance(item, str) and item in LICENSES for item in values):
-        return []
-    return [f'"license" must be one of [{", ".join(LICENSES)}]']
+    if not all(isinstance(item, str) and item in LICENSES for item in values):
+        yield f'"license" must be one of [{", ".join(LICENSES)}]'
 
 
-def _model_index_errors(value: Any) -> list[str]:
+def _model_index_errors(value: Any) -> Iterator[str]:
     """The shape huggingface_hub's `model_index_to_eval_results` reads: models with results with metrics."""
     if value is None:
-        return []
+        return
     if not isinstance(value, list):
-        return ['"model-index" must be an array']
-    errors: list[str] = []
+        yield '"model-index" must be an array'
+        return
     for i, model in enumerate(value):
         where = f"model-index[{i}]"
         if not isinstance(model, dict):
-            errors.append(f'"{where}" must be an object')
+            yield f'"{where}" must be an object'
             continue
-        errors += _required(model, where, "name", str)
+        yield from _required(model, where, "name", str)
         if not isinstance(model.get("results"), list):
-            errors.append(f'"{where}.results" must be an array')
+            yield f'"{where}.results" must be an array'
             continue
         for j, result in enumerate(model["results"]):
-            errors += _result_errors(result, f"{where}.results[{j}]")
-    return errors
+            yield from _result_errors(result, f"{where}.results[{j}]")
 
 
-def _result_errors(result: Any, where: str) -> list[str]:
+def _result_errors(result: Any, where: str) -> Iterator[str]:
     if not isinstance(result, dict):
-        return [f'"{where}" must be an object']
-    errors: list[str] = []
+        yield f'"{where}" must be an object'
+        return
     for key in ("task", "dataset"):
         part = result.get(key)
         if not isinstance(part, dict):
-            errors.append(f'"{where}.{key}" is required')
+            yield f'"{where}.{key}" is required'
         else:
-            errors += _required(part, f"{where}.{key}", "type", str)
+            yield from _required(part, f"{where}.{key}", "type", str)
             if key == "dataset":
-                errors += _required(part, f"{where}.{key}", "name", str)
+                yield from _required(part, f"{where}.{key}", "name", str)
     metrics = result.get("metrics")
     if not isinstance(metrics, list) or not metrics:
-        errors.append(f'"{where}.metrics" must be a non-empty array')
-        return errors
+        yield f'"{where}.metrics" must be a non-empty array'
+        return
     for k, metric in enumerate(metrics):
         if not isinstance(metric, dict):
-            errors.append(f'"{where}.metrics[{k}]" must be an object')
+            yield f'"{where}.metrics[{k}]" must be an object'
             continue
-        errors += _required(metric, f"{where}.metrics[{k}]", "type", str)
+        yield from _required(metric, f"{where}.metrics[{k}]", "type", str)
         if "value" not in metric:
-            errors.append(f'"{where}.metrics[{k}].value" is required')
-    return errors
+            yield f'"{where}.metrics[{k}].value" is required'
 
 
 def _required(mapping: dict[str, Any], where: str, key: str, kind: type) -> list[str]:
