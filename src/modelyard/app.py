@@ -14,6 +14,7 @@ from modelyard.api.request_id import RequestIdMiddleware
 from modelyard.api.routes_account import router as account_router
 from modelyard.api.routes_bare_ids import bare_id_router
 from modelyard.api.routes_commit import router as commit_router
+from modelyard.api.routes_discussions import router as discussions_router
 from modelyard.api.routes_lfs import router as lfs_router
 from modelyard.api.routes_repos import router as repos_router
 from modelyard.api.routes_resolve import router as resolve_router
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
         repos_router,
         tree_router,
         commit_router,
+        discussions_router,
         git_router,
         resolve_router,
     )
