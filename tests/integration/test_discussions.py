@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, HfFileSystem, hf_hub_download
-from huggingface_hub.errors import BadRequestError, HfHubHTTPError
+from huggingface_hub.errors import BadRequestError, HfHubHTTPError, RepositoryNotFoundError
 
 from helpers import user_files
 
@@ -239,3 +240,45 @@ def test_discussions_can_be_disabled(api: HfApi, bob_api: HfApi, make_repo, alic
     assert refused.value.response.status_code == 403
     alice_http.put(f"/api/models/{rid}/settings", json={"discussionsDisabled": False})
     assert [d.title for d in bob_api.get_repo_discussions(rid)] == ["Before the switch"]
+
+
+def test_threads_opened_at_once_get_distinct_numbers(api: HfApi, bob_api: HfApi, make_repo):
+    rid = make_repo()
+
+    def open_one(index: int) -> int:
+        client = api if index % 2 else bob_api
+        if index % 3:
+            return client.create_discussion(rid, title=f"Concurrent {index}").num
+        return client.create_pull_request(rid, title=f"Concurrent PR {index}").num
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        numbers = list(pool.map(open_one, range(12)))
+    assert sorted(numbers) == list(range(1, 13))
+    pull_refs = {r.ref for r in api.list_repo_refs(rid, include_pull_requests=True).pull_requests}
+    assert pull_refs == {f"refs/pr/{d.num}" for d in api.get_repo_discussions(rid, discussion_type="pull_request")}
+
+
+def test_private_repos_hide_their_discussions_and_other_types_work(
+    api: HfApi, bob_api: HfApi, anon_api: HfApi, make_repo
+):
+    private = make_repo(private=True)
+    api.create_discussion(private, title="Internal matter")
+    for client in (bob_api, anon_api):
+        with pytest.raises(RepositoryNotFoundError):
+            list(client.get_repo_discussions(private))
+        with pytest.raises(RepositoryNotFoundError):
+            client.get_discussion_details(private, 1)
+    with pytest.raises(RepositoryNotFoundError):
+        bob_api.create_discussion(private, title="Let me in")
+
+    dataset = make_repo({"data.csv": b"a,b\n1,2\n"}, repo_type="dataset")
+    opened = bob_api.create_commit(
+        dataset, _add("data.csv", b"a,b\n1,3\n"), commit_message="Fix a value", repo_type="dataset", create_pr=True
+    )
+    infos = api.get_paths_info(dataset, ["data.csv"], revision=opened.pr_revision, repo_type="dataset")
+    assert infos[0].size == len(b"a,b\n1,3\n")
+    pull = api.get_discussion_details(dataset, opened.pr_num, repo_type="dataset")
+    assert pull.url.endswith(f"/datasets/{dataset}/discussions/{opened.pr_num}") and pull.author == "bob"
+    api.merge_pull_request(dataset, opened.pr_num, repo_type="dataset")
+    fs = HfFileSystem(endpoint=api.endpoint, token=api.token, skip_instance_cache=True)
+    assert fs.read_bytes(f"datasets/{dataset}/data.csv") == b"a,b\n1,3\n"

@@ -22,7 +22,7 @@ from modelyard.domain.errors import BadRequest, Conflict, Forbidden, HubError, N
 from modelyard.services import markdown
 from modelyard.services.access import Action, authorize
 from modelyard.services.hub import Hub
-from modelyard.services.repos import RepoRecord
+from modelyard.services.repos import RepoRecord, writing
 from modelyard.services.users import Actor
 
 PAGE_SIZE = 50
@@ -30,8 +30,6 @@ TITLE_LENGTHS = (3, 200)
 MAX_COMMENT_LENGTH = 65536
 STATUSES = ("open", "closed", "merged", "draft")
 HIDDEN_COMMENT = "This comment has been hidden"
-# Numbering races (two threads opened at once) end in a unique-constraint error; the loser takes the next one.
-NUMBERING_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -92,35 +90,37 @@ def validate_comment(comment: object, what: str = "comment") -> str:
 def insert_thread(
     session: Session, actor: Actor, record: RepoRecord, title: str, description: str, target_branch: str | None
 ) -> Discussion:
-    """A new thread numbered after the repository's last one, with its opening comment (flushed, not committed)."""
+    """A new thread numbered after the repository's last one, with its opening comment (flushed, not committed).
+
+    Callers hold the repository's writer lock, which makes numbering a turn-taking affair across processes; the
+    `(repo_id, num)` unique constraint stays the backstop.
+    """
     _require_enabled(session, record)
-    for _ in range(NUMBERING_ATTEMPTS):
-        last = session.scalar(select(func.max(Discussion.num)).where(Discussion.repo_id == record.pk)) or 0
-        row = Discussion(
-            repo_id=record.pk,
-            num=last + 1,
-            title=title,
-            author_id=actor.user_id,
-            status="draft" if target_branch else "open",  # programmatic PRs start as drafts, as on the Hub
-            is_pull_request=target_branch is not None,
-            target_branch=target_branch,
-            created_at=utcnow(),
-        )
-        try:
-            with session.begin_nested():
-                session.add(row)
-                session.flush()
-        except IntegrityError:
-            continue
-        add_comment_event(session, row, actor, description)
-        return row
-    raise Conflict("Another discussion was opened at the same moment: try again")
+    last = session.scalar(select(func.max(Discussion.num)).where(Discussion.repo_id == record.pk)) or 0
+    row = Discussion(
+        repo_id=record.pk,
+        num=last + 1,
+        title=title,
+        author_id=actor.user_id,
+        status="draft" if target_branch else "open",  # programmatic PRs start as drafts, as on the Hub
+        is_pull_request=target_branch is not None,
+        target_branch=target_branch,
+        created_at=utcnow(),
+    )
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise Conflict("Another discussion was opened at the same moment: try again") from None
+    add_comment_event(session, row, actor, description)
+    return row
 
 
 def create_discussion(hub: Hub, actor: Actor | None, record: RepoRecord, title: object, description: object) -> int:
     actor = require_actor(actor)
     title, description = validate_title(title), validate_comment(description, "description")
-    with hub.db.session() as session:
+    # The writer lock only to take a number in turn with pull requests (see insert_thread); git is not touched.
+    with writing(hub, record), hub.db.session() as session:
         return insert_thread(session, actor, record, title, description, None).num
 
 
