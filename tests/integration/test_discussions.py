@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, HfFileSystem, hf_hub_download
-from huggingface_hub.errors import BadRequestError, HfHubHTTPError, RepositoryNotFoundError
+from huggingface_hub.errors import BadRequestError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
 from helpers import user_files
 
@@ -282,3 +282,29 @@ def test_private_repos_hide_their_discussions_and_other_types_work(
     api.merge_pull_request(dataset, opened.pr_num, repo_type="dataset")
     fs = HfFileSystem(endpoint=api.endpoint, token=api.token, skip_instance_cache=True)
     assert fs.read_bytes(f"datasets/{dataset}/data.csv") == b"a,b\n1,3\n"
+
+
+def test_edge_cases_of_pull_requests(api: HfApi, make_repo):
+    rid = make_repo({"a.txt": b"a\n"})
+    with pytest.raises(RevisionNotFoundError):  # no such pull request
+        api.create_commit(rid, _add("b.txt", b"b\n"), commit_message="To nowhere", revision="refs/pr/7")
+    empty = api.create_pull_request(rid, title="Nothing yet").num
+    with pytest.raises(BadRequestError):  # nothing to merge
+        api.merge_pull_request(rid, empty)
+    discussion = api.create_discussion(rid, title="Just talk").num
+    with pytest.raises(BadRequestError):
+        api.merge_pull_request(rid, discussion)
+    with pytest.raises(RevisionNotFoundError):
+        api.create_commit(rid, _add("b.txt", b"b\n"), commit_message="Not a PR", revision=f"refs/pr/{discussion}")
+    with pytest.raises(RevisionNotFoundError):  # onto a branch that does not exist
+        api.create_commit(rid, _add("b.txt", b"b\n"), commit_message="x", revision="other", create_pr=True)
+    api.create_branch(rid, branch="dev")
+    onto_dev = api.create_commit(rid, _add("d.txt", b"d\n"), commit_message="Onto dev", revision="dev", create_pr=True)
+    assert api.get_discussion_details(rid, onto_dev.pr_num).target_branch == "dev"
+    api.merge_pull_request(rid, onto_dev.pr_num)
+    assert "d.txt" in api.list_repo_files(rid, revision="dev") and "d.txt" not in api.list_repo_files(rid)
+
+    api.delete_repo(rid)  # threads go with their repository
+    api.create_repo(rid)
+    assert list(api.get_repo_discussions(rid)) == []
+    assert api.create_discussion(rid, title="A fresh start").num == 1

@@ -18,7 +18,7 @@ from sqlalchemy import delete
 
 from modelyard.db.models import Discussion
 from modelyard.domain.commit_ops import CommitRequest
-from modelyard.domain.errors import BadRequest, Conflict, Forbidden, HubError, RevisionNotFound
+from modelyard.domain.errors import BadRequest, Conflict, Forbidden, HubError, NotFound, RevisionNotFound
 from modelyard.domain.revisions import DEFAULT_BRANCH
 from modelyard.gitstore.repository import GitRepository
 from modelyard.services import commits, discussions
@@ -115,7 +115,10 @@ def require_committer(hub: Hub, actor: Actor | None, record: RepoRecord, num: in
     """Only an open pull request's author, and people with write access, may commit to its ref."""
     actor = discussions.require_actor(actor)
     with hub.db.session() as session:
-        row = discussions.load(session, record, num)
+        try:
+            row = discussions.load(session, record, num)
+        except NotFound:
+            raise RevisionNotFound(f"Invalid rev id: {ref_of(num)} does not exist") from None
         if not row.is_pull_request:
             raise RevisionNotFound(f"Invalid rev id: #{num} is a discussion, not a pull request")
         if row.status not in ("open", "draft"):
@@ -198,6 +201,8 @@ def merge(hub: Hub, actor: Actor | None, record: RepoRecord, num: int, note: obj
             error.details["filesWithConflicts"] = conflicts
             raise error
         assert tree is not None
+        if tree == git.tree_id(target):
+            raise BadRequest(f"Pull request #{num} changes nothing in {base}: there is nothing to merge")
         message = f"{title} (#{num})\n"
         merged = git.create_commit(tree, [target], message, signature(actor))
         git.update_ref(branch_ref, merged, expected=target)
