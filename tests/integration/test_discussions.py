@@ -308,3 +308,22 @@ def test_edge_cases_of_pull_requests(api: HfApi, make_repo):
     api.create_repo(rid)
     assert list(api.get_repo_discussions(rid)) == []
     assert api.create_discussion(rid, title="A fresh start").num == 1
+
+
+@pytest.mark.parametrize("xet", [True, False], ids=["xet", "lfs"])
+def test_large_files_in_a_pull_request(api: HfApi, make_repo, hf_cache: Path, monkeypatch, xet: bool):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", not xet)
+    rid = make_repo({"a.txt": b"a\n"})
+    weights = bytes(range(256)) * 4096  # 1 MiB, stored through LFS or Xet (*.safetensors)
+    opened = api.upload_file(repo_id=rid, path_or_fileobj=weights, path_in_repo="model.safetensors", create_pr=True)
+    assert opened.pr_revision is not None
+    path = hf_hub_download(rid, "model.safetensors", revision=opened.pr_revision, cache_dir=hf_cache)
+    assert Path(path).read_bytes() == weights
+    [info] = api.get_paths_info(rid, ["model.safetensors"], revision=opened.pr_revision)
+    assert info.lfs is not None and info.lfs.size == len(weights)
+    api.merge_pull_request(rid, opened.pr_num)
+    assert (
+        Path(hf_hub_download(rid, "model.safetensors", cache_dir=hf_cache, force_download=True)).read_bytes() == weights
+    )
