@@ -91,6 +91,7 @@ def test_bad_input_answers_4xx(api: HfApi, anon_api: HfApi, read_api: HfApi, mak
         read_api.create_discussion(rid, title="Read-only token")
     assert read_only.value.response.status_code == 403
     base = f"/api/models/{rid}/discussions"
+    api.create_discussion(rid, title="The one thread")
     for method, path, body in [
         ("GET", f"{base}/0", None),
         ("GET", f"{base}/99999999999", None),
@@ -99,11 +100,16 @@ def test_bad_input_answers_4xx(api: HfApi, anon_api: HfApi, read_api: HfApi, mak
         ("GET", f"{base}?type=weird", None),
         ("POST", base, {"title": "ok title", "description": "x", "pullRequest": "yes"}),
         ("POST", base, {"title": 5}),
-        ("POST", f"{base}/1/comment", {"comment": "x"}),
+        ("POST", f"{base}/2/comment", {"comment": "x"}),
+        ("POST", base, {"title": "nul \u0000 title", "description": "x"}),
+        ("POST", base, {"title": "fine title", "description": "nul \u0000"}),
+        ("GET", f"{base}?author=a%00b", None),
+        ("POST", f"{base}/1/comment/a%00b/edit", {"content": "x"}),
+        ("POST", f"{base}/1/comment/0123456789abcdef01234567/hide", None),
     ]:
         response = alice_http.request(method, path, json=body)
         assert 400 <= response.status_code < 500, (method, path, response.status_code, response.text)
-    assert api.get_repo_discussions(rid) is not None and list(api.get_repo_discussions(rid)) == []
+    assert [d.title for d in api.get_repo_discussions(rid)] == ["The one thread"]  # nothing half-written
 
 
 def test_listing_filters_and_pages(api: HfApi, bob_api: HfApi, make_repo):

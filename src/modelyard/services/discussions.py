@@ -8,6 +8,7 @@ services.pull_requests.
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from modelyard.db.models import Discussion, DiscussionEvent, DiscussionSettings, User
 from modelyard.domain.dates import utcnow
 from modelyard.domain.errors import BadRequest, Conflict, Forbidden, HubError, NotFound, Unauthorized
+from modelyard.domain.repo_ids import validate_name_part
 from modelyard.services import markdown
 from modelyard.services.access import Action, authorize
 from modelyard.services.hub import Hub
@@ -30,6 +32,7 @@ TITLE_LENGTHS = (3, 200)
 MAX_COMMENT_LENGTH = 65536
 STATUSES = ("open", "closed", "merged", "draft")
 HIDDEN_COMMENT = "This comment has been hidden"
+EVENT_ID = re.compile(r"[0-9a-f]{24}")
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ def require_actor(actor: Actor | None) -> Actor:
 def validate_title(title: object) -> str:
     if not isinstance(title, str) or not TITLE_LENGTHS[0] <= len(title.strip()) <= TITLE_LENGTHS[1]:
         raise BadRequest(f"The title must be between {TITLE_LENGTHS[0]} and {TITLE_LENGTHS[1]} characters long")
-    return title.strip()
+    return _without_nul(title.strip(), "title")
 
 
 def validate_comment(comment: object, what: str = "comment") -> str:
@@ -81,7 +84,14 @@ def validate_comment(comment: object, what: str = "comment") -> str:
         raise BadRequest(f"The {what} must be a non-empty string")
     if len(comment) > MAX_COMMENT_LENGTH:
         raise BadRequest(f"The {what} is longer than {MAX_COMMENT_LENGTH} characters")
-    return comment
+    return _without_nul(comment, what)
+
+
+def _without_nul(text: str, what: str) -> str:
+    # PostgreSQL cannot store NUL in text, and no one means to write one.
+    if "\0" in text:
+        raise BadRequest(f"The {what} must not contain NUL characters")
+    return text
 
 
 # Opening threads
@@ -254,6 +264,7 @@ def list_discussions(
     elif status in ("merged", "draft"):
         query = query.where(Discussion.status == status)
     if author:
+        author = validate_name_part(author, "author")
         query = query.join(User, Discussion.author_id == User.id).where(func.lower(User.name) == author.lower())
     start = page * PAGE_SIZE
     with hub.db.session() as session:
@@ -285,6 +296,8 @@ def load(session: Session, record: RepoRecord, num: int) -> Discussion:
 
 def _load_comment(session: Session, record: RepoRecord, num: int, event_id: str) -> DiscussionEvent:
     row = load(session, record, num)
+    if not EVENT_ID.fullmatch(event_id.lower()):
+        raise NotFound(f"Comment {event_id!r} not found in #{num}")
     event = session.scalar(
         select(DiscussionEvent).where(
             DiscussionEvent.discussion_id == row.id,
@@ -293,7 +306,7 @@ def _load_comment(session: Session, record: RepoRecord, num: int, event_id: str)
         )
     )
     if event is None:
-        raise NotFound(f"Comment {event_id} not found in #{num}")
+        raise NotFound(f"Comment {event_id!r} not found in #{num}")
     return event
 
 
