@@ -104,10 +104,11 @@ def commit(
     authorize_commit(hub, actor, record, revision, create_pr)
     if create_pr:
         return _commit_opening(hub, discussions.require_actor(actor), record, revision, request)
-    commit_id = commits.commit(hub, actor, record, revision, request)  # type: ignore[arg-type]
+    actor = discussions.require_actor(actor)  # authorized above: never None here
+    commit_id = commits.commit(hub, actor, record, revision, request)
     num = pull_request_number(revision)
     if num is not None:
-        _record_commit(hub, discussions.require_actor(actor), record, num, commit_id, request.summary)
+        _record_commit(hub, actor, record, num, commit_id, request.summary)
     return CommitResult(commit_id, None)
 
 

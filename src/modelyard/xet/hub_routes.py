@@ -39,7 +39,8 @@ async def xet_read_token(
 async def xet_write_token(
     request: Request, record: RepoRecord = Depends(repo_access(Action.WRITE)), hub: Hub = Depends(get_hub)
 ) -> JSONResponse:
-    # Pull requests are not supported: create_pr=1 needs write access like any upload (the commit refuses it).
+    # Also with create_pr=1: Xet uploads into a pull request need write access (docs/architecture.md,
+    # "Discussions and pull requests": a shard's claims are trusted per repository, not per uploader).
     return await run_in_threadpool(_token_response, request, hub, record, xet_tokens.WRITE)
 
 
