@@ -37,13 +37,16 @@ def test_discussion_lifecycle_comment_edit_hide_rename_close(api: HfApi, bob_api
 
     edited = api.edit_discussion_comment(rid, 1, reply.id, "Because *reasons*.")
     assert edited.edited and edited.content == "Because *reasons*." and "<em>reasons</em>" in edited.rendered
+    again = api.edit_discussion_comment(rid, 1, reply.id, "Because reasons, v3.")
+    assert again.number_of_edits == 2 and again.last_edited_by == "alice"
+    assert [version["raw"] for version in again.edit_history] == ["Because *reasons*.", "Because."]
     with pytest.raises(HfHubHTTPError) as refused:  # only a comment's author edits it
         bob_api.edit_discussion_comment(rid, 1, reply.id, "rewritten by bob")
     assert refused.value.response.status_code == 403
 
     rude = bob_api.comment_discussion(rid, 1, "something rude")
     hidden = api.hide_discussion_comment(rid, 1, rude.id)  # a writer hides anyone's comment
-    assert hidden.hidden and "rude" not in hidden.content
+    assert hidden.hidden and "rude" not in hidden.content and hidden.edit_history == []
 
     renamed = bob_api.rename_discussion(rid, 1, "Question about a.txt, answered")  # the author renames
     assert (renamed.old_title, renamed.new_title) == ("Question about a.txt", "Question about a.txt, answered")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -217,7 +218,8 @@ class DiscussionEvent(Base):
     """One entry of a discussion's timeline: comment, status-change, title-change or commit.
 
     Comments keep their raw Markdown and its sanitized HTML (services.markdown); the other types keep their
-    few fields in `detail` (status; from and to; oid and subject).
+    few fields in `detail` (status; from and to; oid and subject); a comment's earlier versions are its
+    `detail["history"]`.
     """
 
     __tablename__ = "discussion_events"
@@ -234,7 +236,7 @@ class DiscussionEvent(Base):
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     editor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
-    detail: Mapped[dict[str, str] | None] = mapped_column(JSON, default=None)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
 
 class DiscussionSettings(Base):

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from modelyard.db.models import Discussion, DiscussionEvent, DiscussionSettings, User
-from modelyard.domain.dates import utcnow
+from modelyard.domain.dates import iso_z, utcnow
 from modelyard.domain.errors import BadRequest, Conflict, Forbidden, HubError, NotFound, Unauthorized
 from modelyard.domain.repo_ids import validate_name_part
 from modelyard.services import markdown
@@ -221,6 +221,17 @@ def edit_comment(
             raise Forbidden("Only its author can edit a comment")
         if event.hidden:
             raise Conflict("A hidden comment cannot be edited")
+        last_editor = event.editor_id or event.author_id
+        previous: dict[str, object] = {
+            "raw": event.content,
+            "html": event.html,
+            "updatedAt": iso_z(event.updated_at or event.created_at),
+        }
+        last_editor_name = _names(session, {last_editor}).get(last_editor or 0)
+        if last_editor_name is not None:
+            previous["author"] = {"name": last_editor_name}
+        history = list((event.detail or {}).get("history", []))
+        event.detail = {"history": [previous, *history]}  # newest first; a new dict, so the ORM sees the change
         event.content, event.html = content, markdown.render(content)
         event.edited, event.updated_at, event.editor_id = True, utcnow(), actor.user_id
         return _event_view(session, event)
@@ -233,7 +244,7 @@ def hide_comment(hub: Hub, actor: Actor | None, record: RepoRecord, num: int, ev
         event = _load_comment(session, record, num, event_id)
         if event.author_id != actor.user_id and not can_write(actor, record):
             raise Forbidden("Only its author or people with write access can hide a comment")
-        event.content, event.html = HIDDEN_COMMENT, markdown.render(HIDDEN_COMMENT)
+        event.content, event.html, event.detail = HIDDEN_COMMENT, markdown.render(HIDDEN_COMMENT), None
         event.hidden, event.updated_at, event.editor_id = True, utcnow(), actor.user_id
         return _event_view(session, event)
 
@@ -378,5 +389,6 @@ def _event_data(event: DiscussionEvent, names: dict[int, str]) -> EventView:
         latest: dict[str, object] = {"raw": event.content, "html": event.html, "updatedAt": event.updated_at}
         if editor is not None:
             latest["author"] = {"name": editor}
-        data = {"edited": event.edited, "hidden": event.hidden, "latest": latest, "history": []}
+        history = (event.detail or {}).get("history", [])
+        data = {"edited": event.edited, "hidden": event.hidden, "latest": latest, "history": history}
     return EventView(event.event_id, event.type, event.created_at, author, data)
