@@ -336,3 +336,20 @@ def test_large_files_in_a_pull_request(api: HfApi, make_repo, hf_cache: Path, mo
     assert (
         Path(hf_hub_download(rid, "model.safetensors", cache_dir=hf_cache, force_download=True)).read_bytes() == weights
     )
+
+
+def test_a_reader_proposes_large_files_through_xet(api: HfApi, bob_api: HfApi, make_repo, hf_cache: Path, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", False)
+    rid = make_repo({"a.txt": b"a\n"})
+    weights = bytes(reversed(range(256))) * 4096
+    opened = bob_api.upload_file(repo_id=rid, path_or_fileobj=weights, path_in_repo="q4.safetensors", create_pr=True)
+    more = weights[::-1]
+    bob_api.upload_file(repo_id=rid, path_or_fileobj=more, path_in_repo="q8.safetensors", revision=opened.pr_revision)
+    with pytest.raises(HfHubHTTPError) as to_main:  # the write token of a pull request opens no branch
+        bob_api.upload_file(repo_id=rid, path_or_fileobj=more, path_in_repo="q8.safetensors")
+    assert to_main.value.response.status_code == 403
+    api.merge_pull_request(rid, opened.pr_num)
+    for name, content in (("q4.safetensors", weights), ("q8.safetensors", more)):
+        assert Path(hf_hub_download(rid, name, cache_dir=hf_cache)).read_bytes() == content

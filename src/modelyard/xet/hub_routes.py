@@ -9,8 +9,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
 from modelyard.api.access import authenticated_actor, repo_access
-from modelyard.api.deps import get_hub
-from modelyard.services import xet_stats, xet_tokens
+from modelyard.api.deps import get_actor, get_hub
+from modelyard.api.raw_path import segment
+from modelyard.services import pull_requests, xet_stats, xet_tokens
 from modelyard.services.access import Action
 from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord
@@ -37,10 +38,17 @@ async def xet_read_token(
 
 @router.get("/api/{repo_type}/{namespace}/{name}/xet-write-token/{revision}")
 async def xet_write_token(
-    request: Request, record: RepoRecord = Depends(repo_access(Action.WRITE)), hub: Hub = Depends(get_hub)
+    request: Request,
+    revision: str,
+    create_pr: bool = False,
+    record: RepoRecord = Depends(repo_access(Action.READ)),  # upload rights are those of the commit to come
+    actor: Actor | None = Depends(get_actor),
+    hub: Hub = Depends(get_hub),
 ) -> JSONResponse:
-    # Also with create_pr=1: Xet uploads into a pull request need write access (docs/architecture.md,
-    # "Discussions and pull requests": a shard's claims are trusted per repository, not per uploader).
+    # A pull request's contributor uploads its large files too; their claims are checked before any commit uses
+    # them, and a repository's first claim of a sha256 is kept (docs/architecture.md, "Discussions and pull
+    # requests").
+    await run_in_threadpool(pull_requests.authorize_commit, hub, actor, record, segment(revision), create_pr)
     return await run_in_threadpool(_token_response, request, hub, record, xet_tokens.WRITE)
 
 
