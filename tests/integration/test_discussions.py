@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
 import pytest
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, HfFileSystem, hf_hub_download
 from huggingface_hub.errors import BadRequestError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
-from helpers import sha256_bytes, user_files
-from helpers.xet import build_upload
-
-
-@pytest.fixture
-def bob_http(server, bob) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {bob.token}"}) as client:
-        yield client
+from helpers import user_files
 
 
 def _contents(api: HfApi, rid: str) -> dict[str, bytes]:
@@ -346,43 +336,3 @@ def test_large_files_in_a_pull_request(api: HfApi, make_repo, hf_cache: Path, mo
     assert (
         Path(hf_hub_download(rid, "model.safetensors", cache_dir=hf_cache, force_download=True)).read_bytes() == weights
     )
-
-
-def test_a_reader_proposes_large_files_through_xet(api: HfApi, bob_api: HfApi, make_repo, hf_cache: Path, monkeypatch):
-    from huggingface_hub import constants
-
-    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", False)
-    rid = make_repo({"a.txt": b"a\n"})
-    weights = bytes(reversed(range(256))) * 4096
-    opened = bob_api.upload_file(repo_id=rid, path_or_fileobj=weights, path_in_repo="q4.safetensors", create_pr=True)
-    more = weights[::-1]
-    bob_api.upload_file(repo_id=rid, path_or_fileobj=more, path_in_repo="q8.safetensors", revision=opened.pr_revision)
-    with pytest.raises(HfHubHTTPError) as to_main:  # the write token of a pull request opens no branch
-        bob_api.upload_file(repo_id=rid, path_or_fileobj=more, path_in_repo="q8.safetensors")
-    assert to_main.value.response.status_code == 403
-    api.merge_pull_request(rid, opened.pr_num)
-    for name, content in (("q4.safetensors", weights), ("q8.safetensors", more)):
-        assert Path(hf_hub_download(rid, name, cache_dir=hf_cache)).read_bytes() == content
-
-
-@pytest.mark.parametrize("owner_uses_xet", [False, True], ids=["owner-lfs", "owner-xet"])
-def test_a_contributors_false_xet_claim_never_reaches_the_owners_file(
-    api: HfApi, bob_http, make_repo, hf_cache: Path, monkeypatch, owner_uses_xet: bool
-):
-    from huggingface_hub import constants
-
-    rid = make_repo({"a.txt": b"a\n"})
-    real = os.urandom(300_000)
-    token = bob_http.get(f"/api/models/{rid}/xet-write-token/main", params={"create_pr": "1"}).json()
-    junk = build_upload(b"not the real weights " * 400, claimed_sha256=sha256_bytes(real))
-    cas = {"Authorization": f"Bearer {token['accessToken']}"}
-    assert httpx.post(f"{token['casUrl']}/v1/xorbs/default/{junk.xorb_hash}", content=junk.xorb, headers=cas).is_success
-    assert httpx.post(f"{token['casUrl']}/v1/shards", content=junk.shard, headers=cas).is_success
-
-    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", not owner_uses_xet)
-    try:
-        api.upload_file(repo_id=rid, path_or_fileobj=real, path_in_repo="model.safetensors")
-    except HfHubHTTPError as refused:  # the claim was hashed and refuted: the owner uploads again
-        assert refused.response.status_code == 400 and "upload the file again" in str(refused)
-        api.upload_file(repo_id=rid, path_or_fileobj=real, path_in_repo="model.safetensors")
-    assert Path(hf_hub_download(rid, "model.safetensors", cache_dir=hf_cache)).read_bytes() == real

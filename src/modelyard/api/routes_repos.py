@@ -86,13 +86,14 @@ def move(
 def settings(
     body: dict[str, Any] = Depends(json_body),
     record: RepoRecord = Depends(repo_access(Action.ADMIN)),
+    actor: Actor | None = Depends(get_actor),
     hub: Hub = Depends(get_hub),
 ) -> dict[str, Any]:
     private = repos.parse_visibility(body.get("visibility"), body.get("private"))
     discussions_disabled = body.get("discussionsDisabled")
     if discussions_disabled is not None and not isinstance(discussions_disabled, bool):
         raise BadRequest("discussionsDisabled must be true or false")
-    updated = repos.update_settings(hub, record, private, body.get("gated"))
+    updated = repos.update_settings(hub, record, private, body.get("gated"), actor)
     if discussions_disabled is not None:
         discussions.set_disabled(hub, record, discussions_disabled)
     return {

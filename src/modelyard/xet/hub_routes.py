@@ -10,8 +10,7 @@ from starlette.responses import JSONResponse
 
 from modelyard.api.access import authenticated_actor, repo_access
 from modelyard.api.deps import get_actor, get_hub
-from modelyard.api.raw_path import segment
-from modelyard.services import pull_requests, xet_stats, xet_tokens
+from modelyard.services import grants, xet_stats, xet_tokens
 from modelyard.services.access import Action
 from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord
@@ -21,8 +20,8 @@ from modelyard.xet.cas import cas_url
 router = APIRouter()
 
 
-def _token_response(request: Request, hub: Hub, record: RepoRecord, scope: str) -> JSONResponse:
-    token, expires = xet_tokens.issue_token(hub, record.pk, scope)
+def _token_response(request: Request, hub: Hub, record: RepoRecord, actor: Actor | None, scope: str) -> JSONResponse:
+    token, expires = xet_tokens.issue_token(hub, record.pk, scope, grants.issuer_of(actor))
     base = cas_url(request)
     # hf_xet reads the JSON body, huggingface_hub's download path the headers: send both.
     headers = {"X-Xet-Cas-Url": base, "X-Xet-Access-Token": token, "X-Xet-Token-Expiration": str(expires)}
@@ -31,25 +30,24 @@ def _token_response(request: Request, hub: Hub, record: RepoRecord, scope: str) 
 
 @router.get("/api/{repo_type}/{namespace}/{name}/xet-read-token/{revision}")
 async def xet_read_token(
-    request: Request, record: RepoRecord = Depends(repo_access(Action.READ)), hub: Hub = Depends(get_hub)
+    request: Request,
+    record: RepoRecord = Depends(repo_access(Action.READ)),
+    actor: Actor | None = Depends(get_actor),
+    hub: Hub = Depends(get_hub),
 ) -> JSONResponse:
-    return await run_in_threadpool(_token_response, request, hub, record, xet_tokens.READ)
+    return await run_in_threadpool(_token_response, request, hub, record, actor, xet_tokens.READ)
 
 
 @router.get("/api/{repo_type}/{namespace}/{name}/xet-write-token/{revision}")
 async def xet_write_token(
     request: Request,
-    revision: str,
-    create_pr: bool = False,
-    record: RepoRecord = Depends(repo_access(Action.READ)),  # upload rights are those of the commit to come
+    record: RepoRecord = Depends(repo_access(Action.WRITE)),
     actor: Actor | None = Depends(get_actor),
     hub: Hub = Depends(get_hub),
 ) -> JSONResponse:
-    # A pull request's contributor uploads its large files too; their claims are checked before any commit uses
-    # them, and a repository's first claim of a sha256 is kept (docs/architecture.md, "Discussions and pull
-    # requests").
-    await run_in_threadpool(pull_requests.authorize_commit, hub, actor, record, segment(revision), create_pr)
-    return await run_in_threadpool(_token_response, request, hub, record, xet_tokens.WRITE)
+    # Also with create_pr=1: a pull request's contributor without write access cannot upload through Xet yet
+    # (a write grant is re-checked as Action.WRITE at every use: services.grants).
+    return await run_in_threadpool(_token_response, request, hub, record, actor, xet_tokens.WRITE)
 
 
 @router.get("/api/storage")
