@@ -180,8 +180,10 @@ def changes(hub: Hub, record: RepoRecord, num: int, base: str, with_diff: bool) 
 def merge(hub: Hub, actor: Actor | None, record: RepoRecord, num: int, note: object) -> str:
     """Squash pull request `num` onto its target branch; returns the new commit. The caller checked WRITE."""
     actor = discussions.require_actor(actor)
-    if note is not None:
+    if note is not None and (not isinstance(note, str) or note.strip()):  # an empty comment is no comment
         note = discussions.validate_comment(note)
+    else:
+        note = None
     with writing(hub, record) as git:
         with hub.db.session() as session:  # read under the lock: two merges of one PR take turns
             row = discussions.load(session, record, num)
