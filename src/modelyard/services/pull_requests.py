@@ -27,7 +27,7 @@ from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord, open_git, signature, touch, writing
 from modelyard.services.users import Actor
 
-PULL_REQUEST_REF = re.compile(r"^refs/pr/([1-9][0-9]{0,8})$")
+PULL_REQUEST_REF = re.compile(r"refs/pr/([1-9][0-9]{0,8})")
 MAX_DIFF_BYTES = 1024 * 1024  # a diff is for reading: past this it is cut, with a note
 
 
@@ -44,7 +44,7 @@ class Changes:
 
 
 def pull_request_number(revision: str) -> int | None:
-    match = PULL_REQUEST_REF.match(revision)
+    match = PULL_REQUEST_REF.fullmatch(revision)  # not match: `$` would let a trailing newline through
     return int(match.group(1)) if match else None
 
 
