@@ -15,6 +15,7 @@ from modelyard.api.routes_account import router as account_router
 from modelyard.api.routes_admin import router as admin_router
 from modelyard.api.routes_bare_ids import bare_id_router
 from modelyard.api.routes_commit import router as commit_router
+from modelyard.api.routes_discussions import router as discussions_router
 from modelyard.api.routes_lfs import router as lfs_router
 from modelyard.api.routes_repos import router as repos_router
 from modelyard.api.routes_resolve import router as resolve_router
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
         repos_router,
         tree_router,
         commit_router,
+        discussions_router,
         git_router,
         resolve_router,
     )

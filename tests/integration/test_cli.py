@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from huggingface_hub import HfApi
+from huggingface_hub import CommitOperationAdd, HfApi
 from huggingface_hub.errors import RepositoryNotFoundError
 
 from helpers import read_tree, sha256_bytes, user_files, write_tree
@@ -153,3 +153,34 @@ def test_readme_tour_whoami_create_and_upload_through_xet(server, alice, unique_
     assert user_files(got) == {"notes.txt", "weights.bin"}
     assert sha256_bytes(got["weights.bin"]) == sha256_bytes(weights)
     assert got["notes.txt"] == b"hello\n"
+
+
+def test_hf_discussions_commands(server, alice, make_repo, tmp_path: Path):
+    """Every `hf discussions` command 2.4 ships, on one pull request and one discussion."""
+    rid = make_repo({"a.txt": b"a\n"})
+    home = tmp_path / "home"
+
+    def hf(*args: str) -> str:
+        return run_hf(["discussions", *args], endpoint=server.url, token=alice.token, home=home, cwd=tmp_path)
+
+    hf("create", rid, "--title", "A question", "--body", "Is **this** right?")
+    hf("create", rid, "--title", "A change", "--pr")
+    HfApi(endpoint=server.url, token=alice.token).create_commit(
+        rid, [CommitOperationAdd("b.txt", b"b\n")], commit_message="Add b", revision="refs/pr/2"
+    )
+    listed = json.loads(hf("list", rid, "--status", "all", "--json"))
+    assert sorted((item["num"], item["is_pull_request"]) for item in listed) == [(1, False), (2, True)]
+
+    hf("comment", rid, "1", "--body", "Yes.")
+    comment_id = next(
+        event["id"] for event in json.loads(hf("info", rid, "1", "--json"))["events"] if "Yes." in json.dumps(event)
+    )
+    hf("edit", rid, "1", comment_id, "--body", "Yes, it is.")
+    hf("rename", rid, "1", "The answered question")
+    hf("close", rid, "1", "--yes")
+    hf("reopen", rid, "1", "--yes")
+    info = json.loads(hf("info", rid, "1", "--json"))
+    assert info["title"] == "The answered question" and info["status"] == "open"
+    assert "+b" in hf("diff", rid, "2")
+    hf("merge", rid, "2", "--yes")
+    assert json.loads(hf("info", rid, "2", "--json"))["status"] == "merged"

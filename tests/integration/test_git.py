@@ -587,3 +587,24 @@ def test_push_leaves_a_clean_log(git: Git, server, alice, lfs_repo, tmp_path: Pa
     assert any("info/lfs/objects/batch" in line for line in lines), "the push did not go through git-lfs"
     for needle in ("Traceback", "Unhandled", "ERROR", "WARNING", "locks/verify"):
         assert not [line for line in lines if needle in line], needle
+
+
+def test_fetch_a_pull_request_ref_but_never_push_to_it(git: Git, api: HfApi, alice, make_repo, tmp_path: Path):
+    rid = make_repo({"a.txt": b"a\n"})
+    opened = api.create_commit(
+        rid, [CommitOperationAdd(path_in_repo="b.txt", path_or_fileobj=b"b\n")], commit_message="Add b", create_pr=True
+    )
+    git.login(alice.token)
+    clone = git.clone(rid, tmp_path / "clone")
+    assert "refs/pr/1" in git("ls-remote", "origin", cwd=clone).stdout  # advertised
+
+    git("fetch", "origin", "refs/pr/1", cwd=clone)
+    assert git.head(clone, "FETCH_HEAD") == opened.oid
+    git("checkout", "-q", "FETCH_HEAD", cwd=clone)
+    assert (clone / "b.txt").read_bytes() == b"b\n"
+
+    (clone / "c.txt").write_text("c\n")
+    git.commit_all(clone, "Add c")
+    pushed = git("push", "origin", "HEAD:refs/pr/1", cwd=clone, check=False)
+    _assert_rejected(pushed, "refs/pr/1: pull request and conversion refs are managed by the hub, not pushed")
+    assert api.list_repo_refs(rid, include_pull_requests=True).pull_requests[0].target_commit == opened.oid

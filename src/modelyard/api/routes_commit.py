@@ -10,10 +10,11 @@ from starlette.concurrency import run_in_threadpool
 from modelyard.api.access import repo_access
 from modelyard.api.deps import base_url, get_actor, get_hub, json_body
 from modelyard.api.raw_path import segment
+from modelyard.api.routes_discussions import discussion_url
 from modelyard.api.streaming import read_limited
 from modelyard.domain.commit_ops import parse_ndjson
 from modelyard.domain.errors import BadRequest
-from modelyard.services import commits, preupload
+from modelyard.services import preupload, pull_requests
 from modelyard.services.access import Action
 from modelyard.services.files import snapshot
 from modelyard.services.hub import Hub
@@ -22,19 +23,18 @@ from modelyard.services.users import Actor
 
 router = APIRouter()
 
-PULL_REQUESTS_UNSUPPORTED = "Pull requests are not supported by this Modelyard server yet: commit to a branch"
-
 
 @router.post("/api/{repo_type}/{namespace}/{name}/preupload/{revision}")
 def preupload_route(
     revision: str,
     create_pr: bool = False,
     body: dict[str, Any] = Depends(json_body),
-    record: RepoRecord = Depends(repo_access(Action.WRITE)),
+    record: RepoRecord = Depends(repo_access(Action.READ)),
+    actor: Actor | None = Depends(get_actor),
     hub: Hub = Depends(get_hub),
 ) -> dict[str, Any]:
-    if create_pr:
-        raise BadRequest(PULL_REQUESTS_UNSUPPORTED)
+    # Who may write where (branches, a pull request's ref, a new pull request) is the service's decision.
+    pull_requests.authorize_commit(hub, actor, record, segment(revision), create_pr)
     files = body.get("files")
     git_ignore = body.get("gitIgnore")
     if not isinstance(files, list) or (git_ignore is not None and not isinstance(git_ignore, str)):
@@ -54,22 +54,25 @@ async def commit_route(
     request: Request,
     revision: str,
     create_pr: bool = False,
-    record: RepoRecord = Depends(repo_access(Action.WRITE)),
-    actor: Actor = Depends(get_actor),
+    record: RepoRecord = Depends(repo_access(Action.READ)),  # the service authorizes, as for preupload
+    actor: Actor | None = Depends(get_actor),
     hub: Hub = Depends(get_hub),
 ) -> dict[str, Any]:
-    if create_pr:
-        raise BadRequest(PULL_REQUESTS_UNSUPPORTED)
+    revision = segment(revision)
+    await run_in_threadpool(pull_requests.authorize_commit, hub, actor, record, revision, create_pr)
     ref = record.ref
     limit = hub.settings.max_commit_body_size
     body = await read_limited(
         request, limit, f"The commit body is larger than {limit} bytes: upload large files with LFS"
     )
     payload = await run_in_threadpool(parse_ndjson, body)
-    commit_id = await run_in_threadpool(commits.commit, hub, actor, record, segment(revision), payload)
-    return {
+    result = await run_in_threadpool(pull_requests.commit, hub, actor, record, revision, payload, create_pr)
+    answer: dict[str, Any] = {
         "success": True,
-        "commitOid": commit_id,
-        "commitUrl": f"{base_url(request)}/{ref.type.url_prefix}{ref.id}/commit/{commit_id}",
+        "commitOid": result.commit_id,
+        "commitUrl": f"{base_url(request)}/{ref.type.url_prefix}{ref.id}/commit/{result.commit_id}",
         "hookOutput": "",
     }
+    if result.pull_request is not None:
+        answer["pullRequestUrl"] = discussion_url(request, record, result.pull_request)
+    return answer

@@ -15,7 +15,7 @@ from modelyard.api.render import lfs_file_json, only_expanded, owned_repo_json, 
 from modelyard.domain.errors import BadRequest, Conflict
 from modelyard.domain.repo_ids import RepoRef, RepoType
 from modelyard.domain.revisions import DEFAULT_BRANCH
-from modelyard.services import lfs_copies, lfs_files, repos
+from modelyard.services import discussions, lfs_copies, lfs_files, repos
 from modelyard.services.access import Action
 from modelyard.services.files import snapshot
 from modelyard.services.hub import Hub
@@ -90,8 +90,17 @@ def settings(
     hub: Hub = Depends(get_hub),
 ) -> dict[str, Any]:
     private = repos.parse_visibility(body.get("visibility"), body.get("private"))
+    discussions_disabled = body.get("discussionsDisabled")
+    if discussions_disabled is not None and not isinstance(discussions_disabled, bool):
+        raise BadRequest("discussionsDisabled must be true or false")
     updated = repos.update_settings(hub, record, private, body.get("gated"), actor)
-    return {"private": updated.private, "gated": updated.gated or False}
+    if discussions_disabled is not None:
+        discussions.set_disabled(hub, record, discussions_disabled)
+    return {
+        "private": updated.private,
+        "gated": updated.gated or False,
+        "discussionsDisabled": discussions.is_disabled(hub, record),
+    }
 
 
 @router.get("/api/settings/repositories")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     DateTime,
@@ -248,3 +250,60 @@ class BackgroundJob(Base):
     lease_expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+# --- Discussions and pull requests (docs/architecture.md, "Discussions and pull requests") ----------------
+
+
+class Discussion(Base):
+    """A discussion or a pull request; both share one numbering per repository, from 1.
+
+    A pull request's changes live in the git ref `refs/pr/{num}`; this row holds what git cannot.
+    """
+
+    __tablename__ = "discussions"
+    __table_args__ = (UniqueConstraint("repo_id", "num"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repo_id: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"), index=True)
+    num: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # open, closed, merged, draft
+    is_pull_request: Mapped[bool] = mapped_column(Boolean)
+    target_branch: Mapped[str | None] = mapped_column(String(255), default=None)  # pull requests only
+    merge_commit: Mapped[str | None] = mapped_column(String(40), default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DiscussionEvent(Base):
+    """One entry of a discussion's timeline: comment, status-change, title-change or commit.
+
+    Comments keep their raw Markdown and its sanitized HTML (services.markdown); the other types keep their
+    few fields in `detail` (status; from and to; oid and subject); a comment's earlier versions are its
+    `detail["history"]`.
+    """
+
+    __tablename__ = "discussion_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    discussion_id: Mapped[int] = mapped_column(ForeignKey("discussions.id", ondelete="CASCADE"), index=True)
+    event_id: Mapped[str] = mapped_column(String(24), unique=True)  # the hex id clients see
+    type: Mapped[str] = mapped_column(String(16))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    content: Mapped[str | None] = mapped_column(Text, default=None)
+    html: Mapped[str | None] = mapped_column(Text, default=None)
+    edited: Mapped[bool] = mapped_column(Boolean, default=False)
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    editor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+
+
+class DiscussionSettings(Base):
+    """Per-repository switch of the community tab (the Hub's `discussionsDisabled`); no row: enabled."""
+
+    __tablename__ = "discussion_settings"
+
+    repo_id: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)

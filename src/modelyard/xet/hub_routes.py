@@ -45,7 +45,8 @@ async def xet_write_token(
     actor: Actor | None = Depends(get_actor),
     hub: Hub = Depends(get_hub),
 ) -> JSONResponse:
-    # Pull requests are not supported: create_pr=1 needs write access like any upload (the commit refuses it).
+    # Also with create_pr=1: a pull request's contributor without write access cannot upload through Xet yet
+    # (a write grant is re-checked as Action.WRITE at every use: services.grants).
     return await run_in_threadpool(_token_response, request, hub, record, actor, xet_tokens.WRITE)
 
 
