@@ -251,6 +251,7 @@ class BackgroundJob(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
+
 # --- Discussions and pull requests (docs/architecture.md, "Discussions and pull requests") ----------------
 
 
