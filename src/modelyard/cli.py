@@ -8,9 +8,10 @@ from pathlib import Path
 import click
 
 from modelyard.config import Settings
+from modelyard.domain.access_scopes import ORG_ROLES, Grant
 from modelyard.domain.errors import HubError
 from modelyard.private_files import restrict_new_files
-from modelyard.services import users
+from modelyard.services import orgs, users
 from modelyard.services.hub import Hub
 
 
@@ -98,13 +99,83 @@ def create_user(name: str, fullname: str, email: str, data_dir: Path | None, dat
 @click.argument("name")
 @click.option("--role", type=click.Choice(users.ROLES), default="read", show_default=True)
 @click.option("--token-name", default="default", show_default=True, help="A label for the token")
+@click.option(
+    "--grant",
+    "grants",
+    multiple=True,
+    help="Makes a fine-grained token; repeatable: TYPE:NAME=read|write, TYPE one of user, org, model, dataset, "
+    "space (e.g. org:acme=read, model:acme/bert=write)",
+)
 @storage_options
-def create_token(name: str, role: str, token_name: str, data_dir: Path | None, database_url: str | None) -> None:
+def create_token(
+    name: str, role: str, token_name: str, grants: tuple[str, ...], data_dir: Path | None, database_url: str | None
+) -> None:
     """Create an access token for user NAME; the token is printed alone on the last line."""
     hub = Hub.open(_settings(data_dir=data_dir, database_url=database_url))
-    token = _run(lambda: users.create_token(hub, name, role, token_name))
+    parsed = _run(lambda: [Grant.parse(grant) for grant in grants])
+    role = users.FINE_GRAINED if parsed else role
+    token = _run(lambda: users.create_token(hub, name, role, token_name, parsed))
     click.echo(f"Created a {role} token for {name}. Use it as HF_TOKEN, or `hf auth login --token <token>`:")
     click.echo(token)
+
+
+@admin.group("org")
+def org() -> None:
+    """Organizations and their members (roles: read, contributor, write, admin)."""
+
+
+@org.command("create")
+@click.argument("name")
+@click.option("--admin", "first_admin", required=True, help="The user who becomes its first admin")
+@click.option("--fullname", default="")
+@storage_options
+def org_create(name: str, first_admin: str, fullname: str, data_dir: Path | None, database_url: str | None) -> None:
+    """Create the organization NAME."""
+    hub = Hub.open(_settings(data_dir=data_dir, database_url=database_url))
+    _run(lambda: orgs.create_org(hub, None, name, fullname, admin=first_admin))
+    click.echo(f"Created organization {name}, with {first_admin} as its admin")
+
+
+@org.command("list")
+@storage_options
+def org_list(data_dir: Path | None, database_url: str | None) -> None:
+    """Every organization, with its number of members."""
+    hub = Hub.open(_settings(data_dir=data_dir, database_url=database_url))
+    for found, count in orgs.list_orgs(hub):
+        click.echo(f"{found.name}\t{count} members")
+
+
+@org.command("members")
+@click.argument("name")
+@storage_options
+def org_members(name: str, data_dir: Path | None, database_url: str | None) -> None:
+    """The members of organization NAME with their roles."""
+    hub = Hub.open(_settings(data_dir=data_dir, database_url=database_url))
+    for member in _run(lambda: orgs.members(hub, name)):
+        click.echo(f"{member.name}\t{member.role}")
+
+
+@org.command("set-member")
+@click.argument("name")
+@click.argument("user")
+@click.option("--role", type=click.Choice(ORG_ROLES), required=True)
+@storage_options
+def org_set_member(name: str, user: str, role: str, data_dir: Path | None, database_url: str | None) -> None:
+    """Add USER to organization NAME, or change USER's role; effective on USER's next request."""
+    hub = Hub.open(_settings(data_dir=data_dir, database_url=database_url))
+    _run(lambda: orgs.set_member(hub, None, name, user, role))
+    click.echo(f"{user} is now {role} in {name}")
+
+
+@org.command("remove-member")
+@click.argument("name")
+@click.argument("user")
+@storage_options
+def org_remove_member(name: str, user: str, data_dir: Path | None, database_url: str | None) -> None:
+    """Remove USER from organization NAME; effective on USER's next request."""
+    hub = Hub.open(_settings(data_dir=data_dir, database_url=database_url))
+    _run(lambda: orgs.remove_member(hub, None, name, user))
+    click.echo(f"Removed {user} from {name}")
 
 
 @admin.command("stats")

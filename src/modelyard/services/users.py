@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
-from modelyard.db.models import Token, User
+from modelyard.db.models import Organization, OrgMember, Token, TokenGrant, User
+from modelyard.domain.access_scopes import Grant
 from modelyard.domain.dates import utcnow
 from modelyard.domain.errors import BadRequest, Conflict, NotFound, Unauthorized
 from modelyard.domain.repo_ids import validate_name_part
@@ -18,23 +19,26 @@ from modelyard.services.hub import Hub
 TOKEN_PREFIX = "my_"
 # Commits made through the API by a user without an email address carry this one.
 NOREPLY_DOMAIN = "users.noreply.modelyard"
-ROLES = ("read", "write")
+FINE_GRAINED = "fineGrained"
+ROLES = ("read", "write", FINE_GRAINED)
 
 
 @dataclass(frozen=True)
 class Actor:
-    """Who makes a request; `None` stands for anonymous everywhere."""
+    """Who makes a request, read afresh from the database on each one; `None` stands for anonymous everywhere.
+
+    What the actor may do is decided by services.access from these fields alone.
+    """
 
     user_id: int
     name: str
     fullname: str
     email: str
     token_name: str
-    role: str  # "read" or "write"
-
-    @property
-    def can_write(self) -> bool:
-        return self.role == "write"
+    role: str  # the token's: "read", "write" or "fineGrained"
+    is_admin: bool = False  # a site administrator
+    org_roles: Mapping[str, str] = field(default_factory=dict)  # lower-cased organization name -> role
+    grants: tuple[Grant, ...] = ()  # the scopes of a fine-grained token
 
 
 def hash_token(token: str) -> str:
@@ -46,19 +50,28 @@ def create_user(hub: Hub, name: str, fullname: str = "", email: str = "") -> Non
     with hub.db.session() as session:
         if session.scalar(select(User).where(func.lower(User.name) == name.lower())) is not None:
             raise Conflict(f"User {name} already exists")
+        if session.scalar(select(Organization).where(func.lower(Organization.name) == name.lower())) is not None:
+            raise Conflict(f"{name} is the name of an organization")
         session.add(User(name=name, fullname=fullname or name, email=email, created_at=utcnow()))
 
 
-def create_token(hub: Hub, user_name: str, role: str, token_name: str = "default") -> str:
+def create_token(hub: Hub, user_name: str, role: str, token_name: str = "default", grants: Sequence[Grant] = ()) -> str:
+    """A new token; a fine-grained one acts only within its `grants`."""
     if role not in ROLES:
-        raise BadRequest(f"Unknown role {role!r}: expected read or write")
+        raise BadRequest(f"Unknown role {role!r}: expected read, write or fineGrained")
+    if (role == FINE_GRAINED) != bool(grants):
+        raise BadRequest("A fine-grained token needs grants, and only a fine-grained token has them")
     token = TOKEN_PREFIX + secrets.token_urlsafe(30)
     with hub.db.session() as session:
         user = session.scalar(select(User).where(func.lower(User.name) == user_name.lower()))
         if user is None:
             raise NotFound(f"No user named {user_name}")
-        session.add(
-            Token(user_id=user.id, name=token_name, role=role, token_hash=hash_token(token), created_at=utcnow())
+        row = Token(user_id=user.id, name=token_name, role=role, token_hash=hash_token(token), created_at=utcnow())
+        session.add(row)
+        session.flush()
+        session.add_all(
+            TokenGrant(token_id=row.id, entity_type=g.entity_type, entity_name=g.entity_name, permission=g.permission)
+            for g in grants
         )
     return token
 
@@ -68,10 +81,26 @@ def authenticate(hub: Hub, token: str) -> Actor:
         row = session.execute(
             select(Token, User).join(User, Token.user_id == User.id).where(Token.token_hash == hash_token(token))
         ).first()
-    if row is None:
-        raise Unauthorized("Invalid credentials in Authorization header")
-    token_row, user = row
-    return Actor(user.id, user.name, user.fullname, user.email, token_row.name, token_row.role)
+        if row is None:
+            raise Unauthorized("Invalid credentials in Authorization header")
+        token_row, user = row
+        memberships = session.execute(
+            select(Organization.name, OrgMember.role)
+            .join(OrgMember, OrgMember.org_id == Organization.id)
+            .where(OrgMember.user_id == user.id)
+        ).all()
+        grants = session.scalars(select(TokenGrant).where(TokenGrant.token_id == token_row.id)).all()
+        return Actor(
+            user.id,
+            user.name,
+            user.fullname,
+            user.email,
+            token_row.name,
+            token_row.role,
+            is_admin=user.is_admin,
+            org_roles={org.lower(): role for org, role in memberships},
+            grants=tuple(Grant(g.entity_type, g.entity_name, g.permission) for g in grants),
+        )
 
 
 def noreply_email(user_name: str) -> str:
