@@ -21,7 +21,7 @@ from modelyard.domain.revisions import DEFAULT_BRANCH
 from modelyard.domain.spaces import initial_readme, validate_sdk
 from modelyard.gitstore.repository import GitRepository
 from modelyard.services import orgs
-from modelyard.services.access import Action, Target, authorize, can_see, level
+from modelyard.services.access import Action, Target, authorize, can_see, level, user_level
 from modelyard.services.hub import Hub
 from modelyard.services.users import Actor, noreply_email
 
@@ -255,13 +255,14 @@ def list_owned(hub: Hub, actor: Actor, namespace: str | None) -> list[tuple[Repo
     """Every repository of `namespace` (the actor's own by default), private ones included, newest change
     first, each with the bytes of the large files uploaded to it (what `hf repos ls` shows as storage)."""
     namespace = namespace or actor.name
-    if level(actor, Target(namespace)) < Level.READ:
+    if user_level(actor, Target(namespace)) < Level.READ:
         raise NotFound(f"Organization {namespace} not found")
     with hub.db.session() as session:
         rows = session.scalars(
             select(Repo).where(func.lower(Repo.namespace) == namespace.lower()).order_by(Repo.last_modified.desc())
         ).all()
-        records = [RepoRecord.of(row) for row in rows]
+        # A fine-grained token lists what its grants reach.
+        records = [record for record in map(RepoRecord.of, rows) if level(actor, record.target) >= Level.READ]
         sizes = dict(
             session.execute(
                 select(LfsObject.repo_id, func.sum(LfsObject.size))
