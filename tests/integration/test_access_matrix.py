@@ -198,8 +198,10 @@ for _type in REPO_TYPES:
     _web = "/" + WEB_PREFIX[_type] + "{namespace}/{name}"
     _only = (_type,)
     REPO_ROWS |= {
-        f"POST {_web}.git/info/lfs/objects/batch": RepoRow(
-            Level.READ, lambda r: _lfs(r, "batch", {"operation": "download", "objects": []}), 200, _only
+        # Entering the batch API needs read; an upload batch needs write (the service checks the operation).
+        f"POST {_web}.git/info/lfs/objects/batch": (
+            RepoRow(Level.READ, lambda r: _lfs(r, "batch", {"operation": "download", "objects": []}), 200, _only),
+            RepoRow(Level.WRITE, lambda r: _lfs(r, "batch", {"operation": "upload", "objects": []}), 200, _only),
         ),
         f"POST {_web}.git/info/lfs/objects/verify": RepoRow(
             Level.WRITE, lambda r: _lfs(r, "verify", {"oid": "0" * 64, "size": 1}), 404, _only

@@ -223,6 +223,9 @@ def test_org_management_through_the_api(server, unique_name):
     assert stranger.get(f"/api/organizations/{name}/settings/repositories").status_code == 404
     anonymous = httpx.post(f"{server.url}/api/organizations/create", json={"name": unique_name("anon")})
     assert anonymous.status_code == 401
+    # Users and organizations share one namespace, whatever the case.
+    with pytest.raises(RuntimeError, match="is the name of an organization"):
+        server.create_user(name.upper())
 
 
 def test_fine_grained_token_acts_only_within_its_grants(team: Team, server, unique_name, hf_cache: Path):
