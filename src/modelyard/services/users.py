@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from modelyard.db.models import Organization, OrgMember, Token, TokenGrant, User
 from modelyard.domain.access_scopes import Grant
@@ -83,24 +84,29 @@ def authenticate(hub: Hub, token: str) -> Actor:
         ).first()
         if row is None:
             raise Unauthorized("Invalid credentials in Authorization header")
-        token_row, user = row
-        memberships = session.execute(
-            select(Organization.name, OrgMember.role)
-            .join(OrgMember, OrgMember.org_id == Organization.id)
-            .where(OrgMember.user_id == user.id)
-        ).all()
-        grants = session.scalars(select(TokenGrant).where(TokenGrant.token_id == token_row.id)).all()
-        return Actor(
-            user.id,
-            user.name,
-            user.fullname,
-            user.email,
-            token_row.name,
-            token_row.role,
-            is_admin=user.is_admin,
-            org_roles={org.lower(): role for org, role in memberships},
-            grants=tuple(Grant(g.entity_type, g.entity_name, g.permission) for g in grants),
-        )
+        return actor_of(session, *row)
+
+
+def actor_of(session: Session, token: Token, user: User) -> Actor:
+    """The actor a token stands for, with all the access policy needs, read afresh: a change of role or
+    membership applies from the next request on."""
+    memberships = session.execute(
+        select(Organization.name, OrgMember.role)
+        .join(OrgMember, OrgMember.org_id == Organization.id)
+        .where(OrgMember.user_id == user.id)
+    ).all()
+    grants = session.scalars(select(TokenGrant).where(TokenGrant.token_id == token.id)).all()
+    return Actor(
+        user.id,
+        user.name,
+        user.fullname,
+        user.email,
+        token.name,
+        token.role,
+        is_admin=user.is_admin,
+        org_roles={org.lower(): role for org, role in memberships},
+        grants=tuple(Grant(g.entity_type, g.entity_name, g.permission) for g in grants),
+    )
 
 
 def noreply_email(user_name: str) -> str:
