@@ -44,6 +44,19 @@ def allowed(who: Actor | None, action: Action, target: Target) -> bool:
 def test_org_roles_on_a_private_repo(org_role, expected):
     who = actor(org_role=org_role)
     assert {action for action in REPO_ACTIONS if allowed(who, action, PRIVATE)} == expected
+    assert can_see(who, PRIVATE) == bool(expected)
+
+
+def test_refusals_say_what_was_missing():
+    reader = actor(org_role="read")
+    with pytest.raises(Forbidden, match="must be an admin of the repository acme/bert"):
+        authorize(reader, Action.ADMIN, PRIVATE)
+    with pytest.raises(Forbidden, match="rights to write in the namespace acme"):
+        authorize(reader, Action.WRITE, PRIVATE)
+    with pytest.raises(Forbidden, match="admin of the organization acme"):
+        authorize(actor(org_role="write"), Action.MANAGE_ORG, NAMESPACE)
+    with pytest.raises(Forbidden, match="no write grant for the repository acme/bert"):
+        authorize(actor("fineGrained", org_role="admin", grants=(Grant("org", "acme", "read"),)), Action.WRITE, PRIVATE)
 
 
 def test_contributors_create_repos_and_write_to_their_own():
