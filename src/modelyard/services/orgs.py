@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from modelyard.db.models import Organization, OrgMember, Repo, User
 from modelyard.domain.access_scopes import NAMESPACE_ENTITIES, Grant, Level, parse_org_role
 from modelyard.domain.dates import utcnow
-from modelyard.domain.errors import Conflict, NotFound
+from modelyard.domain.errors import BadRequest, Conflict, NotFound
 from modelyard.domain.repo_ids import RepoRef, RepoType, validate_name_part
 from modelyard.services.access import Action, Target, authorize, can_see, level
 from modelyard.services.hub import Hub
@@ -82,7 +82,7 @@ def create_org(hub: Hub, actor: Actor | None, name: str, fullname: str = "", adm
         authorize(actor, Action.ACCOUNT, Target(actor.name))
     first_admin = admin or (actor.name if actor else None)
     if first_admin is None:
-        raise NotFound("An organization needs a first admin")
+        raise BadRequest("An organization needs a first admin")
     try:
         with hub.db.session() as session:
             user = _user_row(session, first_admin)

@@ -95,7 +95,9 @@ def actor_of(session: Session, token: Token, user: User) -> Actor:
         .join(OrgMember, OrgMember.org_id == Organization.id)
         .where(OrgMember.user_id == user.id)
     ).all()
-    grants = session.scalars(select(TokenGrant).where(TokenGrant.token_id == token.id)).all()
+    grants: Sequence[TokenGrant] = ()
+    if token.role == FINE_GRAINED:  # only these have grants: other tokens skip the query
+        grants = session.scalars(select(TokenGrant).where(TokenGrant.token_id == token.id)).all()
     return Actor(
         user.id,
         user.name,
