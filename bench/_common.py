@@ -408,6 +408,14 @@ def nginx_serving(
         log.close()
 
 
+def webdav_put_location(prefix: str) -> str:
+    """An nginx `location` (for `extra_server_config`) that stores PUT bodies under `root/<prefix>`, the reference
+    for uploads: nginx writes the body to a temp file in its `client_body_temp_path` (on the same disk, under the
+    bench's workdir) and renames it into place; no fsync, no hashing. That directory must be writable by nginx's
+    workers."""
+    return f"location {prefix} {{ dav_methods PUT DELETE; create_full_put_path on; client_max_body_size 0; }}"
+
+
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -458,7 +466,7 @@ def modelyard_serving(workdir: Path, user: str = "bench", extra_env: dict[str, s
     data_dir = workdir / "modelyard-data"
     env = {**os.environ, **(extra_env or {})}
     storage = ["--data-dir", str(data_dir)]
-    run_checked([cli, "admin", "create-user", user, *storage], env=env)
+    run_checked([cli, "admin", "create-user", user, *storage, "--init"], env=env)  # a new hub: its first user
     created = run_checked([cli, "admin", "create-token", user, "--role", "write", *storage], env=env)
     token = created.strip().splitlines()[-1].strip()  # the command prints the token alone on its last line
     port = free_port()
@@ -491,9 +499,10 @@ _UPLOAD_SCRIPT = """
 import sys
 from huggingface_hub import HfApi
 
-endpoint, token, repo_id, repo_type, local_path, path_in_repo = sys.argv[1:]
+endpoint, token, repo_id, repo_type, local_path, path_in_repo, create = sys.argv[1:]
 api = HfApi(endpoint=endpoint, token=token)
-api.create_repo(repo_id, repo_type=repo_type, exist_ok=True)
+if create == "create":
+    api.create_repo(repo_id, repo_type=repo_type, exist_ok=True)
 info = api.upload_file(
     path_or_fileobj=local_path, path_in_repo=path_in_repo, repo_id=repo_id, repo_type=repo_type,
     commit_message="bench upload",
@@ -510,20 +519,27 @@ def upload_with_huggingface_hub(
     repo_type: str = "model",
     *,
     xet: bool = False,
+    create_repo: bool = True,
+    xet_cache: Path | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> str:
-    """Create the repo and upload one file with huggingface_hub; the commit id.
+    """Create the repo (unless `create_repo` is False: it exists) and upload one file with huggingface_hub; the
+    commit id.
 
     Through the LFS path by default (Xet off); with `xet`, through hf_xet and the server's CAS, so that the file is
-    stored only as Xet. It runs in a child interpreter so that HF_HUB_DISABLE_XET is set before huggingface_hub is
-    imported.
+    stored only as Xet, with a private hf_xet cache (`xet_cache`, by default beside the file). It runs in a child
+    interpreter so that HF_HUB_DISABLE_XET (and `extra_env`) is set before huggingface_hub is imported.
     """
     env = {
         **os.environ,
         "HF_HUB_DISABLE_XET": "0" if xet else "1",
         "HF_HUB_DISABLE_PROGRESS_BARS": "1",
         "HF_HUB_OFFLINE": "0",
+        **(extra_env or {}),
     }
-    if xet:  # a private, cold hf_xet cache beside the file, without telemetry
-        env.update({"HF_XET_CACHE": str(local_path.parent / "xet-cache"), "HF_XET_TELEMETRY_ENABLED": "false"})
-    args = [server.url, server.token, repo_id, repo_type, str(local_path), path_in_repo]
+    if xet:  # a private hf_xet cache, without telemetry
+        cache = xet_cache or local_path.parent / "xet-cache"
+        env.update({"HF_XET_CACHE": str(cache), "HF_XET_TELEMETRY_ENABLED": "false"})
+    create = "create" if create_repo else "exists"
+    args = [server.url, server.token, repo_id, repo_type, str(local_path), path_in_repo, create]
     return run_checked([sys.executable, "-c", _UPLOAD_SCRIPT, *args], env=env).strip().splitlines()[-1]

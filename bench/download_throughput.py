@@ -1,9 +1,10 @@
 """Download throughput and memory of Modelyard against nginx, serving the same large LFS file on 127.0.0.1.
 
-Goals (issue 2): a 1 GB download grows the server's memory by less than 100 MB, and reaches at least 0.8x the
-throughput of nginx (Debian's package, sendfile on) serving the same file in the same run with the same client.
+Goals (issues 2 and 9): a 1 GB download grows the server's memory by less than 100 MB, and reaches at least 0.9x the
+throughput of nginx (Debian's package, sendfile on) serving the same file in the same run with the same client;
+4 concurrent downloads of it reach at least 0.9x nginx's aggregate throughput.
 
-    .venv/bin/python bench/download_throughput.py [--size-mb 1024] [--rounds 5]
+    .venv/bin/python bench/download_throughput.py [--size-mb 1024] [--rounds 5] [--concurrent 4]
 
 Memory growth is counted from the server's RSS right after the upload, before its first download (a fresh server),
 to the peak over every download. One round right after the upload, while the server may still be busy with
@@ -16,8 +17,10 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +48,7 @@ from _common import (
     wait_until_idle,
 )
 
-THROUGHPUT_GOAL = 0.8  # Modelyard / nginx
+THROUGHPUT_GOAL = 0.9  # Modelyard / nginx, for one download and for the aggregate of concurrent ones
 MEMORY_GOAL_MB = 100
 REPO_ID = "bench/big"
 FILENAME = "big.bin"
@@ -63,6 +66,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mb", type=int, default=1024, help="file size in MiB (default 1024 = 1 GiB)")
     parser.add_argument("--rounds", type=int, default=5, help="timed downloads per server (default 5)")
+    parser.add_argument(
+        "--concurrent", type=int, default=4, help="downloads at once in the aggregate rounds (default 4; 0 skips them)"
+    )
     parser.add_argument(
         "--nginx-sendfile", choices=("on", "off"), default="on", help="nginx's sendfile (default on, the reference)"
     )
@@ -136,10 +142,16 @@ def run(work: Path, size: int, args: argparse.Namespace) -> None:
                 for name, url in urls.items():
                     done = timed_round(url, pids[name], size)
                     rounds[name].append(done)
-                    print(
-                        f"  round {number} {name:<9} {done.result.mib_per_s:8.1f} MiB/s  ({done.result.seconds:.2f}s, "
-                        f"server CPU {done.server_cpu:.2f}s)"
-                    )
+                    print_round(number, name, done)
+
+            together: dict[str, list[Round]] = {"nginx": [], "modelyard": []}
+            if args.concurrent:
+                step(f"timing {args.rounds} rounds of {args.concurrent} concurrent downloads from each, alternating")
+            for number in range(1, args.rounds + 1 if args.concurrent else 1):
+                for name, url in urls.items():
+                    done = concurrent_round(url, pids[name], size, args.concurrent)
+                    together[name].append(done)
+                    print_round(number, name, done, " in all")
 
         step("sampling the Modelyard server's RSS every 50 ms during a full-speed download")
         with RssSampler(server.pid, interval=0.05) as fast:
@@ -154,6 +166,8 @@ def run(work: Path, size: int, args: argparse.Namespace) -> None:
 
     peak_mib = max(sampler.peak_mib for sampler in (eager_memory, settled_memory, fast, slow))
     summarize(size, eager, rounds, fast, slow, baseline_kib / 1024, peak_mib)
+    if args.concurrent:
+        summarize_concurrent(size, together, args.concurrent)
     print(load_warning())
 
 
@@ -161,6 +175,24 @@ def timed_round(url: str, pid: int, size: int) -> Round:
     cpu_before = cpu_seconds(pid)
     result = check(curl_download(url), size, url)
     return Round(result, cpu_seconds(pid) - cpu_before)
+
+
+def print_round(number: int, name: str, done: Round, what: str = "") -> None:
+    print(
+        f"  round {number} {name:<9} {done.result.mib_per_s:8.1f} MiB/s{what}  ({done.result.seconds:.2f}s, "
+        f"server CPU {done.server_cpu:.2f}s, load {os.getloadavg()[0]:.2f})"
+    )
+
+
+def concurrent_round(url: str, pid: int, size: int, count: int) -> Round:
+    """`count` downloads started together; the aggregate rate is their bytes over the time until the last ended."""
+    cpu_before = cpu_seconds(pid)
+    started = time.monotonic()
+    with ThreadPoolExecutor(count) as pool:
+        for result in pool.map(lambda _: curl_download(url), range(count)):
+            check(result, size, url)
+    seconds = time.monotonic() - started
+    return Round(CurlResult(200, count * size, seconds, count * size / seconds), cpu_seconds(pid) - cpu_before)
 
 
 def check(result: CurlResult, size: int, url: str) -> CurlResult:
@@ -225,6 +257,20 @@ def summarize(
     )
     print(
         f"  goal < {MEMORY_GOAL_MB} MB growth: {verdict(growth_mb < MEMORY_GOAL_MB)} (from before the first download)"
+    )
+
+
+def summarize_concurrent(size: int, together: dict[str, list[Round]], count: int) -> None:
+    gib = count * size / (1024 * MIB)
+    middle = {name: median([r.result.mib_per_s for r in runs]) for name, runs in together.items()}
+    cpu = {name: median([r.server_cpu for r in runs]) / gib for name, runs in together.items()}
+    ratio = middle["modelyard"] / middle["nginx"]
+    print(f"{count} concurrent downloads, aggregate median MiB/s (server CPU s/GiB):")
+    for name, label in (("nginx", "nginx"), ("modelyard", "Modelyard")):
+        print(f"  {label:<10}{middle[name]:>10.1f}  ({cpu[name]:.2f})")
+    print(
+        f"Aggregate ratio Modelyard/nginx: {ratio:.2f} (medians), "
+        f"goal >= {THROUGHPUT_GOAL}: {verdict(ratio >= THROUGHPUT_GOAL)}"
     )
 
 

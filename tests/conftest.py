@@ -278,6 +278,9 @@ def _server_env(extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_") or k.startswith("MODELYARD_TEST_")}
     env["MODELYARD_LFS_MULTIPART_CHUNK_SIZE"] = str(LFS_MULTIPART_CHUNK_SIZE)
     env["PYTHONUNBUFFERED"] = "1"
+    # Tests send wrong tokens on purpose from 127.0.0.1, where every test client lives: only the throttling
+    # tests (test_accounts.py) run a server with a limit low enough to reach.
+    env["MODELYARD_AUTH_FAILURE_LIMIT"] = "1000000"
     env.update(extra)
     return env
 

@@ -12,12 +12,14 @@ from modelyard.api.head import answer_head_like_get
 from modelyard.api.raw_path import RawPathMiddleware
 from modelyard.api.request_id import RequestIdMiddleware
 from modelyard.api.routes_account import router as account_router
+from modelyard.api.routes_admin import router as admin_router
 from modelyard.api.routes_bare_ids import bare_id_router
 from modelyard.api.routes_commit import router as commit_router
 from modelyard.api.routes_lfs import router as lfs_router
 from modelyard.api.routes_orgs import router as orgs_router
 from modelyard.api.routes_repos import router as repos_router
 from modelyard.api.routes_resolve import router as resolve_router
+from modelyard.api.routes_tokens import router as tokens_router
 from modelyard.api.routes_tree import router as tree_router
 from modelyard.config import Settings
 from modelyard.gitserve.routes import router as git_router
@@ -40,6 +42,8 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
     # /api/lfs/{repo_pk}/{oid} (LFS downloads) and /api/organizations/... before /api/{repo_type}/... (repos).
     routers = (
         account_router,
+        admin_router,
+        tokens_router,
         orgs_router,
         xet_hub_router,
         xet_cas_router,

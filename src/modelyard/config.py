@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     repo_lock_timeout_seconds: float = Field(default=60.0, gt=0)
     # Temp files and partial uploads untouched for this long are a crash's leftovers, removed at start-up.
     stale_upload_age_seconds: int = Field(default=24 * 3600, gt=0)
+    # Failed authentications (wrong tokens or passwords) allowed per client address, and per account, within
+    # one window; beyond them every authenticated request from there answers 429 until the window ends.
+    auth_failure_limit: int = Field(default=20, gt=0)
+    auth_failure_window_seconds: int = Field(default=600, gt=0)
     tree_page_size: int = 1000
     commits_page_size: int = 50
     # Slow or stalled clients are cut off (http_protocol.py): seconds for the request head, and without progress

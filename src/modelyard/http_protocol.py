@@ -11,25 +11,35 @@ This subclass adds, per connection:
 - an idle deadline on the request body: closed when the server has waited that long for a byte of it (time the
   application spends before reading more does not count);
 - an idle deadline on the response: aborted when the client has accepted no byte of it for that long.
+
+It also offers the application zero-copy file bodies, the ASGI extensions `http.response.pathsend` (a whole file by
+path: Starlette's FileResponse uses it) and `http.response.zerocopysend` (a range of an open file): the kernel sends
+the file from the page cache to the socket (`socket_file_sender.py`), under the same response deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from asyncio import TimerHandle
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from uvicorn.config import Config
 from uvicorn.protocols.http.flow_control import FlowControl
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
+
+from modelyard.socket_file_sender import SocketFileSender
 
 if TYPE_CHECKING:  # worker processes import this module before their first health check: keep it light
     from modelyard.config import Settings
 
 log = logging.getLogger("modelyard")
+
+PATHSEND = "http.response.pathsend"
+ZEROCOPYSEND = "http.response.zerocopysend"
 
 
 @dataclass(frozen=True)
@@ -85,16 +95,23 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._body_byte_at = 0.0
         self._unsent_bytes = 0
         self._refused = False
+        self._socket_fd: int | None = None  # where file bodies can be sent with sendfile; None where they cannot
+        self._file_sender: SocketFileSender | None = None  # while a file body is being sent
 
     # --- connection --------------------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.flow = _ReadTrackingFlow(transport, self.loop)
+        sock = transport.get_extra_info("socket")
+        if sock is not None and self.scheme == "http":  # TLS encrypts in user space: nothing to send zero-copy
+            self._socket_fd = sock.fileno()
         self._arm_head_deadline()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timers()
+        if self._file_sender is not None:
+            self._file_sender.close()  # its duplicate descriptor would keep the connection open
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -113,6 +130,8 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         if self._refused:
             return  # the parser goes on through the rest of the data it was fed
         super().on_message_begin()
+        if self._socket_fd is not None:
+            self.scope["extensions"] = {**self.scope.get("extensions", {}), PATHSEND: {}, ZEROCOPYSEND: {}}
         self._reading_head = True
         self._head_bytes = self._field_bytes = 0
         self._arm_head_deadline()
@@ -142,7 +161,10 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._reading_head = False
         self._cancel(self._head_timer)
         self._head_timer = None
+        previous_cycle = self.cycle
         super().on_headers_complete()
+        if self.cycle is not previous_cycle and self._socket_fd is not None:
+            self._offer_file_bodies(self.cycle)
         self._body_byte_at = self.loop.time()
         self._body_timer = self.loop.call_later(self.limits.body_idle_timeout, self._check_body)
 
@@ -206,6 +228,86 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         if self.transport.get_write_buffer_size():
             self._watch_response()  # closing waits for the last bytes: they too must move
 
+    def _offer_file_bodies(self, cycle: RequestResponseCycle) -> None:
+        """Let `cycle.send` take the zero-copy messages; uvicorn's own `send` knows only `http.response.body`."""
+        send_message = cycle.send
+
+        async def send(message: Any) -> None:
+            if message["type"] in (PATHSEND, ZEROCOPYSEND):
+                await self._send_file_body(cycle, message)
+                message = {"type": "http.response.body", "body": b"", "more_body": message.get("more_body", False)}
+            await send_message(message)  # for a file body: what uvicorn does at the end of a body, or after one part
+
+        cycle.send = send  # type: ignore[method-assign]
+
+    async def _send_file_body(self, cycle: RequestResponseCycle, message: Any) -> None:
+        if cycle.disconnected or cycle.scope["method"] == "HEAD":
+            return
+        if not cycle.response_started or cycle.response_complete:
+            raise RuntimeError(f"Unexpected ASGI message '{message['type']}' outside of a response body")
+        if message["type"] == PATHSEND:
+            # Opening a local file waits for neither the network nor the file's bytes: done on the loop.
+            with open(message["path"], "rb") as file:
+                await self._send_file_range(cycle, file.fileno(), 0, os.fstat(file.fileno()).st_size)
+            return
+        file = message["file"]
+        file_fd = file.fileno()
+        offset = message.get("offset")
+        if offset is None:
+            offset = file.tell()  # the object's position: a buffered file has read ahead of it
+        count = message.get("count")
+        if count is None:
+            count = os.fstat(file_fd).st_size - offset
+        await self._send_file_range(cycle, file_fd, offset, count)
+
+    async def _send_file_range(self, cycle: RequestResponseCycle, file_fd: int, offset: int, count: int) -> None:
+        if not count:
+            return
+        if cycle.chunked_encoding:
+            self.transport.write(b"%x\r\n" % count)
+        elif count > cycle.expected_content_length:
+            raise RuntimeError("Response content longer than Content-Length")
+        await self._drain_write_buffer()
+        if cycle.disconnected:
+            return
+        assert self._socket_fd is not None
+        sender = self._file_sender = SocketFileSender(self.loop, self._socket_fd)
+        self._cancel(self._response_timer)
+        self._response_timer = self.loop.call_later(self.limits.response_idle_timeout, self._check_response)
+        try:
+            await sender.send(file_fd, offset, count)
+        except ConnectionError:
+            # The client is gone, or was cut off. Marked now, as connection_lost will: uvicorn's send then ignores
+            # the rest of the response instead of calling it short.
+            self.transport.abort()
+            cycle.disconnected = True
+            return
+        except BaseException:
+            self.transport.abort()  # part of the body is sent, and cannot be taken back
+            raise
+        finally:
+            sender.close()
+            self._file_sender = None
+            self._cancel(self._response_timer)
+            self._response_timer = None
+        if cycle.chunked_encoding:
+            self.transport.write(b"\r\n")
+        else:
+            cycle.expected_content_length -= count
+
+    async def _drain_write_buffer(self) -> None:
+        """Wait until the transport has handed everything written so far (the head) to the socket: file bytes sent
+        to the socket directly must come after it."""
+        if not self.transport.get_write_buffer_size():
+            return
+        low, high = self.transport.get_write_buffer_limits()
+        self.transport.set_write_buffer_limits(high=0)  # pause_writing now, resume_writing once empty
+        try:
+            await self.flow.drain()
+        finally:
+            if not self.transport.is_closing():
+                self.transport.set_write_buffer_limits(high=high, low=low)
+
     def _watch_response(self) -> None:
         if self._response_timer is None:
             self._unsent_bytes = self.transport.get_write_buffer_size()
@@ -213,13 +315,19 @@ class LimitedHttpProtocol(HttpToolsProtocol):
 
     def _check_response(self) -> None:
         self._response_timer = None
-        unsent = self.transport.get_write_buffer_size()
-        if not unsent:
-            return  # everything was handed to the client
-        if unsent < self._unsent_bytes:
-            self._watch_response()  # the client is reading, slowly
-            return
         timeout = self.limits.response_idle_timeout
+        if self._file_sender is not None:
+            idle = self.loop.time() - self._file_sender.progress_at
+            if idle < timeout:
+                self._response_timer = self.loop.call_later(timeout - idle, self._check_response)
+                return
+        else:
+            unsent = self.transport.get_write_buffer_size()
+            if not unsent:
+                return  # everything was handed to the client
+            if unsent < self._unsent_bytes:
+                self._watch_response()  # the client is reading, slowly
+                return
         log.info("Aborting the connection of %s: it accepted no response byte for %g seconds", self._peer(), timeout)
         self.transport.abort()  # close() would wait for the unsent bytes forever
 

@@ -22,9 +22,9 @@ def make_person(server, prefix: str, role: str = "write") -> Person:
 def make_org(server, admin: Person, members: dict[str, str] | None = None) -> str:
     """A fresh organization with `admin` as its admin and `members` (user name -> role)."""
     name = f"org-{uuid.uuid4().hex[:8]}"
-    server.admin("org", "create", name, "--admin", admin.name)
+    server.admin("org-create", name, "--admin", admin.name)
     for user, role in (members or {}).items():
-        server.admin("org", "set-member", name, user, "--role", role)
+        server.admin("org-set-member", name, user, "--role", role)
     return name
 
 

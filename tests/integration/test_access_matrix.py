@@ -42,6 +42,7 @@ ACTORS = (
     "member-admin",
     "fine-grained-other-repo",  # the admin's token, with write on another repository only
     "fine-grained-read-this",  # the admin's token, with read on the repositories under test only
+    "site-admin",  # a site administrator's write token; not a member of the organization
 )
 # Each actor's level on the repositories under test (whatever their visibility) and on the organization itself.
 ACTOR_LEVEL = {
@@ -53,6 +54,7 @@ ACTOR_LEVEL = {
     "member-admin": Level.ADMIN,
     "fine-grained-other-repo": Level.NONE,
     "fine-grained-read-this": Level.READ,
+    "site-admin": Level.ADMIN,
 }
 ORG_LEVEL = {**ACTOR_LEVEL, "fine-grained-read-this": Level.NONE}
 REPO_TYPES = ("model", "dataset", "space")
@@ -281,6 +283,15 @@ ACTOR_ROWS: dict[str, ActorRow] = {
         lambda w: Probe(f"/api/organizations/{w.org}/members/no-such-user-{w.org}"),
         _org_level(Level.ADMIN, 404),
     ),
+    "GET /api/admin/audit": ActorRow(
+        lambda w: Probe("/api/admin/audit"), lambda actor: {"anonymous": 401, "site-admin": 200}.get(actor, 403)
+    ),
+    "GET /api/settings/tokens": ActorRow(lambda w: Probe("/api/settings/tokens"), _authenticated(200)),
+    # Revoking one's own token needs a write token; no token has this id.
+    "DELETE /api/settings/tokens/{token_id}": ActorRow(
+        lambda w: Probe("/api/settings/tokens/999999999"),
+        lambda actor: {"anonymous": 401, "read-token": 403}.get(actor, 403 if actor.startswith("fine") else 404),
+    ),
     "GET /api/users/{user}/overview": ActorRow(lambda w: Probe(f"/api/users/{w.admin.name}/overview"), _everyone(200)),
     "GET /api/storage": ActorRow(lambda w: Probe("/api/storage"), _authenticated(200)),
     "GET /api/settings/repositories": ActorRow(lambda w: Probe("/api/settings/repositories"), _authenticated(200)),
@@ -354,9 +365,10 @@ BODY_ROWS = {
 def world(server) -> World:
     from huggingface_hub import CommitOperationAdd, HfApi
 
-    admin, reader, writer, other, extra = (
-        make_person(server, prefix) for prefix in ("admin", "reader", "writer", "other", "extra")
+    admin, reader, writer, other, extra, site_admin = (
+        make_person(server, prefix) for prefix in ("admin", "reader", "writer", "other", "extra", "site-admin")
     )
+    server.admin("make-admin", site_admin.name)
     org = make_org(server, admin, {reader.name: "read", writer.name: "write", extra.name: "read"})
     api = HfApi(endpoint=server.url, token=admin.token)
     repos = {}
@@ -384,6 +396,7 @@ def world(server) -> World:
         "member-admin": admin.token,
         "fine-grained-other-repo": fine_grained_token(server, admin.name, f"model:{org}/other=write"),
         "fine-grained-read-this": fine_grained_token(server, admin.name, *this),
+        "site-admin": site_admin.token,
     }
     return World(server.url, org, repos, tokens, extra.name, admin)
 

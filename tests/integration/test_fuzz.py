@@ -45,6 +45,11 @@ include-path-regex = "^/api/\\\\{{repo_type\\\\}}/|/resolve/"
 parameters = {{ "path.namespace" = "fuzzer", "path.name" = "{REPO}" }}
 
 [[operations]]
+include-path-regex = "^/api/settings/tokens/"
+# A token id no token has: a generated one could be the fuzzer's own token, and revoking it ends the run.
+parameters = {{ "path.token_id" = 999999999 }}
+
+[[operations]]
 include-path-regex = "/info/lfs/locks"
 checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "501"]
 """

@@ -17,9 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 from huggingface_hub import CommitOperationAdd, HfApi
-from huggingface_hub.errors import HfHubHTTPError
+from huggingface_hub.errors import BadRequestError, HfHubHTTPError
+from huggingface_hub.utils import get_session, hf_raise_for_status
 
-from helpers import LFS_CONTENT_TYPE, sha256_bytes, user_files
+from helpers import LFS_CONTENT_TYPE, file_line, header_line, ndjson, sha256_bytes, user_files
 from helpers.git import Git
 
 README = b"---\nlicense: mit\n---\n# A model\n"
@@ -351,6 +352,74 @@ def test_push_of_large_regular_file_rejected(git: Git, api: HfApi, alice, lfs_re
 
     _assert_rejected(pushed, "data/huge.txt", "git-lfs", "pre-receive hook declined")
     assert api.model_info(rid).sha == head
+
+
+# Cards: a push is checked by the same card validation as an API commit and /api/validate-yaml.
+BAD_CARDS = {
+    "unknown-license": "---\nlicense: my-own-license\n---\n# A model\n",
+    "unparsable-yaml": "---\nlicense: [mit\n---\n# A model\n",
+    "bad-model-index": "---\nmodel-index:\n- name: tiny\n---\n# A model\n",
+}
+
+
+@pytest.mark.parametrize("card", list(BAD_CARDS.values()), ids=list(BAD_CARDS))
+def test_a_bad_card_is_refused_by_api_commits_and_pushes_alike(
+    git: Git, api: HfApi, alice, make_repo, tmp_path: Path, card: str
+):
+    rid = make_repo({"README.md": README})
+    head = api.model_info(rid).sha
+    # The commit endpoint (sent as is, through huggingface_hub's own HTTP session): a 400 whose message names
+    # README.md, which huggingface_hub raises as BadRequestError.
+    committed = get_session().post(
+        f"{api.endpoint}/api/models/{rid}/commit/main",
+        content=ndjson(header_line("Bad card"), file_line("README.md", card.encode())),
+        headers={**api._build_hf_headers(), "Content-Type": "application/x-ndjson"},
+    )
+    message = committed.json()["error"]
+    assert committed.status_code == 400 and message.startswith("Invalid metadata in README.md.\n- "), message
+    assert committed.headers["X-Error-Message"] == message.replace("\n", " ")[:1000].strip()
+    with pytest.raises(BadRequestError, match=r"Invalid metadata in README\.md\."):
+        hf_raise_for_status(committed, endpoint_name="commit")
+    # huggingface_hub asks /api/validate-yaml before it commits a README.md, and raises the same words.
+    with pytest.raises(ValueError) as checked_first:
+        api.upload_file(path_or_fileobj=card.encode(), path_in_repo="README.md", repo_id=rid)
+    assert str(checked_first.value) == message
+
+    # git push: the pre-receive hook refuses it with the same message, line by line.
+    git.login(alice.token)
+    clone = git.clone(rid, tmp_path / "clone")
+    (clone / "README.md").write_text(card)
+    git.commit_all(clone, "Bad card")
+    pushed = git("push", "origin", "main", cwd=clone, check=False)
+    _assert_rejected(pushed, "pre-receive hook declined")
+    shown = [line.rstrip() for line in pushed.stderr.splitlines()]  # git pads remote lines with spaces
+    first, *rest = message.splitlines()
+    assert [f"remote: error: {first}", *(f"remote: {line}" for line in rest)] == shown[1 : 2 + len(rest)], shown
+    assert api.model_info(rid).sha == head
+    assert api.model_info(rid).card_data["license"] == "mit"
+
+
+def test_a_good_card_is_accepted_by_api_commits_and_pushes(git: Git, api: HfApi, alice, make_repo, tmp_path: Path):
+    rid = make_repo({"README.md": README})
+    with_eval = (
+        "---\nlicense: apache-2.0\nmodel-index:\n- name: tiny\n  results:\n  - task: {type: text-classification}\n"
+        "    dataset: {type: imdb, name: IMDB}\n    metrics:\n    - {type: accuracy, value: 0.9}\n---\n# A model\n"
+    )
+    api.upload_file(path_or_fileobj=with_eval.encode(), path_in_repo="README.md", repo_id=rid)
+    assert api.model_info(rid).card_data["license"] == "apache-2.0"
+
+    git.login(alice.token)
+    clone = git.clone(rid, tmp_path / "clone")
+    (clone / "README.md").write_text(with_eval.replace("apache-2.0", "cc-by-4.0"))
+    sha = git.commit_all(clone, "Card with a new license")
+    git("push", "origin", "main", cwd=clone)
+    info = api.model_info(rid)
+    assert info.sha == sha and info.card_data["license"] == "cc-by-4.0"
+    # A card without metadata only gets a warning from validate-yaml: pushed, as the API commits it.
+    (clone / "README.md").write_text("# Just a title\n")
+    sha = git.commit_all(clone, "Card without metadata")
+    git("push", "origin", "main", cwd=clone)
+    assert api.model_info(rid).sha == sha
 
 
 def test_private_repo_clone_needs_credentials(git: Git, api: HfApi, alice, bob, lfs_repo, unique_name, tmp_path):

@@ -223,6 +223,20 @@ def test_org_management_through_the_api(server, unique_name):
     assert stranger.get(f"/api/organizations/{name}/settings/repositories").status_code == 404
     anonymous = httpx.post(f"{server.url}/api/organizations/create", json={"name": unique_name("anon")})
     assert anonymous.status_code == 401
+    # Every membership change is in the audit log, with who made it.
+    site_admin = make_person(server, "auditor")
+    server.admin("make-admin", site_admin.name)
+    events = httpx.get(
+        f"{server.url}/api/admin/audit",
+        params={"event": "org.membership-changed", "limit": 1000},
+        headers=_bearer(site_admin.token),
+    ).json()
+    ours = [(e["actor"], e["details"]["user"], e["details"]["role"]) for e in events if e["target"] == f"org:{name}"]
+    assert ours == [
+        (other.name, other.name, None),
+        (founder.name, other.name, "read"),
+        (founder.name, founder.name, "admin"),
+    ]
     # Users and organizations share one namespace, whatever the case.
     with pytest.raises(RuntimeError, match="is the name of an organization"):
         server.create_user(name.upper())

@@ -27,7 +27,7 @@ from huggingface_hub import HfApi
 from conftest import BACKEND, Server, User, launch_server
 
 LFS_DATA = os.urandom(200_000)
-TOKEN_PATTERNS = (re.compile(r"\bhf_\w{10,}"), re.compile(r"xet1\.[\w.]+"))
+TOKEN_PATTERNS = (re.compile(r"\bhf_\w{10,}"), re.compile(r"xet2\.[\w.-]+"))
 
 
 @dataclass

@@ -181,7 +181,7 @@ def test_over_long_numbers_are_clean_4xx(server, http: httpx.Client, alice_http:
             response = http.get(f"/api/models/{rid}/tree/main", params={name: value})
             assert response.status_code == 400, error_text(response)
             assert f"Invalid {name}" in error_text(response)
-    token = f"xet1.{HUGE}.read.{HUGE}." + "0" * 64
+    token = f"xet2.{HUGE}.read.{HUGE}.{HUGE}." + "0" * 64
     response = http.get("/xet-cas/v1/reconstructions/" + "0" * 64, headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 401, error_text(response)
     response = http.get("/xet-cas/v1/fetch/" + "0" * 64, params={"r": f"{HUGE}-{HUGE}", "exp": "1", "sig": "x"})
@@ -303,13 +303,24 @@ def test_a_stalled_request_body_is_cut_off(limited, limited_api: HfApi, carol_ht
     log.assert_clean()
 
 
+def _store_big_file(api: HfApi, http: httpx.Client, name: str, data: bytes, how: str) -> str:
+    """A repo holding `data` as big.dat: in git (streamed from memory) or as an LFS blob (sent with sendfile)."""
+    rid = api.create_repo(f"carol/{name}-{how}").repo_id
+    if how == "lfs":
+        api.upload_file(path_or_fileobj=data, path_in_repo="big.dat", repo_id=rid)
+        assert api.get_paths_info(rid, ["big.dat"])[0].lfs is not None
+    else:
+        commit = post_commit(http, rid, ndjson(header_line("big"), file_line("big.dat", data)))
+        assert commit.status_code == 200, error_text(commit)
+    return rid
+
+
+@pytest.mark.parametrize("how", ["git", "lfs"])
 def test_a_client_that_stops_reading_is_dropped_without_growing_the_server(
-    limited, limited_api: HfApi, carol_http: httpx.Client
+    limited, limited_api: HfApi, carol_http: httpx.Client, how: str
 ):
-    rid = limited_api.create_repo("carol/stalled-download").repo_id
     data = os.urandom(9 * MiB)
-    commit = post_commit(carol_http, rid, ndjson(header_line("big"), file_line("big.dat", data)))
-    assert commit.status_code == 200, error_text(commit)
+    rid = _store_big_file(limited_api, carol_http, "stalled-download", data, how)
     log = LogSlice(limited)
     rss_before = _rss_kib(limited.proc.pid)
     readers = []
@@ -329,4 +340,22 @@ def test_a_client_that_stops_reading_is_dropped_without_growing_the_server(
             assert len(received) < len(data), "the whole file fit in the socket buffers: nothing was tested"
     assert log.text().count(aborted) == len(readers)
     assert _rss_kib(limited.proc.pid) - rss_before < 30 * 1024
+    log.assert_clean()
+
+
+def test_an_lfs_download_hung_up_midway_leaves_a_clean_log_and_a_serving_server(
+    limited, limited_api: HfApi, carol_http: httpx.Client
+):
+    data = os.urandom(9 * MiB)
+    rid = _store_big_file(limited_api, carol_http, "hung-up-download", data, "lfs")
+    log = LogSlice(limited)
+    for range_header in ("", "Range: bytes=1000-\r\n"):
+        with _connect(limited) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.sendall(f"GET /{rid}/resolve/main/big.dat HTTP/1.1\r\nHost: x\r\n{range_header}\r\n".encode())
+            assert sock.recv(4096).startswith(b"HTTP/1.1 20")
+        # the next request on a fresh connection is served in full, from the same file
+        whole = carol_http.get(f"/{rid}/resolve/main/big.dat", headers={"Range": "bytes=5-"})
+        assert whole.status_code == 206 and whole.content == data[5:]
+    assert log.text().count('/resolve/main/big.dat HTTP/1.1" 20') == 4
     log.assert_clean()

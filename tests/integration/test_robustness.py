@@ -114,23 +114,28 @@ def test_validate_yaml_refuses_unparsable_cards(http: httpx.Client, endpoint: st
 
 
 @pytest.mark.parametrize(
-    "card",
-    [DEEP_YAML, "---\nreleased: 2024-02-30\n---\n", "---\nblob: !!binary /w==\n---\n", "---\na: &a [1, *a]\n---\n"],
+    ("card", "message"),
+    [
+        (DEEP_YAML, "nested too deeply"),
+        ("---\nreleased: 2024-02-30\n---\n", "day is out of range"),
+        ("---\nblob: !!binary /w==\n---\n", "Binary values"),
+        ("---\na: &a [1, *a]\n---\n", "contains itself"),
+    ],
     ids=["deep", "bad-date", "binary", "recursive"],
 )
-def test_repo_with_an_unparsable_card_still_has_info(
-    alice_http: httpx.Client, api: HfApi, make_repo, endpoint: str, card: str
+def test_a_commit_of_an_unparsable_card_is_refused(
+    alice_http: httpx.Client, api: HfApi, make_repo, endpoint: str, card: str, message: str
 ):
-    rid = make_repo()
+    """As on the Hub, a README.md whose metadata block does not parse is refused (a 400, nothing committed); the
+    same check refuses it in a push (tests/integration/test_git.py)."""
+    rid = make_repo({"README.md": b"---\nlicense: mit\n---\n# Card\n"})
+    before = repo_state(api, rid)
     # Raw commit: huggingface_hub would validate the card first (and refuse it, as tested above).
     committed = post_commit(alice_http, rid, ndjson(header_line("Broken card"), file_line("README.md", card.encode())))
-    assert committed.status_code == 200, error_text(committed)
-
-    info = alice_http.get(f"/api/models/{rid}")
-    assert info.status_code == 200, error_text(info)
-    assert "cardData" not in info.json()
-    assert "README.md" in {s.rfilename for s in api.model_info(rid).siblings or []}
-    assert alice_http.get("/api/models", params={"author": "alice"}).status_code == 200
+    assert_refused(committed, 400, "Invalid metadata in README.md.", message)
+    assert committed.json()["errors"][0]["message"]
+    assert repo_state(api, rid) == before
+    assert api.model_info(rid).card_data["license"] == "mit"
     assert_still_serving(endpoint)
 
 

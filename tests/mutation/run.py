@@ -73,9 +73,10 @@ TARGETS = [
         "tests/integration/test_integrity.py::test_a_commit_naming_a_false_xet_claim_is_refused "
         "tests/integration/test_concurrency.py::test_stale_parent_still_gets_412_while_others_commit "
         "tests/integration/test_security.py::test_pointer_text_in_a_regular_file_does_not_reach_another_repos_blob "
-        "tests/integration/test_robustness.py::test_repo_with_an_unparsable_card_still_has_info",
+        "tests/integration/test_robustness.py::test_a_commit_of_an_unparsable_card_is_refused",
         240,
     ),
+    Target("push", "services/push.py", "tests/unit/test_push_checks.py", 120),
     Target(
         "access",
         "services/access.py",

@@ -1,5 +1,6 @@
 """The local LFS blob store on a temp directory: a blob is published only when its bytes hash to the announced
-sha256 and have the announced size, once, atomically; multipart parts join in order into a verified blob."""
+sha256 and have the announced size, once, atomically; multipart parts land in one file, verified and renamed into
+place."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from modelyard.blobs import multipart
 from modelyard.blobs.files import HashingFile, TempFile, publish, read_range, sharded_path
 from modelyard.blobs.local import HashMismatch, LocalBlobStore
-from modelyard.domain.errors import BadRequest, TooLarge
+from modelyard.domain.errors import BadRequest, Conflict, TooLarge
 
 
 def sha(data: bytes) -> str:
@@ -99,64 +101,169 @@ def test_object_ids_must_be_sha256_hex(store: LocalBlobStore, oid: str):
     with pytest.raises(BadRequest):
         store.path(oid)
     with pytest.raises(BadRequest):
-        store.part_writer("1", oid, 1, 100)
+        store.part_writer("1", oid, 1, 100, 100)
 
 
-def _upload_parts(store: LocalBlobStore, upload: str, oid: str, parts: dict[int, bytes]) -> dict[int, str]:
+PART = 10_000
+
+
+def _upload_parts(store: LocalBlobStore, upload: str, oid: str, size: int, parts: dict[int, bytes]) -> dict[int, str]:
     etags = {}
     for number, data in parts.items():
-        writer = store.part_writer(upload, oid, number, max_size=len(data))
-        writer.write(data)
+        writer = store.part_writer(upload, oid, number, PART, size)
+        for start in range(0, len(data), 3000):  # several writes, like a streamed body
+            writer.write(data[start : start + 3000])
         etags[number] = writer.finish()
     return etags
 
 
-def test_multipart_parts_join_in_order_into_a_verified_blob(store: LocalBlobStore):
-    data = os.urandom(30_000)
+def _parts(data: bytes) -> dict[int, bytes]:
+    return {number: data[start : start + PART] for number, start in enumerate(range(0, len(data), PART), start=1)}
+
+
+def _upload_folder(store: LocalBlobStore) -> Path:
+    (folder,) = store.parts_dir.iterdir()
+    return folder
+
+
+def test_multipart_parts_land_in_one_file_that_becomes_the_blob(store: LocalBlobStore):
+    data = os.urandom(3 * PART - 123)
     oid = sha(data)
-    parts = {1: data[:10_000], 2: data[10_000:20_000], 3: data[20_000:]}
-    etags = _upload_parts(store, "7", oid, dict(reversed(list(parts.items()))))  # sent in any order
-    assert etags == {n: sha(p) for n, p in parts.items()}  # a part's ETag is its sha256
-    store.complete_multipart("7", oid, [1, 2, 3], len(data))
+    etags = _upload_parts(store, "7", oid, len(data), _parts(data))
+    assert len(set(etags.values())) == 3
+    folder = _upload_folder(store)
+    assert sorted(p.name for p in folder.iterdir()) == ["1", "2", "3", "data"]  # one file of bytes, three markers
+    inode = (folder / "data").stat().st_ino
+    store.complete_multipart("7", oid, [3, 1, 2], PART, len(data))
     assert store.path(oid).read_bytes() == data
-    assert not any(store.parts_dir.iterdir()), "the parts are removed once joined"
+    assert store.path(oid).stat().st_ino == inode, "the parts' file is the blob: renamed, not copied"
+    assert not any(store.parts_dir.iterdir()), "the upload's folder goes once published"
+
+
+def test_parts_sent_in_order_are_hashed_once_while_they_arrive(store: LocalBlobStore, monkeypatch):
+    """What huggingface_hub does: the completion then reads nothing back, it only syncs and renames."""
+    data = os.urandom(3 * PART - 1)
+    oid = sha(data)
+    _upload_parts(store, "7", oid, len(data), _parts(data))
+
+    def no_read_back(*args: object) -> int:
+        raise AssertionError("the completion read the parts back")
+
+    monkeypatch.setattr(multipart.os, "preadv", no_read_back)
+    store.complete_multipart("7", oid, [1, 2, 3], PART, len(data))
+    assert store.path(oid).read_bytes() == data
+
+
+@pytest.mark.parametrize("order", [[3, 2, 1], [2, 1, 3], [1, 3, 2], [1, 2, 3, 2], [1, 2, 3, 1]])
+def test_multipart_parts_in_any_order_or_sent_again_make_the_blob(store: LocalBlobStore, order: list[int]):
+    """In order, the hash is made while the parts arrive; otherwise (or for a part sent again) what the in-order
+    hash does not cover is read back from the file: the result is the same."""
+    data = os.urandom(3 * PART)
+    oid = sha(data)
+    parts = _parts(data)
+    for number in order:
+        _upload_parts(store, "7", oid, len(data), {number: parts[number]})
+    store.complete_multipart("7", oid, [1, 2, 3], PART, len(data))
+    assert store.path(oid).read_bytes() == data
+
+
+def test_a_part_sent_again_with_other_bytes_is_what_the_blob_is_checked_against(store: LocalBlobStore):
+    """The hash made while parts 1 to 3 arrived covers part 2's first bytes; its second write replaced them."""
+    data = os.urandom(3 * PART)
+    oid = sha(data)
+    parts = _parts(data)
+    _upload_parts(store, "7", oid, len(data), parts)
+    _upload_parts(store, "7", oid, len(data), {2: os.urandom(PART)})
+    with pytest.raises(HashMismatch, match="sha256"):
+        store.complete_multipart("7", oid, [1, 2, 3], PART, len(data))
+    assert store.size(oid) is None
+    _upload_parts(store, "7", oid, len(data), {2: parts[2]})  # the right bytes again: now it goes through
+    store.complete_multipart("7", oid, [1, 2, 3], PART, len(data))
+    assert store.path(oid).read_bytes() == data
 
 
 def test_multipart_with_a_wrong_part_publishes_nothing(store: LocalBlobStore):
-    data = os.urandom(20_000)
+    data = os.urandom(2 * PART)
     oid = sha(data)
-    _upload_parts(store, "7", oid, {1: data[:10_000], 2: os.urandom(10_000)})
+    _upload_parts(store, "7", oid, len(data), {1: data[:PART], 2: os.urandom(PART)})
     with pytest.raises(HashMismatch):
-        store.complete_multipart("7", oid, [1, 2], len(data))
+        store.complete_multipart("7", oid, [1, 2], PART, len(data))
     assert store.size(oid) is None
     assert _leftovers(store) == []
 
 
 def test_multipart_with_a_missing_part_publishes_nothing(store: LocalBlobStore):
-    data = os.urandom(20_000)
+    data = os.urandom(2 * PART)
     oid = sha(data)
-    _upload_parts(store, "7", oid, {1: data[:10_000]})
+    _upload_parts(store, "7", oid, len(data), {1: data[:PART]})
     with pytest.raises(BadRequest, match="Part 2"):
-        store.complete_multipart("7", oid, [1, 2], len(data))
+        store.complete_multipart("7", oid, [1, 2], PART, len(data))
     assert store.size(oid) is None
 
 
-def test_multipart_parts_of_other_uploads_never_mix(store: LocalBlobStore):
-    data = os.urandom(20_000)
+def test_a_part_cut_off_midway_counts_as_not_received(store: LocalBlobStore):
+    data = os.urandom(2 * PART)
     oid = sha(data)
-    _upload_parts(store, "1", oid, {1: data[:10_000], 2: data[10_000:]})
-    _upload_parts(store, "2", oid, {1: os.urandom(10_000)})
+    _upload_parts(store, "7", oid, len(data), _parts(data))
+    writer = store.part_writer("7", oid, 2, PART, len(data))  # part 2 again, and the connection drops
+    writer.write(os.urandom(PART // 2))
+    writer.discard()
     with pytest.raises(BadRequest, match="Part 2"):
-        store.complete_multipart("2", oid, [1, 2], len(data))  # upload 2 never sent its part 2
-    store.complete_multipart("1", oid, [1, 2], len(data))
+        store.complete_multipart("7", oid, [1, 2], PART, len(data))
+    assert store.size(oid) is None
+
+
+def test_a_completion_must_list_every_part_once(store: LocalBlobStore):
+    data = os.urandom(2 * PART)
+    oid = sha(data)
+    _upload_parts(store, "7", oid, len(data), _parts(data))
+    for numbers in ([1], [1, 1], [1, 3], [0, 1, 2]):
+        with pytest.raises(BadRequest, match="each once"):
+            store.complete_multipart("7", oid, numbers, PART, len(data))
+    store.complete_multipart("7", oid, [2, 1], PART, len(data))
     assert store.path(oid).read_bytes() == data
 
 
-def test_a_part_over_its_limit_is_too_large(store: LocalBlobStore):
-    writer = store.part_writer("1", "b" * 64, 1, max_size=10)
+def test_multipart_parts_of_other_uploads_never_mix(store: LocalBlobStore):
+    data = os.urandom(2 * PART)
+    oid = sha(data)
+    _upload_parts(store, "1", oid, len(data), _parts(data))
+    _upload_parts(store, "2", oid, len(data), {1: os.urandom(PART)})
+    with pytest.raises(BadRequest, match="Part 2"):
+        store.complete_multipart("2", oid, [1, 2], PART, len(data))  # upload 2 never sent its part 2
+    store.complete_multipart("1", oid, [1, 2], PART, len(data))
+    assert store.path(oid).read_bytes() == data
+
+
+def test_one_part_is_received_by_one_request_at_a_time(store: LocalBlobStore):
+    """Two writes of one part at once would interleave their bytes in the file: the second is refused while the
+    first runs, and a completion while any part is being received is refused too."""
+    data = os.urandom(2 * PART)
+    oid = sha(data)
+    first = store.part_writer("7", oid, 1, PART, len(data))
+    with pytest.raises(Conflict):
+        store.part_writer("7", oid, 1, PART, len(data))
+    _upload_parts(store, "7", oid, len(data), {2: data[PART:]})  # another part is fine
+    with pytest.raises(Conflict):
+        store.complete_multipart("7", oid, [1, 2], PART, len(data))
+    first.write(data[:PART])
+    first.finish()
+    store.complete_multipart("7", oid, [1, 2], PART, len(data))
+    assert store.path(oid).read_bytes() == data
+
+
+def test_a_part_must_have_its_exact_length(store: LocalBlobStore):
+    oid = "b" * 64
+    writer = store.part_writer("1", oid, 1, 10, 15)
     with pytest.raises(TooLarge, match="Part"):
         writer.write(b"x" * 11)
     writer.discard()
+    writer = store.part_writer("1", oid, 2, 10, 15)  # the last part holds the 5 bytes left
+    writer.write(b"x" * 4)
+    with pytest.raises(BadRequest, match="4 bytes, not 5"):
+        writer.finish()
+    with pytest.raises(BadRequest, match="parts 1 to 2"):
+        store.part_writer("1", oid, 3, 10, 15)
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,10 @@ from modelyard.api.streaming import read_limited
 from modelyard.domain import json_input
 from modelyard.domain.errors import BadRequest
 from modelyard.domain.repo_ids import RepoRef, RepoType
+from modelyard.services import tokens
 from modelyard.services.hub import Hub
-from modelyard.services.users import Actor, authenticate
+from modelyard.services.throttle import Client
+from modelyard.services.users import Actor
 
 # JSON bodies (repo settings, LFS batches, preupload lists, YAML to validate) are small; this bounds the memory
 # and parsing time one request can take.
@@ -51,11 +53,17 @@ async def json_body(request: Request) -> dict[str, Any]:
     return body
 
 
+def client_of(request: Request) -> Client:
+    """Who failed authentications are counted against: the peer address (uvicorn puts the X-Forwarded-For of a
+    trusted proxy there, see docs/deployment.md)."""
+    return Client(request.client.host if request.client else "unknown")
+
+
 async def get_actor(request: Request) -> Actor | None:
     token = bearer_token(request)
     if token is None:
         return None
-    return await run_in_threadpool(authenticate, get_hub(request), token)
+    return await run_in_threadpool(tokens.authenticate, get_hub(request), token, client_of(request))
 
 
 def base_url(request: Request) -> str:

@@ -20,6 +20,7 @@ from modelyard.domain.errors import (
     RepoMoved,
     RepoNotFound,
     RepositoryBusy,
+    TooManyRequests,
 )
 
 log = logging.getLogger("modelyard")
@@ -61,6 +62,8 @@ def hub_error_response(request: Request, error: HubError) -> Response:
         extra["Content-Range"] = f"bytes */{error.size}"
     if isinstance(error, RepositoryBusy):
         extra["Retry-After"] = "1"
+    if isinstance(error, TooManyRequests):
+        extra["Retry-After"] = str(error.retry_after)
     if isinstance(error, RepoNotFound) and "authorization" not in request.headers:
         status = 401  # anonymous: the Hub answers 401 so the client suggests logging in
     if isinstance(error, Forbidden) and "authorization" not in request.headers:

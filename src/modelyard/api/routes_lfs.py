@@ -58,16 +58,32 @@ for _type in sorted(RepoType, key=lambda t: t is RepoType.MODEL):
 
 
 def _ticket(
-    hub: Hub, purpose: str, repo_pk: int, oid: str, size: int, part: int, exp: int, sig: str, part_size: int = 0
+    hub: Hub,
+    purpose: str,
+    repo_pk: int,
+    oid: str,
+    size: int,
+    part: int,
+    tid: int,
+    exp: int,
+    sig: str,
+    part_size: int = 0,
 ) -> lfs.Ticket:
-    return lfs.check_ticket(hub, lfs.Ticket(purpose, repo_pk, oid, size, part, part_size), exp, sig)
+    return lfs.check_ticket(hub, lfs.Ticket(purpose, repo_pk, oid, size, part, part_size, tid), exp, sig)
 
 
 @router.put("/api/lfs/{repo_pk}/{oid}", dependencies=[Depends(declared(OpenAction.SIGNED_URL))])
 async def upload(
-    request: Request, repo_pk: int, oid: str, size: int, exp: int, sig: str, hub: Hub = Depends(get_hub)
+    request: Request,
+    repo_pk: int,
+    oid: str,
+    size: int,
+    exp: int,
+    sig: str,
+    tid: int = 0,
+    hub: Hub = Depends(get_hub),
 ) -> Response:
-    ticket = _ticket(hub, "upload", repo_pk, oid, size, 0, exp, sig)
+    ticket = await run_in_threadpool(_ticket, hub, "upload", repo_pk, oid, size, 0, tid, exp, sig)
     writer = await run_in_threadpool(lfs.object_writer, hub, ticket)
     await receive_into(request, writer)
     await run_in_threadpool(lfs.store_object, hub, ticket, writer)
@@ -84,9 +100,10 @@ async def upload_part(
     exp: int,
     sig: str,
     part_size: int = 0,
+    tid: int = 0,
     hub: Hub = Depends(get_hub),
 ) -> Response:
-    ticket = lfs.part_ticket(hub, repo_pk, oid, size, part, part_size, exp, sig)
+    ticket = await run_in_threadpool(lfs.part_ticket, hub, repo_pk, oid, size, part, part_size, tid, exp, sig)
     writer = await run_in_threadpool(lfs.part_writer, hub, ticket)
     await receive_into(request, writer)
     etag = await run_in_threadpool(writer.finish)
@@ -101,18 +118,19 @@ def complete(
     exp: int,
     sig: str,
     part_size: int = 0,
+    tid: int = 0,
     body: dict[str, Any] = Depends(json_body),
     hub: Hub = Depends(get_hub),
 ) -> Response:
-    lfs.complete_multipart(hub, _ticket(hub, "upload", repo_pk, oid, size, -1, exp, sig, part_size), body)
+    lfs.complete_multipart(hub, _ticket(hub, "upload", repo_pk, oid, size, -1, tid, exp, sig, part_size), body)
     return JSONResponse({}, media_type=LFS_JSON)
 
 
 @router.get("/api/lfs/{repo_pk}/{oid}", dependencies=[Depends(declared(OpenAction.SIGNED_URL))])
 def download(
-    request: Request, repo_pk: int, oid: str, size: int, exp: int, sig: str, hub: Hub = Depends(get_hub)
+    request: Request, repo_pk: int, oid: str, size: int, exp: int, sig: str, tid: int = 0, hub: Hub = Depends(get_hub)
 ) -> Response:
-    content = lfs.downloadable(hub, _ticket(hub, "download", repo_pk, oid, size, 0, exp, sig))
+    content = lfs.downloadable(hub, _ticket(hub, "download", repo_pk, oid, size, 0, tid, exp, sig))
     if not content.blob and content.xet is not None:
         return xet_file_response(request, hub, content.xet.hash, {})  # stored as Xet only: rebuilt while sent
     return BlobFileResponse(hub.blobs.path(oid), media_type="application/octet-stream")

@@ -86,10 +86,11 @@ def move(
 def settings(
     body: dict[str, Any] = Depends(json_body),
     record: RepoRecord = Depends(repo_access(Action.ADMIN)),
+    actor: Actor | None = Depends(get_actor),
     hub: Hub = Depends(get_hub),
 ) -> dict[str, Any]:
     private = repos.parse_visibility(body.get("visibility"), body.get("private"))
-    updated = repos.update_settings(hub, record, private, body.get("gated"))
+    updated = repos.update_settings(hub, record, private, body.get("gated"), actor)
     return {"private": updated.private, "gated": updated.gated or False}
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any, Protocol, TypeVar
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
 from starlette.responses import FileResponse, StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
@@ -27,20 +29,47 @@ class Sink(Protocol):
 
 
 async def receive_into(request: Request, sink: Sink) -> None:
-    """Stream the request body into `sink`; on any failure the sink is discarded."""
-    buffer = bytearray()
+    """Stream the request body into `sink`; on any failure the sink is discarded.
+
+    The body is handed over in batches of about WRITE_BATCH bytes, each written (and hashed) in a worker thread
+    while the next batch is received: the network and the disk work at once, with at most two batches in memory.
+    A batch is the chunks as the server received them, never joined: a copy of every byte costs more than a call per
+    chunk (docs/performance.md, "Uploads").
+    """
+    pieces: list[bytes] = []
+    pending = 0
+    writing: asyncio.Future[None] | None = None
     try:
         async for chunk in request.stream():
-            buffer += chunk
-            if len(buffer) >= WRITE_BATCH:
-                data = bytes(buffer)
-                buffer.clear()
-                await run_in_threadpool(sink.write, data)
-        if buffer:
-            await run_in_threadpool(sink.write, bytes(buffer))
+            pieces.append(chunk)
+            pending += len(chunk)
+            if pending >= WRITE_BATCH:
+                if writing is not None:
+                    await writing
+                writing = asyncio.ensure_future(run_in_threadpool(_write_all, sink, pieces))
+                pieces, pending = [], 0
+        if writing is not None:
+            await writing
+        if pieces:
+            await run_in_threadpool(_write_all, sink, pieces)
     except BaseException:
+        if writing is not None:
+            await _settled(writing)
         await run_in_threadpool(sink.discard)
         raise
+
+
+def _write_all(sink: Sink, pieces: list[bytes]) -> None:
+    for piece in pieces:
+        sink.write(piece)
+
+
+async def _settled(writing: asyncio.Future[None]) -> None:
+    """Wait for a write in flight to end, whatever its outcome: its thread cannot be stopped, and the sink must not
+    be discarded under it. Its error, if any, is superseded by the one being handled."""
+    await asyncio.wait([writing])
+    if not writing.cancelled():
+        writing.exception()
 
 
 async def read_limited(request: Request, limit: int, too_large: str) -> bytes:
@@ -108,14 +137,32 @@ class PacedStreamingResponse(StreamingResponse):
         await super().__call__(scope, receive, paced(send))
 
 
+ZEROCOPYSEND = "http.response.zerocopysend"
+
+
 class BlobFileResponse(FileResponse):
-    """FileResponse (Range, HEAD, zero-copy `pathsend` where the server offers it) with larger reads, paced like
-    `PacedStreamingResponse`: a slow download holds one read."""
+    """FileResponse (Range, HEAD) sent zero-copy where the server offers it: the whole file with `pathsend` (as
+    Starlette does), a single range with `zerocopysend` (which Starlette does not use). Elsewhere it streams larger
+    reads than Starlette's, paced like `PacedStreamingResponse`: a slow download holds one read."""
 
     chunk_size = 512 * 1024
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._zero_copy_ranges = ZEROCOPYSEND in scope.get("extensions", {})
         await super().__call__(scope, receive, paced(send))
+
+    async def _handle_single_range(
+        self, send: Send, start: int, end: int, file_size: int, send_header_only: bool
+    ) -> None:
+        if send_header_only or not self._zero_copy_ranges:
+            await super()._handle_single_range(send, start, end, file_size, send_header_only)
+            return
+        headers = MutableHeaders(raw=list(self.raw_headers))
+        headers["content-range"] = f"bytes {start}-{end - 1}/{file_size}"
+        headers["content-length"] = str(end - start)
+        await send({"type": "http.response.start", "status": 206, "headers": headers.raw})
+        with open(self.path, "rb") as file:  # a local file: opening it waits for none of its bytes
+            await send({"type": ZEROCOPYSEND, "file": file, "offset": start, "count": end - start})
 
     @classmethod
     def _parse_range_header(cls, http_range: str, file_size: int) -> list[tuple[int, int]]:

@@ -2,19 +2,55 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import hashlib
 import mmap
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from modelyard.domain.errors import TooLarge
+from modelyard.domain.errors import BadRequest, TooLarge
 
 READ_CHUNK = 1024 * 1024
+
+
+class HashMismatch(BadRequest):
+    """Uploaded bytes that are not what the client announced (their sha256 or their size)."""
+
+
+# Bytes written to an upload's file between two requests to the kernel to start writing them to disk.
+WRITEBACK_EVERY = 16 * 1024 * 1024
+_SYNC_FILE_RANGE_WRITE = 2
+
+
+def _sync_file_range() -> Callable[..., int] | None:
+    """Linux's sync_file_range(2), which Python's os module lacks; None elsewhere."""
+    try:
+        function = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).sync_file_range
+    except (OSError, AttributeError, TypeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    return function
+
+
+_SYNC_FILE_RANGE = _sync_file_range()
+
+
+def start_writeback(fd: int, offset: int, length: int) -> None:
+    """Have the kernel start writing a range of a file to disk now, without waiting for it (SYNC_FILE_RANGE_WRITE).
+
+    An upload's one fsync at the end then has little left to write: on this project's test machine, fsyncing 1 GiB
+    written this way took 0.04 s instead of 0.25-0.45 s (docs/performance.md, "Uploads"). Durability still comes from
+    that fsync alone; this only moves the disk's work earlier, while the rest of the body arrives. A no-op where the
+    call is missing.
+    """
+    if _SYNC_FILE_RANGE is not None and length > 0:
+        _SYNC_FILE_RANGE(fd, offset, length, _SYNC_FILE_RANGE_WRITE)
 
 
 def sharded_path(root: Path, name: str) -> Path:
@@ -32,12 +68,17 @@ class TempFile:
         self._max_size = max_size
         self._what = what
         self.size = 0
+        self._written_back = 0
 
     def write(self, data: bytes) -> None:
         self.size += len(data)
         if self.size > self._max_size:
             raise TooLarge(f"{self._what} is larger than the limit of {self._max_size} bytes")
         self._file.write(data)
+        if self.size - self._written_back >= WRITEBACK_EVERY:
+            self._file.flush()
+            start_writeback(self._file.fileno(), self._written_back, self.size - self._written_back)
+            self._written_back = self.size
 
     def close_synced(self, keep: int | None = None) -> None:
         """Flush, drop anything past `keep` bytes (a xorb footer), and fsync."""

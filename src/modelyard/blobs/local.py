@@ -6,17 +6,13 @@ never sees a partial blob, and a client's claim about a hash is never trusted.
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
-from modelyard.blobs.files import HashingFile, publish, read_range, remove_stale, sharded_path
+from modelyard.blobs import multipart
+from modelyard.blobs.files import HashingFile, HashMismatch, publish, remove_stale, sharded_path
+from modelyard.blobs.multipart import PartWriter
 from modelyard.domain.errors import BadRequest
 from modelyard.domain.lfs_pointer import is_sha256
-
-
-class HashMismatch(BadRequest):
-    pass
 
 
 class BlobWriter(HashingFile):
@@ -39,23 +35,6 @@ class BlobWriter(HashingFile):
             self.discard()
 
 
-class PartWriter(HashingFile):
-    """One part of a multipart upload; its sha256 is the part's ETag."""
-
-    def __init__(self, upload_dir: Path, part_number: int, max_size: int) -> None:
-        upload_dir.mkdir(parents=True, exist_ok=True)
-        super().__init__(upload_dir, max_size, "Part")
-        self._final = upload_dir / f"{part_number}"
-
-    def finish(self) -> str:
-        try:
-            self.close_synced()
-            os.replace(self.path, self._final)
-            return self.sha256
-        finally:
-            self.discard()
-
-
 class LocalBlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -64,6 +43,7 @@ class LocalBlobStore:
         self.parts_dir = root / "multipart"
         for directory in (self.objects_dir, self.tmp_dir, self.parts_dir):
             directory.mkdir(parents=True, exist_ok=True)
+        self._checkpoints = multipart.Checkpoints()
 
     def path(self, oid: str) -> Path:
         if not is_sha256(oid):
@@ -88,26 +68,32 @@ class LocalBlobStore:
     def writer(self, max_size: int) -> BlobWriter:
         return BlobWriter(self, max_size)
 
-    # Multipart uploads: each part lands in its own file, the completion joins them into one blob.
-    # `upload` names one upload (its repository and object), so that uploads of one object never mix.
+    # Multipart uploads: every part lands at its offset in one pre-allocated file, which the completion verifies and
+    # renames into place (blobs/multipart.py). `upload` names one upload (its repository and object), so that uploads
+    # of one object never mix. Parts are `part_size` bytes, the last one what remains of the object's `size`.
 
     def _upload_dir(self, upload: str, oid: str) -> Path:
         return self.parts_dir / f"{upload}-{self.path(oid).name}"
 
-    def part_writer(self, upload: str, oid: str, part_number: int, max_size: int) -> PartWriter:
-        return PartWriter(self._upload_dir(upload, oid), part_number, max_size)
+    def part_writer(self, upload: str, oid: str, part_number: int, part_size: int, size: int) -> PartWriter:
+        lengths = _part_lengths(part_size, size)
+        if not 1 <= part_number <= len(lengths):
+            raise BadRequest(f"Object {oid} has parts 1 to {len(lengths)}, not {part_number}")
+        folder = self._upload_dir(upload, oid)
+        offset = (part_number - 1) * part_size
+        return PartWriter(folder, folder.name, part_number, offset, lengths[part_number - 1], size, self._checkpoints)
 
-    def complete_multipart(self, upload: str, oid: str, part_numbers: list[int], size: int) -> None:
-        upload_dir = self._upload_dir(upload, oid)
-        writer = self.writer(size)
-        try:
-            for number in part_numbers:
-                try:
-                    for data in read_range(upload_dir / f"{number}", 0):
-                        writer.write(data)
-                except FileNotFoundError:  # or a concurrent completion of the same upload removed it
-                    raise BadRequest(f"Part {number} of object {oid} was never uploaded") from None
-            writer.finish(oid, size)
-        finally:
-            writer.discard()
-        shutil.rmtree(upload_dir, ignore_errors=True)
+    def complete_multipart(self, upload: str, oid: str, part_numbers: list[int], part_size: int, size: int) -> None:
+        """Verify and publish an upload whose parts `part_numbers` (all of them, in any order) were received."""
+        lengths = _part_lengths(part_size, size)
+        if sorted(part_numbers) != list(range(1, len(lengths) + 1)):
+            raise BadRequest(f"Object {oid} has parts 1 to {len(lengths)}: the completion must list each once")
+        folder = self._upload_dir(upload, oid)
+        multipart.complete(folder, folder.name, oid, lengths, self.path(oid), self._checkpoints)
+
+
+def _part_lengths(part_size: int, size: int) -> list[int]:
+    """The length of each part of a `size`-byte object cut into `part_size`-byte parts (the last one shorter)."""
+    if part_size <= 0 or size <= 0:
+        raise BadRequest("A multipart upload needs a positive part size and object size")
+    return [min(part_size, size - start) for start in range(0, size, part_size)]

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Text,
     UniqueConstraint,
     false,
 )
@@ -32,8 +33,10 @@ class User(Base):
     fullname: Mapped[str] = mapped_column(String(200), default="")
     email: Mapped[str] = mapped_column(String(320), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    # A site administrator may do what owners can, everywhere (services.access).
+    # A site administrator may do what owners can everywhere, and reads the audit log.
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # argon2 (services.passwords), for the web; None: no password, tokens only.
+    password_hash: Mapped[str | None] = mapped_column(String(200), default=None)
 
 
 class Organization(Base):
@@ -71,6 +74,37 @@ class Token(Base):
     # sha256 of the token: tokens are long random strings, so a fast hash is enough.
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Updated at most once a minute (services.tokens), so using a token does not mean writing to the database.
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    # A revoked token's row stays, so that its id is never reused: signed URLs and Xet tokens name it.
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+class AuthFailure(Base):
+    """Failed authentications of one client address or account in the current window (services.throttle).
+
+    In the database, so that every worker process and host counts together.
+    """
+
+    __tablename__ = "auth_failures"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)  # "address:<ip>" or "account:<name>"
+    window_start: Mapped[int] = mapped_column(BigInteger)  # unix seconds
+    failures: Mapped[int] = mapped_column(Integer)
+
+
+class AuditEvent(Base):
+    """Who changed access to what, and when (services.audit)."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 - SQLAlchemy's declarative attribute
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    event: Mapped[str] = mapped_column(String(48), index=True)
+    actor: Mapped[str] = mapped_column(String(200))  # a user name, "cli:<os user>", or "" for anonymous
+    target: Mapped[str] = mapped_column(String(300))  # "model:alice/demo", "user:alice", "token:12"…
+    details: Mapped[str] = mapped_column(Text)  # a JSON object
 
 
 class TokenGrant(Base):

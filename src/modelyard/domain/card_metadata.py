@@ -1,14 +1,15 @@
-"""What the Hub checks in a card's metadata beyond YAML syntax: the license id and the `model-index` shape.
+"""What the Hub checks in a card's metadata: YAML that parses, the license id and the `model-index` shape.
 
-Messages follow the Hub's (`"license" must be one of [...]`, `"model-index[0].name" is required`), and a card
-without metadata gets the Hub's warning. Used by /api/validate-yaml and by every commit that writes README.md.
+Messages follow the Hub's (`Invalid YAML in README.md: …`, `"license" must be one of [...]`,
+`"model-index[0].name" is required`), and a card without metadata gets the Hub's warning. Used by
+/api/validate-yaml and by every commit and push that writes README.md.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from modelyard.domain.cards import front_matter, lenient_front_matter
+from modelyard.domain.cards import front_matter
 from modelyard.domain.errors import BadRequest
 
 # The Hub's license identifiers (https://huggingface.co/docs/hub/repositories-licenses).
@@ -30,20 +31,34 @@ MISSING_METADATA_WARNING = (
 )
 
 
-def validate_card(text: str, strict_yaml: bool = True) -> list[str]:
-    """The warnings for a README.md; raises BadRequest("Invalid metadata in README.md. …") on errors.
+def validate_card(text: str) -> list[str]:
+    """The warnings for a README.md; raises BadRequest("Invalid metadata in README.md.\n- …") on errors.
 
-    With `strict_yaml=False` a metadata block that does not parse counts as none (commits: see services.commits).
+    The one check of a card: /api/validate-yaml, API commits and pushes that write README.md all call it, so all
+    three refuse the same cards with the same message. A metadata block that does not parse is an error, as on
+    the Hub; one that is not closed is no metadata block at all (the Hub's warning).
     """
-    metadata = front_matter(text) if strict_yaml else lenient_front_matter(text)
+    try:
+        metadata = front_matter(text)
+    except BadRequest as error:
+        raise _invalid([error.message]) from None
     if not metadata:
         return [MISSING_METADATA_WARNING]
     errors = [*_license_errors(metadata.get("license")), *_model_index_errors(metadata.get("model-index"))]
     if errors:
-        error = BadRequest("Invalid metadata in README.md.\n" + "\n".join(f"- {message}" for message in errors))
-        error.details["errors"] = [{"message": message} for message in errors]
-        raise error
+        raise _invalid(errors)
     return []
+
+
+def validate_committed_card(content: bytes) -> None:
+    """Refuse a README.md that a commit or push writes unless its metadata is valid (its warnings do not matter)."""
+    validate_card(content.decode("utf-8", errors="replace"))
+
+
+def _invalid(errors: list[str]) -> BadRequest:
+    error = BadRequest("Invalid metadata in README.md.\n" + "\n".join(f"- {message}" for message in errors))
+    error.details["errors"] = [{"message": message} for message in errors]
+    return error
 
 
 def _license_errors(value: Any) -> list[str]:

@@ -9,6 +9,7 @@ import yaml
 
 from modelyard.domain.errors import BadRequest
 
+CARD_PATH = "README.md"  # a repository's card: the README.md at its root
 _FRONT_MATTER = re.compile(r"\A\s*---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(\r?\n|\Z)", re.DOTALL)
 # YAML aliases share one node however often it is referenced: a few hundred bytes can stand for billions of
 # values ("billion laughs") that rendering the metadata as JSON would expand. Real cards hold far fewer.
@@ -23,7 +24,7 @@ def front_matter(text: str) -> dict[str, Any]:
     try:
         data = yaml.safe_load(match.group(1))
     except yaml.YAMLError as error:
-        raise BadRequest(f"Invalid YAML in the README.md metadata block: {error}") from None
+        raise BadRequest(f"Invalid YAML in README.md: {error}") from None  # the Hub's words
     except RecursionError:  # the parser recurses once per level: `a: [[[[...]]]]` thousands deep
         raise BadRequest("The README.md metadata block is nested too deeply") from None
     except (ValueError, TypeError, OverflowError) as error:  # constructors: a date like 2024-02-30, 1e999999...

@@ -104,6 +104,17 @@ class TooLarge(HubError):
     status = 413
 
 
+class TooManyRequests(HubError):
+    """Too many failed authentications from one client address or for one account: wait `retry_after` seconds."""
+
+    status = 429
+    code = "TooManyRequests"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class RangeNotSatisfiable(HubError):
     status = 416
     code = "RangeNotSatisfiable"

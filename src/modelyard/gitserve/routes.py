@@ -19,9 +19,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from modelyard.api.access import OpenAction, declared
-from modelyard.api.deps import bearer_token, get_hub, repo_ref
+from modelyard.api.deps import bearer_token, client_of, get_hub, repo_ref
 from modelyard.api.errors import header_safe, hub_error_response
-from modelyard.domain.errors import HubError, RepoMoved, RepoNotFound, Unauthorized
+from modelyard.domain.errors import HubError, RepoMoved, RepoNotFound, TooManyRequests, Unauthorized
 from modelyard.domain.lfs_pointer import LFS_JSON
 from modelyard.domain.repo_ids import RepoType
 from modelyard.gitserve.process import (
@@ -36,11 +36,11 @@ from modelyard.gitserve.process import (
     pkt_line,
     protocol_header,
 )
-from modelyard.services import push, repos
+from modelyard.services import push, repos, tokens
 from modelyard.services.access import Action
 from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord
-from modelyard.services.users import Actor, authenticate
+from modelyard.services.users import Actor
 
 router = APIRouter()
 REALM = 'Basic realm="Modelyard"'
@@ -65,13 +65,13 @@ async def _authorize(
     try:
         token = bearer_token(request)
         if token is not None:
-            actor = await run_in_threadpool(authenticate, hub, token)
+            actor = await run_in_threadpool(tokens.authenticate, hub, token, client_of(request))
         ref = repo_ref(repo_type, namespace, name.removesuffix(".git"))
         return await run_in_threadpool(repos.get_repo, hub, actor, ref, action)
     except Unauthorized:
         return _challenge("Invalid credentials: use a Modelyard access token as the password")
-    except RepoMoved as moved:
-        return hub_error_response(request, moved)  # git follows the redirect of the first request
+    except (RepoMoved, TooManyRequests) as error:
+        return hub_error_response(request, error)  # git follows the redirect; 429 carries Retry-After
     except HubError as error:
         if actor is None and (error.status == 403 or isinstance(error, RepoNotFound)):
             # Missing and private repositories look the same; git asks for credentials and tries again.

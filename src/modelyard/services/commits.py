@@ -7,7 +7,8 @@ interrupted commit leaves nothing behind.
 
 from __future__ import annotations
 
-from modelyard.domain.card_metadata import validate_card
+from modelyard.domain.card_metadata import validate_committed_card
+from modelyard.domain.cards import CARD_PATH
 from modelyard.domain.commit_ops import CommitRequest, LfsAddition
 from modelyard.domain.errors import BadRequest, RevisionNotFound, StaleParent, TooLarge
 from modelyard.domain.lfs_pointer import MAX_POINTER_SIZE, LfsPointer, is_sha256
@@ -65,10 +66,8 @@ def _validate(hub: Hub, request: CommitRequest) -> None:
         seen.add(path)
     for folder in request.deleted_folders:
         validate_folder_path(folder)
-    if "README.md" in request.files:
-        # License ids and model-index are checked as the Hub checks them. A block that is not YAML at all is
-        # still accepted (the Hub refuses it too): repo info must survive such a card (tests/test_robustness).
-        validate_card(request.files["README.md"].decode("utf-8", errors="replace"), strict_yaml=False)
+    if CARD_PATH in request.files:
+        validate_committed_card(request.files[CARD_PATH])  # as pushes do (services.push)
     limit = min(hub.settings.max_regular_file_size, hub.settings.max_file_size)
     for path, content in request.files.items():
         if len(content) > limit:

@@ -5,14 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from modelyard.domain.cards import lenient_front_matter
+from modelyard.domain.cards import CARD_PATH, lenient_front_matter
 from modelyard.domain.errors import EntryNotFound
 from modelyard.domain.paths import validate_repo_path
 from modelyard.gitstore.repository import CommitInfo, Entry, GitRepository
 from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord, open_git
 
-CARD_PATH = "README.md"
 # Cards larger than this are not parsed for metadata in listings.
 MAX_CARD_SIZE = 1024 * 1024
 

@@ -14,9 +14,9 @@ from sqlalchemy.exc import IntegrityError
 from modelyard.blobs.local import BlobWriter, PartWriter
 from modelyard.db.models import LfsObject, Repo
 from modelyard.domain.dates import utcnow
-from modelyard.domain.errors import BadRequest, NotFound, TooLarge
+from modelyard.domain.errors import BadRequest, NotFound, TooLarge, UrlRefused
 from modelyard.domain.lfs_pointer import is_sha256
-from modelyard.services import signing, xet, xet_convert
+from modelyard.services import grants, signing, xet, xet_convert
 from modelyard.services.access import Action, authorize
 from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord
@@ -39,10 +39,10 @@ class Ticket:
     size: int
     part: int = 0  # 0: the whole object; n: part n; -1: multipart completion
     part_size: int = 0  # multipart only: the size of every part but the last
+    issuer: int = grants.ANONYMOUS  # the access token that obtained the URL (services.grants)
 
     def parts(self) -> tuple[object, ...]:
-        fields = (self.purpose, self.repo_pk, self.oid, self.size, self.part)
-        return (*fields, self.part_size) if self.part_size else fields
+        return (self.purpose, self.repo_pk, self.oid, self.size, self.part, self.part_size, self.issuer)
 
 
 def batch(
@@ -69,12 +69,13 @@ def batch(
     key = signing.signing_key(hub)
     multipart = operation == "upload" and "multipart" in transfers
     part_budget = _part_budget(hub, parsed, located) if multipart else 0
+    issuer = grants.issuer_of(actor)
     answers = []
     for oid, size in parsed:
         if operation == "upload":
-            answers.append(_upload_answer(hub, key, record, oid, size, located, part_budget, url_for))
+            answers.append(_upload_answer(hub, key, record, issuer, oid, size, located, part_budget, url_for))
         else:
-            answers.append(_download_answer(hub, key, record, oid, size, located, url_for))
+            answers.append(_download_answer(hub, key, record, issuer, oid, size, located, url_for))
     transfer = "multipart" if any("chunk_size" in _header(a) for a in answers) else "basic"
     return {"transfer": transfer, "objects": answers, "hash_algo": "sha256"}
 
@@ -158,6 +159,7 @@ def _signed_url(key: bytes, ttl: int, url_for: Callable[[str], str], path: str, 
     fields: dict[str, object] = {"size": ticket.size}
     if ticket.part_size:
         fields["part_size"] = ticket.part_size
+    fields["tid"] = ticket.issuer
     query = urlencode({**fields, "exp": expires, "sig": signing.sign(key, expires, *ticket.parts())})
     return url_for(f"{path}?{query}")
 
@@ -166,6 +168,7 @@ def _upload_answer(
     hub: Hub,
     key: bytes,
     record: RepoRecord,
+    issuer: int,
     oid: str,
     size: int,
     located: dict[str, Content],
@@ -189,13 +192,13 @@ def _upload_answer(
         header: dict[str, Any] = {"chunk_size": str(each)}
         for number in range(1, math.ceil(size / each) + 1):
             header[str(number)] = _signed_url(
-                key, ttl, url_for, f"{base}/part/{number}", Ticket("upload", record.pk, oid, size, number, each)
+                key, ttl, url_for, f"{base}/part/{number}", Ticket("upload", record.pk, oid, size, number, each, issuer)
             )
-        ticket = Ticket("upload", record.pk, oid, size, -1, each)
+        ticket = Ticket("upload", record.pk, oid, size, -1, each, issuer)
         complete = _signed_url(key, ttl, url_for, f"{base}/complete", ticket)
         answer["actions"] = {"upload": {"href": complete, "header": header}, "verify": verify}
     else:
-        href = _signed_url(key, ttl, url_for, base, Ticket("upload", record.pk, oid, size))
+        href = _signed_url(key, ttl, url_for, base, Ticket("upload", record.pk, oid, size, issuer=issuer))
         answer["actions"] = {"upload": {"href": href}, "verify": verify}
     return answer
 
@@ -204,6 +207,7 @@ def _download_answer(
     hub: Hub,
     key: bytes,
     record: RepoRecord,
+    issuer: int,
     oid: str,
     size: int,
     located: dict[str, Content],
@@ -212,14 +216,17 @@ def _download_answer(
     content = located.get(oid)
     if content is None:
         return {"oid": oid, "size": size, "error": {"code": 404, "message": f"Object {oid} does not exist"}}
-    ticket = Ticket("download", record.pk, oid, content.size)
+    ticket = Ticket("download", record.pk, oid, content.size, issuer=issuer)
     href = _signed_url(key, hub.settings.upload_url_ttl_seconds, url_for, f"/api/lfs/{record.pk}/{oid}", ticket)
     return {"oid": oid, "size": content.size, "actions": {"download": {"href": href}}}
 
 
 def check_ticket(hub: Hub, ticket: Ticket, expires: int, signature: str) -> Ticket:
-    """The ticket, if the signed URL that carries it is genuine and still valid."""
+    """The ticket, if the signed URL that carries it is genuine, unexpired, and its issuer may still use it."""
     signing.check(signing.signing_key(hub), signature, expires, *ticket.parts())
+    action = Action.WRITE if ticket.purpose == "upload" else Action.READ
+    if not grants.still_allowed(hub, ticket.issuer, ticket.repo_pk, action):
+        raise UrlRefused("This transfer URL was withdrawn: its token was revoked, or the repository is gone")
     return ticket
 
 
@@ -235,20 +242,21 @@ def store_object(hub: Hub, ticket: Ticket, writer: BlobWriter) -> None:
 
 
 def part_ticket(
-    hub: Hub, repo_pk: int, oid: str, size: int, part: int, each: int, expires: int, signature: str
+    hub: Hub, repo_pk: int, oid: str, size: int, part: int, each: int, issuer: int, expires: int, signature: str
 ) -> Ticket:
     """The ticket of a multipart part URL (parts of `each` bytes), if genuine."""
     if part < 1:  # part 0 is the whole-object ticket's: its signature must not pass for a part
         raise BadRequest(f"Invalid part number {part}: multipart upload parts are numbered from 1")
-    return check_ticket(hub, Ticket("upload", repo_pk, oid, size, part, each), expires, signature)
+    return check_ticket(hub, Ticket("upload", repo_pk, oid, size, part, each, issuer), expires, signature)
 
 
 def part_writer(hub: Hub, ticket: Ticket) -> PartWriter:
-    return hub.blobs.part_writer(str(ticket.repo_pk), ticket.oid, ticket.part, ticket.part_size)
+    return hub.blobs.part_writer(str(ticket.repo_pk), ticket.oid, ticket.part, ticket.part_size, ticket.size)
 
 
 def complete_multipart(hub: Hub, ticket: Ticket, body: dict[str, Any]) -> None:
-    """Join the uploaded parts into the object, verify and publish it, link it to the repository."""
+    """Verify the object its parts make up and publish it (no copy: they were written in place), link it to the
+    repository."""
     parts = body.get("parts")
     if not isinstance(parts, list) or not all(
         isinstance(p, dict) and isinstance(p.get("partNumber"), int) for p in parts
@@ -259,10 +267,10 @@ def complete_multipart(hub: Hub, ticket: Ticket, body: dict[str, Any]) -> None:
         raise BadRequest(f"Object {ticket.oid} has {expected} parts, the completion lists {len(parts)}")
     numbers = sorted(p["partNumber"] for p in parts)
     try:
-        hub.blobs.complete_multipart(str(ticket.repo_pk), ticket.oid, numbers, ticket.size)
+        hub.blobs.complete_multipart(str(ticket.repo_pk), ticket.oid, numbers, ticket.part_size, ticket.size)
     except BadRequest:
-        # A completion sent again (the client gave up waiting for the first, which joins and hashes the whole
-        # object) finds the parts gone once the first succeeded: the object is this repository's, all is well.
+        # A completion sent again (the client gave up waiting for the first, which may hash and sync a large
+        # object) finds the upload gone once the first succeeded: the object is this repository's, all is well.
         content = locate(hub, ticket.repo_pk, {ticket.oid}, hash_claims=False).get(ticket.oid)
         if content is None or not content.blob or content.size != ticket.size:
             raise

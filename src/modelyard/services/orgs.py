@@ -1,8 +1,9 @@
 """Organizations: namespaces owned by their members, each with a role (read, contributor, write, admin).
 
-Who may change what is decided by services.access (Action.MANAGE_ORG, Action.ACCOUNT); the operator's CLI
-acts without an actor. Roles are read from the database on every request (services.users.authenticate), so a
-membership change takes effect on the very next one.
+Who may change what is decided by services.access (Action.MANAGE_ORG, Action.ACCOUNT) when the change comes
+from a request (`by` an Actor); the operator at the console (`by` a name, "cli:<os user>") is trusted. Membership
+changes are written to the audit log in the transaction that makes them. Roles are read from the database on
+every request (services.users.actor_of), so a membership change takes effect on the very next one.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from modelyard.domain.access_scopes import NAMESPACE_ENTITIES, Grant, Level, par
 from modelyard.domain.dates import utcnow
 from modelyard.domain.errors import BadRequest, Conflict, NotFound
 from modelyard.domain.repo_ids import RepoRef, RepoType, validate_name_part
+from modelyard.services import audit
 from modelyard.services.access import Action, Target, authorize, can_see, level
 from modelyard.services.hub import Hub
 from modelyard.services.users import Actor
@@ -75,12 +77,12 @@ def namespace_spelling(hub: Hub, namespace: str) -> str:
     raise NotFound(f"Namespace {namespace} not found")
 
 
-def create_org(hub: Hub, actor: Actor | None, name: str, fullname: str = "", admin: str | None = None) -> OrgRecord:
-    """A new organization whose first admin is `admin` (the operator's CLI) or else the actor."""
+def create_org(hub: Hub, by: Actor | str, name: str, fullname: str = "", admin: str | None = None) -> OrgRecord:
+    """A new organization whose first admin is `admin` (the operator's CLI) or else the user creating it."""
     validate_name_part(name, "organization name")
-    if actor is not None:
-        authorize(actor, Action.ACCOUNT, Target(actor.name))
-    first_admin = admin or (actor.name if actor else None)
+    if isinstance(by, Actor):
+        authorize(by, Action.ACCOUNT, Target(by.name))
+    first_admin = admin or (by.name if isinstance(by, Actor) else None)
     if first_admin is None:
         raise BadRequest("An organization needs a first admin")
     try:
@@ -95,6 +97,7 @@ def create_org(hub: Hub, actor: Actor | None, name: str, fullname: str = "", adm
             session.add(row)
             session.flush()
             session.add(OrgMember(org_id=row.id, user_id=user.id, role="admin", created_at=utcnow()))
+            audit.record(session, audit.Event.MEMBERSHIP_CHANGED, f"org:{name}", by, user=user.name, role="admin")
             return OrgRecord.of(row)
     except IntegrityError:
         raise Conflict(f"The name {name} is already taken by a user or an organization") from None
@@ -165,11 +168,11 @@ def memberships(hub: Hub, user_id: int) -> list[tuple[OrgRecord, str]]:
         return [(OrgRecord.of(org), role) for org, role in rows]
 
 
-def set_member(hub: Hub, actor: Actor | None, org_name: str, user_name: str, role: object) -> Member:
+def set_member(hub: Hub, by: Actor | str, org_name: str, user_name: str, role: object) -> Member:
     """Add `user_name` to the organization with `role`, or change the member's role."""
     role = parse_org_role(role)
-    if actor is not None:
-        authorize(actor, Action.MANAGE_ORG, Target(org_name))
+    if isinstance(by, Actor):
+        authorize(by, Action.MANAGE_ORG, Target(org_name))
     with hub.db.session() as session:
         org = _org_row(session, org_name)
         user = _user_row(session, user_name)
@@ -180,15 +183,16 @@ def set_member(hub: Hub, actor: Actor | None, org_name: str, user_name: str, rol
             if row.role == "admin" and role != "admin":
                 _keep_an_admin(session, org, user)
             row.role = role
+        audit.record(session, audit.Event.MEMBERSHIP_CHANGED, f"org:{org.name}", by, user=user.name, role=role)
         return Member(user.id, user.name, user.fullname, role)
 
 
-def remove_member(hub: Hub, actor: Actor | None, org_name: str, user_name: str) -> None:
+def remove_member(hub: Hub, by: Actor | str, org_name: str, user_name: str) -> None:
     """Remove a member; a member may always leave, but an organization keeps at least one admin."""
-    if actor is not None and actor.name.lower() == user_name.lower():
-        authorize(actor, Action.ACCOUNT, Target(actor.name))  # leaving
-    elif actor is not None:
-        authorize(actor, Action.MANAGE_ORG, Target(org_name))
+    if isinstance(by, Actor) and by.name.lower() == user_name.lower():
+        authorize(by, Action.ACCOUNT, Target(by.name))  # leaving
+    elif isinstance(by, Actor):
+        authorize(by, Action.MANAGE_ORG, Target(org_name))
     with hub.db.session() as session:
         org = _org_row(session, org_name)
         user = _user_row(session, user_name)
@@ -198,6 +202,7 @@ def remove_member(hub: Hub, actor: Actor | None, org_name: str, user_name: str) 
         if row.role == "admin":
             _keep_an_admin(session, org, user)
         session.delete(row)
+        audit.record(session, audit.Event.MEMBERSHIP_CHANGED, f"org:{org.name}", by, user=user.name, role=None)
 
 
 def _keep_an_admin(session: Session, org: Organization, leaving: User) -> None:

@@ -9,8 +9,9 @@ push based on an old head is refused by git ("fetch first") as a stale parentCom
 
 The checks are those of API commits (services.commits): valid paths, regular files within
 `max_regular_file_size`, LFS pointers within `max_file_size` whose objects were uploaded to this repository,
-plus the rules of refs: only branches and tags, no `refs/pr/*` or `refs/convert/*`, and the default branch
-moves only forward and is never deleted.
+a README.md whose card metadata is valid (domain.card_metadata, the check of API commits and
+/api/validate-yaml), plus the rules of refs: only branches and tags, no `refs/pr/*` or `refs/convert/*`,
+and the default branch moves only forward and is never deleted.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import pygit2
 from pygit2.enums import DeltaStatus, FileMode, ObjectType
 
 from modelyard.db.models import Repo
+from modelyard.domain.card_metadata import validate_committed_card
+from modelyard.domain.cards import CARD_PATH
 from modelyard.domain.errors import BadRequest, RepoNotFound, RepositoryBusy
 from modelyard.domain.lfs_pointer import MAX_POINTER_SIZE, LfsPointer
 from modelyard.domain.paths import validate_repo_path
@@ -236,11 +239,19 @@ class _PushChecker:
                     f"{path} is {size} bytes: files over {settings.max_regular_file_size} bytes must be stored with "
                     f"git-lfs (git lfs install; git lfs track {path!r}; then commit it again)"
                 )
+            elif path == CARD_PATH:
+                self._check_card(oid)
             return None
         if pointer.size > settings.max_file_size:
             self.problems.append(f"{path} is {pointer.size} bytes, over the limit of {settings.max_file_size} bytes")
             return None
         return pointer
+
+    def _check_card(self, oid: pygit2.Oid) -> None:
+        try:
+            validate_committed_card(self.repo[oid].data)
+        except BadRequest as error:
+            self.problems.append(error.message)  # the message of an API commit's 400: it names README.md
 
     def _check_lfs_objects(self, pointers: dict[tuple[str, str], LfsPointer]) -> None:
         uploaded = lfs.uploaded_sizes(self.hub, self.record, {pointer.oid for pointer in pointers.values()})

@@ -20,7 +20,7 @@ from modelyard.domain.repo_ids import RepoRef, RepoType, validate_name_part
 from modelyard.domain.revisions import DEFAULT_BRANCH
 from modelyard.domain.spaces import initial_readme, validate_sdk
 from modelyard.gitstore.repository import GitRepository
-from modelyard.services import orgs
+from modelyard.services import audit, orgs
 from modelyard.services.access import Action, Target, authorize, can_see, level, user_level
 from modelyard.services.hub import Hub
 from modelyard.services.users import Actor, noreply_email
@@ -170,6 +170,7 @@ def delete_repo(hub: Hub, actor: Actor | None, ref: RepoRef) -> None:
     record = get_repo(hub, actor, ref, Action.ADMIN)
     with hub.db.session() as session:
         session.execute(delete(Repo).where(Repo.id == record.pk))
+        audit.record(session, audit.Event.REPO_DELETED, audit.repo_target(record.ref), actor)
     hub.git.delete(record.storage_key)
 
 
@@ -199,20 +200,28 @@ def move_repo(hub: Hub, actor: Actor | None, source: RepoRef, target: RepoRef) -
                     )
                 )
             session.flush()
-            return RepoRecord.of(row)
+            moved = RepoRecord.of(row)
+            audit.record(session, audit.Event.REPO_MOVED, audit.repo_target(record.ref), actor, to=moved.ref.id)
+            return moved
     except IntegrityError:
         raise Conflict(f"A {target.type.value} repo named {target.id} already exists") from None
 
 
-def update_settings(hub: Hub, record: RepoRecord, private: bool | None, gated: object = None) -> RepoRecord:
-    """Change visibility; the caller has checked Action.ADMIN."""
+def update_settings(
+    hub: Hub, record: RepoRecord, private: bool | None, gated: object = None, actor: Actor | None = None
+) -> RepoRecord:
+    """Change visibility; the caller has checked Action.ADMIN for `actor`."""
     if gated not in (None, False):
         # Refused rather than stored: a repo shown as gated whose files anyone could download would lie.
         raise BadRequest("Gated repositories are not supported by this Modelyard server yet")
     with hub.db.session() as session:
         row = session.get_one(Repo, record.pk)
-        if private is not None:
+        if private is not None and private != row.private:
             row.private = private
+            visibility = "private" if private else "public"
+            audit.record(
+                session, audit.Event.REPO_VISIBILITY_CHANGED, audit.repo_target(record.ref), actor, to=visibility
+            )
         return RepoRecord.of(row)
 
 

@@ -27,7 +27,7 @@ from modelyard.config import Settings
 from modelyard.db.models import LfsObject, Repo, XetFile
 from modelyard.domain.errors import RepoNotFound
 from modelyard.domain.repo_ids import RepoRef, RepoType
-from modelyard.services import lfs_files, repos, xet, xet_read, xet_tokens
+from modelyard.services import grants, lfs_files, repos, xet, xet_read, xet_tokens
 from modelyard.services.hub import Hub
 
 log = logging.getLogger("modelyard.xet")
@@ -140,7 +140,7 @@ class Converter:
         if size is None or size == 0 or hf_xet is None:
             return None
         started = time.monotonic()
-        token, expires = xet_tokens.issue_token(hub, repo_pk, xet_tokens.WRITE)
+        token, expires = xet_tokens.issue_token(hub, repo_pk, xet_tokens.WRITE, grants.SERVER)
         session = self._xet_session(hf_xet)
         endpoint = internal_cas_url(hub.settings)
         with session.new_upload_commit(endpoint=endpoint, token=token, token_expiry_unix_secs=expires) as commit:

@@ -143,9 +143,9 @@ async def reconstruction(
     expires = xet_tokens.fetch_expiry()
 
     def url_for(xorb: MerkleHash, first: int, last: int) -> str:
-        name = xorb.hex()
-        signature = xet_tokens.fetch_signature(hub, name, first, last, expires)
-        return f"{base}/v1/fetch/{name}?" + urlencode({"r": f"{first}-{last}", "exp": expires, "sig": signature})
+        fetch = xet_tokens.FetchGrant(xorb.hex(), first, last, grant.repo_pk, grant.issuer, expires)
+        query = {"r": f"{first}-{last}", "rid": grant.repo_pk, "tid": grant.issuer, "exp": expires}
+        return f"{base}/v1/fetch/{fetch.xorb_hash}?" + urlencode({**query, "sig": fetch.signature(hub)})
 
     body = await run_in_threadpool(
         xet.reconstruction_json, hub, grant, file_hash, request.headers.get("range"), url_for
@@ -154,7 +154,16 @@ async def reconstruction(
 
 
 @router.get(CAS_PREFIX + "/v1/fetch/{xorb_hash}", dependencies=[Depends(declared(OpenAction.SIGNED_URL))])
-async def fetch(request: Request, xorb_hash: str, r: str, exp: int, sig: str, hub: Hub = Depends(get_hub)) -> Response:
+async def fetch(
+    request: Request,
+    xorb_hash: str,
+    r: str,
+    exp: int,
+    sig: str,
+    rid: int = 0,
+    tid: int = 0,
+    hub: Hub = Depends(get_hub),
+) -> Response:
     """Bytes of a stored xorb, within the signed range (hf_xet asks for exactly that range)."""
     signed = parse_closed_range(r)
     if signed is None:
@@ -162,7 +171,8 @@ async def fetch(request: Request, xorb_hash: str, r: str, exp: int, sig: str, hu
     first, last = signed
     # 403 (never 401, although the request carries no credentials): hf_xet answers a 403 on a fetch URL by
     # asking for the reconstruction again, which hands out fresh URLs.
-    if not await run_in_threadpool(xet_tokens.fetch_allowed, hub, xorb_hash, first, last, exp, sig):
+    grant = xet_tokens.FetchGrant(xorb_hash, first, last, rid, tid, exp)
+    if not await run_in_threadpool(xet_tokens.fetch_allowed, hub, grant, sig):
         raise UrlRefused("This Xet fetch URL is invalid or has expired: ask for the reconstruction again")
     size = await run_in_threadpool(xet.store(hub).xorb_size, xorb_hash)
     if size is None or last >= size:

@@ -9,8 +9,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
 from modelyard.api.access import authenticated_actor, repo_access
-from modelyard.api.deps import get_hub
-from modelyard.services import xet_stats, xet_tokens
+from modelyard.api.deps import get_actor, get_hub
+from modelyard.services import grants, xet_stats, xet_tokens
 from modelyard.services.access import Action
 from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord
@@ -20,8 +20,8 @@ from modelyard.xet.cas import cas_url
 router = APIRouter()
 
 
-def _token_response(request: Request, hub: Hub, record: RepoRecord, scope: str) -> JSONResponse:
-    token, expires = xet_tokens.issue_token(hub, record.pk, scope)
+def _token_response(request: Request, hub: Hub, record: RepoRecord, actor: Actor | None, scope: str) -> JSONResponse:
+    token, expires = xet_tokens.issue_token(hub, record.pk, scope, grants.issuer_of(actor))
     base = cas_url(request)
     # hf_xet reads the JSON body, huggingface_hub's download path the headers: send both.
     headers = {"X-Xet-Cas-Url": base, "X-Xet-Access-Token": token, "X-Xet-Token-Expiration": str(expires)}
@@ -30,17 +30,23 @@ def _token_response(request: Request, hub: Hub, record: RepoRecord, scope: str) 
 
 @router.get("/api/{repo_type}/{namespace}/{name}/xet-read-token/{revision}")
 async def xet_read_token(
-    request: Request, record: RepoRecord = Depends(repo_access(Action.READ)), hub: Hub = Depends(get_hub)
+    request: Request,
+    record: RepoRecord = Depends(repo_access(Action.READ)),
+    actor: Actor | None = Depends(get_actor),
+    hub: Hub = Depends(get_hub),
 ) -> JSONResponse:
-    return await run_in_threadpool(_token_response, request, hub, record, xet_tokens.READ)
+    return await run_in_threadpool(_token_response, request, hub, record, actor, xet_tokens.READ)
 
 
 @router.get("/api/{repo_type}/{namespace}/{name}/xet-write-token/{revision}")
 async def xet_write_token(
-    request: Request, record: RepoRecord = Depends(repo_access(Action.WRITE)), hub: Hub = Depends(get_hub)
+    request: Request,
+    record: RepoRecord = Depends(repo_access(Action.WRITE)),
+    actor: Actor | None = Depends(get_actor),
+    hub: Hub = Depends(get_hub),
 ) -> JSONResponse:
     # Pull requests are not supported: create_pr=1 needs write access like any upload (the commit refuses it).
-    return await run_in_threadpool(_token_response, request, hub, record, xet_tokens.WRITE)
+    return await run_in_threadpool(_token_response, request, hub, record, actor, xet_tokens.WRITE)
 
 
 @router.get("/api/storage")

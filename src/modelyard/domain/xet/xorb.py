@@ -164,6 +164,14 @@ def decompress_payload(header: ChunkHeader, payload: bytes | memoryview, offset:
     return data
 
 
+def chunk_bytes(header: ChunkHeader, payload: memoryview, offset: int = 0) -> bytes | memoryview:
+    """The uncompressed bytes of one chunk for reading only (hashing): a stored (uncompressed) payload is returned
+    as the view it is, without the copy `decompress_payload` makes; raises InvalidXorb on a bad payload."""
+    if header.scheme is CompressionScheme.NONE and len(payload) == header.compressed_size:
+        return payload
+    return decompress_payload(header, payload, offset)
+
+
 def compress_chunk(data: bytes, scheme: CompressionScheme = CompressionScheme.LZ4) -> tuple[ChunkHeader, bytes]:
     """Compress one chunk like hf_xet: fall back to NONE when compression does not make it smaller."""
     if not 0 < len(data) <= MAX_CHUNK_SIZE:
@@ -242,7 +250,7 @@ def parse_xorb(data: bytes | bytearray | memoryview, expected_hash: MerkleHash |
         records.append(record)
     chunks = [
         XorbChunk(
-            chunk_hash(decompress_payload(record.header, record.payload, record.offset)),
+            chunk_hash(chunk_bytes(record.header, record.payload, record.offset)),
             record.header.uncompressed_size,
             record.offset,
             record.end - record.offset,

@@ -1,14 +1,14 @@
-"""organizations, their members, fine-grained token grants, site administrators, repo creators
+"""organizations, their members, fine-grained token grants, repo creators
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0006 (0006, accounts, reached main first: a database already at 0006 must still get this one)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
@@ -48,14 +48,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_token_grants_token_id", "token_grants", ["token_id"])
-    # Plain ALTER TABLE (see 0003): rebuilding `users` or `repos` on SQLite would reset their AUTOINCREMENT.
-    op.add_column("users", sa.Column("is_admin", sa.Boolean(), nullable=False, server_default=sa.false()))
+    # Plain ALTER TABLE (see 0003): rebuilding `repos` on SQLite would reset its AUTOINCREMENT.
     op.add_column("repos", sa.Column("creator_id", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
     op.drop_column("repos", "creator_id")
-    op.drop_column("users", "is_admin")
     op.drop_index("ix_token_grants_token_id", table_name="token_grants")
     op.drop_table("token_grants")
     op.drop_index("ix_org_members_user_id", table_name="org_members")
