@@ -3,6 +3,7 @@ what, as the Hub answers it, with membership changes effective on the very next 
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
+from helpers import LFS_CONTENT_TYPE, sha256_bytes
 from helpers.git import Git
 from helpers.orgs import Person, fine_grained_token, make_org, make_person
 
@@ -57,9 +59,12 @@ def test_write_member_creates_and_commits_in_the_org(team: Team, unique_name, hf
     assert url.repo_id == repo
     api.upload_file(path_or_fileobj=b"by a writer\n", path_in_repo="a.txt", repo_id=repo)
     api.upload_file(path_or_fileobj=b"also\n", path_in_repo="b.txt", repo_id=team.private_repo)
-    assert Path(team.api(team.reader).hf_hub_download(repo, "a.txt", cache_dir=hf_cache)).read_bytes() == (
-        b"by a writer\n"
-    )
+    weights = os.urandom(200_000)  # an LFS file: the upload and the download go through signed LFS URLs
+    api.upload_file(path_or_fileobj=weights, path_in_repo="weights.bin", repo_id=repo)
+    reader = team.api(team.reader)
+    assert reader.get_paths_info(repo, ["weights.bin"])[0].lfs is not None
+    assert Path(reader.hf_hub_download(repo, "weights.bin", cache_dir=hf_cache)).read_bytes() == weights
+    assert Path(reader.hf_hub_download(repo, "a.txt", cache_dir=hf_cache)).read_bytes() == b"by a writer\n"
     assert team.api(team.admin).repo_info(repo).private is True
 
 
@@ -152,6 +157,10 @@ def test_removed_member_loses_access_on_the_very_next_request(team: Team, server
     api = team.api(member)
     assert api.repo_info(team.private_repo).private is True
     api.upload_file(path_or_fileobj=b"while a member\n", path_in_repo="member.txt", repo_id=team.private_repo)
+    weights = os.urandom(100_000)
+    api.upload_file(path_or_fileobj=weights, path_in_repo="member.bin", repo_id=team.private_repo)
+    href = _lfs_download_url(server, member.token, team.private_repo, weights)
+    assert httpx.get(href).content == weights
 
     demoted = admin.put(f"/api/organizations/{team.org}/members/{member.name}", json={"role": "read"})
     assert demoted.json()["role"] == "read"
@@ -160,6 +169,7 @@ def test_removed_member_loses_access_on_the_very_next_request(team: Team, server
     assert _status(refused) == 403
 
     assert admin.delete(f"/api/organizations/{team.org}/members/{member.name}").status_code == 200
+    assert httpx.get(href).status_code == 403  # the URL it obtained as a member ends with the membership
     with pytest.raises(RepositoryNotFoundError):
         api.repo_info(team.private_repo)
     with pytest.raises(RepositoryNotFoundError):
@@ -289,6 +299,16 @@ def test_fine_grained_write_grants_write_and_never_more_than_the_user_has(team: 
     with pytest.raises(HfHubHTTPError) as refused:
         HfApi(token=own).create_repo(f"{team.writer.name}/{unique_name()}")
     assert _status(refused) == 403
+
+
+def _lfs_download_url(server, token: str, repo: str, content: bytes) -> str:
+    batch = httpx.post(
+        f"{server.url}/{repo}.git/info/lfs/objects/batch",
+        json={"operation": "download", "objects": [{"oid": sha256_bytes(content), "size": len(content)}]},
+        headers={**_bearer(token), "Accept": LFS_CONTENT_TYPE, "Content-Type": LFS_CONTENT_TYPE},
+    )
+    assert batch.status_code == 200, batch.text
+    return batch.json()["objects"][0]["actions"]["download"]["href"]
 
 
 def _bearer(token: str) -> dict[str, str]:
