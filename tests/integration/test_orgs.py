@@ -247,6 +247,10 @@ def test_org_management_through_the_api(server, unique_name):
         (founder.name, other.name, "read"),
         (founder.name, founder.name, "admin"),
     ]
+    # Names that cannot exist are a 400, never a database error (a NUL byte is one PostgreSQL refuses).
+    for path in ("/api/organizations/a%00b/overview", "/api/organizations/a..b/members", "/api/users/%00/overview"):
+        assert client.get(path).status_code == 400, path
+    assert client.put(f"/api/organizations/{name}/members/a%00b", json={"role": "read"}).status_code == 400
     # Users and organizations share one namespace, whatever the case.
     with pytest.raises(RuntimeError, match="is the name of an organization"):
         server.create_user(name.upper())

@@ -54,6 +54,7 @@ class Overview:
 
 
 def _org_row(session: Session, name: str) -> Organization:
+    validate_name_part(name, "organization name")  # also keeps NUL bytes away from PostgreSQL
     row = session.scalar(select(Organization).where(func.lower(Organization.name) == name.lower()))
     if row is None:
         raise NotFound(f"Organization {name} not found")
@@ -61,6 +62,7 @@ def _org_row(session: Session, name: str) -> Organization:
 
 
 def _user_row(session: Session, name: str) -> User:
+    validate_name_part(name, "user name")
     row = session.scalar(select(User).where(func.lower(User.name) == name.lower()))
     if row is None:
         raise NotFound(f"No user named {name}")
@@ -69,6 +71,7 @@ def _user_row(session: Session, name: str) -> User:
 
 def namespace_spelling(hub: Hub, namespace: str) -> str:
     """The user's or organization's name as it was created; NotFound when neither exists."""
+    validate_name_part(namespace, "namespace")
     with hub.db.session() as session:
         for column in (User.name, Organization.name):
             found = session.scalar(select(column).where(func.lower(column) == namespace.lower()))
