@@ -51,15 +51,9 @@ def main() -> None:
 @click.option("--workers", type=int, default=1, show_default=True, help="Worker processes")
 @storage_options
 def serve(host: str | None, port: int | None, workers: int, data_dir: Path | None, database_url: str | None) -> None:
-    """Run the hub."""
-    from functools import partial
-
-    import uvicorn
-
-    from modelyard.http_protocol import ConnectionLimits, LimitedHttpProtocol
-    from modelyard.logs import log_config
+    """Run the hub, and its background workers."""
+    from modelyard.background import worker
     from modelyard.services import leftovers
-    from modelyard.xet import CAS_PREFIX
 
     settings = _settings(host=host, port=port, data_dir=data_dir, database_url=database_url)
     hub = Hub.open(settings)  # create the data dir and migrate once, before any worker starts
@@ -69,11 +63,25 @@ def serve(host: str | None, port: int | None, workers: int, data_dir: Path | Non
     # Workers rebuild the settings from the environment, so hand the effective values over.
     os.environ["MODELYARD_DATA_DIR"] = str(settings.data_dir)
     os.environ["MODELYARD_DATABASE_URL"] = settings.effective_database_url
-    os.environ["MODELYARD_HOST"] = settings.host  # where the server reaches itself (LFS -> Xet conversion)
-    os.environ["MODELYARD_PORT"] = str(settings.port)
     click.echo(f"Modelyard serving http://{settings.host}:{settings.port} (data in {settings.data_dir.resolve()})")
     if accounts.count_users(hub) == 0:
         click.echo(_first_run_advice(settings, database_url is not None))
+    workers_started = worker.spawn(settings.background_workers)  # background jobs, below the serving priority
+    try:
+        _serve(settings, workers)
+    finally:
+        worker.stop(workers_started)
+
+
+def _serve(settings: Settings, workers: int) -> None:
+    from functools import partial
+
+    import uvicorn
+
+    from modelyard.http_protocol import ConnectionLimits, LimitedHttpProtocol
+    from modelyard.logs import log_config
+    from modelyard.xet import CAS_PREFIX
+
     uvicorn.run(
         "modelyard.app:app_from_environment",
         factory=True,
@@ -96,6 +104,16 @@ def _first_run_advice(settings: Settings, custom_database: bool) -> str:
         f"  modelyard admin create-user NAME --admin{where}\n"
         f"  modelyard admin create-token NAME --role write{where}"
     )
+
+
+@main.command("worker")
+@click.option("--parent-pid", type=int, hidden=True, help="Exit when this process (the serve command) is gone")
+@storage_options
+def worker_command(parent_pid: int | None, data_dir: Path | None, database_url: str | None) -> None:
+    """Run background jobs (LFS -> Xet conversions) at the lowest priority, until stopped."""
+    from modelyard.background import worker
+
+    worker.main(_settings(data_dir=data_dir, database_url=database_url), parent_pid)
 
 
 @main.group()
@@ -297,7 +315,7 @@ def _when(moment: datetime | None) -> str:
 @admin_command("stats")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of one line per repository")
 def stats(hub: Hub, as_json: bool) -> None:
-    """Storage: logical bytes, stored bytes and dedup ratio, in total and per repository."""
+    """Storage (logical bytes, stored bytes, dedup ratio; in total and per repository) and background jobs."""
     import json
 
     from modelyard.services import xet_stats

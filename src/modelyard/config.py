@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     upload_url_ttl_seconds: int = 3600
     # Give every LFS upload a Xet copy in the background, so hf_xet clients download it through Xet.
     xet_convert_lfs: bool = True
+    # Background work (the LFS -> Xet copies) runs in worker processes at the lowest CPU and I/O priority, never in
+    # the serving ones: how many `modelyard serve` starts (0: none; jobs then wait for a `modelyard worker`).
+    background_workers: int = Field(default=1, ge=0)
+    # A failed background job is tried again after this many seconds, doubled after each further failure (<= 6 h).
+    background_retry_seconds: float = Field(default=60, gt=0)
     # How long a write waits for another writer of the same repository before answering 503.
     repo_lock_timeout_seconds: float = Field(default=60.0, gt=0)
     # Temp files and partial uploads untouched for this long are a crash's leftovers, removed at start-up.

@@ -261,3 +261,29 @@ class XetDedupChunk(Base):
     chunk_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     xorb_hash: Mapped[str] = mapped_column(ForeignKey("xet_xorbs.hash"))
     shard_id: Mapped[int | None] = mapped_column(ForeignKey("xet_shards.id", ondelete="SET NULL"), default=None)
+
+
+class BackgroundJob(Base):
+    """Work done outside the serving processes (services/jobs.py): queued, claimed by a worker under a lease that its
+    heartbeats extend, deleted when done. A failed job waits until `run_after` and is tried again."""
+
+    __tablename__ = "background_jobs"
+    __table_args__ = (
+        UniqueConstraint("kind", "subject"),
+        Index("ix_background_jobs_state_run_after", "state", "run_after"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # e.g. "xet-convert"
+    subject: Mapped[str] = mapped_column(String(200))  # what it works on, e.g. an LFS object id
+    # The repository it works for, if any: deleting the repository deletes its pending work.
+    repo_id: Mapped[int | None] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"), index=True)
+    state: Mapped[str] = mapped_column(String(16))  # "queued", "running" or "failed"
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    # Not before this time (a failed job's next try).
+    run_after: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    lease_owner: Mapped[str | None] = mapped_column(String(200), default=None)
+    lease_expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -17,7 +17,6 @@ from modelyard.services.repos import RepoRecord
 from modelyard.services.users import Actor
 
 ANONYMOUS = 0  # obtained without a token: lasts while the repository is readable by anyone
-SERVER = -1  # made by the hub for its own work (LFS -> Xet conversion): lasts while the repository exists
 
 
 def issuer_of(actor: Actor | None) -> int:
@@ -30,8 +29,6 @@ def still_allowed(hub: Hub, issuer: int, repo_pk: int, action: Action) -> bool:
         if repo is None:
             return False
         target = RepoRecord.of(repo).target
-    if issuer == SERVER:
-        return True
     actor = None
     if issuer != ANONYMOUS:
         actor = tokens.actor_of_token_id(hub, issuer)

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from modelyard.db.models import LfsObject, Repo, XetFile, XetShard, XetXorb
-from modelyard.services import xet
+from modelyard.services import jobs, xet
 from modelyard.services.hub import Hub
 
 
@@ -121,7 +121,7 @@ def total_storage(hub: Hub) -> StorageStats:
 
 
 def report(hub: Hub) -> dict[str, Any]:
-    """The hub's totals and every repository holding large files (what `modelyard admin stats` prints)."""
+    """The hub's totals, every repository holding large files, and the background jobs (`modelyard admin stats`)."""
     with hub.db.session() as session:
         repos = session.execute(
             select(Repo.id, Repo.type, Repo.namespace, Repo.name)
@@ -134,6 +134,7 @@ def report(hub: Hub) -> dict[str, Any]:
             {"type": kind, "id": f"{namespace}/{name}", **repo_storage(hub, pk).to_json()}
             for pk, kind, namespace, name in repos
         ],
+        "backgroundJobs": jobs.summary(hub),
     }
 
 
@@ -158,4 +159,13 @@ def _line(label: str, stats: dict[str, Any]) -> str:
 def format_report(data: dict[str, Any]) -> str:
     lines = [_line("total", data["total"])]
     lines += [_line(f"{repo['type']} {repo['id']}", repo) for repo in data["repositories"]]
+    background = data["backgroundJobs"]
+    counts = ", ".join(f"{background[state]} {state}" for state in (jobs.QUEUED, jobs.RUNNING, jobs.FAILED))
+    lines.append(f"background jobs: {counts}")
+    for job in background["failedJobs"]:
+        repo = "" if job["repo"] is None else f" ({job['repo']['type']} {job['repo']['id']})"
+        lines.append(
+            f"  failed {job['kind']} {job['subject']}{repo}: {job['attempts']} attempts, next try {job['nextTry']}: "
+            f"{job['lastError']}"
+        )
     return "\n".join(lines)

@@ -73,7 +73,7 @@ async def resolve_lfs(
         if not content.blob:
             return await run_in_threadpool(xet_file_response, request, hub, content.xet.hash, headers, media_type)
     else:
-        xet_convert.schedule(hub, record.pk, pointer.oid)  # an LFS upload that missed its conversion
+        await run_in_threadpool(xet_convert.schedule_missed, hub, record.pk, pointer.oid)
     return None
 
 
