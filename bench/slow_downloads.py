@@ -6,12 +6,12 @@ keep the server's RSS growth under 200 MB, and `model_info` answers with a p95 u
     .venv/bin/python bench/slow_downloads.py [--size-mb 1024] [--clients 100] [--rate-kb 200] [--seconds 30]
 
 The same random file is uploaded with huggingface_hub to two fresh servers: through hf_xet to `bench/xet-only`
-(stored as xorbs only, so a plain GET rebuilds the bytes while it sends them), and through LFS to `bench/lfs`
-(served from the blob file; the server's LFS -> Xet conversion is off, so it stays a plain LFS blob). On each,
-RSS (the server process and its children) is taken before the first download and sampled every 100 ms during the
-load; growth is the peak during the load minus that baseline. One full-speed curl download of each file, before
-the load, shows what the smaller pieces cost a fast reader. Meanwhile a separate process calls
-`HfApi.model_info` every 100 ms; the same probe on the idle server, in the same run, is the reference.
+(stored as xorbs only, and plain copies of Xet files are off, so a plain GET rebuilds the bytes while it sends
+them), and through LFS to `bench/lfs` (served from the blob file; the server's LFS -> Xet conversion is off, so it
+stays a plain LFS blob). On each, RSS (the server process and its children) is taken before the first download and
+sampled every 100 ms during the load; growth is the peak during the load minus that baseline. One full-speed curl
+download of each file, before the load, shows what the smaller pieces cost a fast reader. Meanwhile a separate
+process calls `HfApi.model_info` every 100 ms; the same probe on the idle server, in the same run, is the reference.
 
 Each slow client is a raw socket with a 256 KiB receive buffer (a slow reader's TCP window does not grow), sends
 a plain GET of the resolve URL and reads 16 KiB at a time, sleeping to hold its average at the rate. It prints the
@@ -125,7 +125,13 @@ def run(work: Path, args: argparse.Namespace) -> None:
     source.parent.mkdir()
     step(f"writing {args.size_mb} MiB of random bytes")
     write_random_file(source, size)
-    settings = {"MODELYARD_LFS_MULTIPART_CHUNK_SIZE": str(size + MIB), "MODELYARD_XET_CONVERT_LFS": "false"}
+    # No plain copies of Xet files: the Xet-only file is rebuilt from the xorbs while sent (a plain copy is sent
+    # like the LFS blob, which the LFS case measures).
+    settings = {
+        "MODELYARD_LFS_MULTIPART_CHUNK_SIZE": str(size + MIB),
+        "MODELYARD_XET_CONVERT_LFS": "false",
+        "MODELYARD_XET_PLAIN_COPIES_BYTES": "0",
+    }
     loads, idle = [], []
     for kind, repo in REPOS.items():
         if args.only not in (None, kind):

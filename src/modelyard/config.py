@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     background_workers: int = Field(default=1, ge=0)
     # A failed background job is tried again after this many seconds, doubled after each further failure (<= 6 h).
     background_retry_seconds: float = Field(default=60, gt=0)
+
+    # Disk for plain copies of Xet files (services/xet_copies.py), which plain downloads (curl, git-lfs, browsers)
+    # read like LFS blobs instead of rebuilding them from the xorbs; the least recently used go first. 0: none.
+    xet_plain_copies_bytes: int = Field(default=64 * GiB, ge=0)
     # How long a write waits for another writer of the same repository before answering 503.
     repo_lock_timeout_seconds: float = Field(default=60.0, gt=0)
     # Temp files and partial uploads untouched for this long are a crash's leftovers, removed at start-up.

@@ -13,20 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
 from helpers import error_text, header_line, lfs_file_line, ndjson, post_commit, sha256_bytes
-from helpers.xet import Upload, build_upload
-
-
-def _upload_by_hand(client: httpx.Client, repo_id: str, upload: Upload) -> httpx.Response:
-    """POST the xorb and the shard of `upload` with a write token of `repo_id`; the shard's answer."""
-    token = client.get(f"/api/models/{repo_id}/xet-write-token/main").json()
-    with httpx.Client(timeout=60, headers={"Authorization": f"Bearer {token['accessToken']}"}) as cas:
-        stored = cas.post(f"{token['casUrl']}/v1/xorbs/default/{upload.xorb_hash}", content=upload.xorb)
-        assert stored.status_code == 200, error_text(stored)
-        return cas.post(f"{token['casUrl']}/v1/shards", content=upload.shard)
+from helpers.xet import build_upload, upload_by_hand
 
 
 def _download(repo_id: str, path: str, revision: str, cache: Path, monkeypatch, *, use_xet: bool) -> bytes:
@@ -58,13 +48,13 @@ def test_a_shard_claiming_a_committed_sha256_never_changes_its_bytes(
 
     # A refuted claim of another sha256 in the same repository: refuted mappings may be replaced, others not.
     other = build_upload(os.urandom(1000), claimed_sha256=sha256_bytes(b"something else"))
-    assert _upload_by_hand(alice_http, repo_id, other).status_code == 200
+    assert upload_by_hand(alice_http, repo_id, other).status_code == 200
     refused = post_commit(alice_http, repo_id, ndjson(header_line("x"), lfs_file_line("x", other.sha256, 1000)))
     assert refused.status_code == 400, error_text(refused)
 
     # A writer of the repository uploads other bytes of the same size under the committed sha256.
     forged = build_upload(os.urandom(len(original)), claimed_sha256=oid)
-    answer = _upload_by_hand(alice_http, repo_id, forged)
+    answer = upload_by_hand(alice_http, repo_id, forged)
     assert answer.status_code < 500, error_text(answer)
 
     for number, use_xet in enumerate((False, True, False, True)):
@@ -88,7 +78,7 @@ def test_a_commit_naming_a_false_xet_claim_is_refused(make_repo, api, alice_http
     truth = os.urandom(200 * 1024)
     oid = sha256_bytes(truth)
     lie = build_upload(os.urandom(len(truth)), claimed_sha256=oid)
-    assert _upload_by_hand(alice_http, repo_id, lie).status_code == 200
+    assert upload_by_hand(alice_http, repo_id, lie).status_code == 200
 
     response = post_commit(alice_http, repo_id, ndjson(header_line("lie"), lfs_file_line("lie.bin", oid, len(truth))))
     assert response.status_code == 400, error_text(response)
@@ -97,7 +87,7 @@ def test_a_commit_naming_a_false_xet_claim_is_refused(make_repo, api, alice_http
     assert http.get(f"/{repo_id}/resolve/main/lie.bin").status_code == 404
 
     # The refuted claim blocks nothing: the true bytes uploaded under that sha256 can be committed.
-    assert _upload_by_hand(alice_http, repo_id, build_upload(truth)).status_code == 200
+    assert upload_by_hand(alice_http, repo_id, build_upload(truth)).status_code == 200
     response = post_commit(alice_http, repo_id, ndjson(header_line("truth"), lfs_file_line("t.bin", oid, len(truth))))
     assert response.status_code == 200, error_text(response)
     assert http.get(f"/{repo_id}/resolve/main/t.bin").content == truth
@@ -120,7 +110,7 @@ def test_fsck_rehashes_every_pointer_and_names_corrupt_content(server, api, make
     oid = sha256_bytes(data)
     repo_id = make_repo({"model.bin": data, "README.md": b"# a model\n"})  # Xet off: an LFS blob
     by_xet = build_upload(os.urandom(90 * 1024))
-    assert _upload_by_hand(alice_http, repo_id, by_xet).status_code == 200
+    assert upload_by_hand(alice_http, repo_id, by_xet).status_code == 200
     body = ndjson(header_line("xet"), lfs_file_line("xet.bin", by_xet.sha256, len(by_xet.data)))
     assert post_commit(alice_http, repo_id, body).status_code == 200
     api.create_branch(repo_id, branch="dev")

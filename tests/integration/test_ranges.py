@@ -1,6 +1,7 @@
 """Every form of Range header, against every way a file is stored and served: a regular file (git blob), an
-LFS blob (on resolve and on the signed LFS download URL) and a Xet-only file. They all answer alike, because
-they all go through one parser (domain/ranges); the expectations here are written out independently of it."""
+LFS blob (on resolve and on the signed LFS download URL) and Xet-only files (sent from a plain copy, or rebuilt
+from the xorbs). They all answer alike, because they all go through one parser (domain/ranges); the expectations
+here are written out independently of it."""
 
 from __future__ import annotations
 
@@ -64,8 +65,9 @@ def _check(client: httpx.Client, url: str, data: bytes, what: str, methods: tupl
 
 
 @pytest.fixture
-def stored_three_ways(api, make_repo, monkeypatch, tmp_path: Path):
-    """A repo with a regular file, an LFS blob, and a file uploaded through Xet (stored as Xet only)."""
+def stored_three_ways(server, http: httpx.Client, api, make_repo, monkeypatch, tmp_path: Path):
+    """A repo with a regular file, an LFS blob, and files uploaded through Xet (stored as Xet only): one sent from
+    its plain copy, one always rebuilt from the xorbs (a folder in its copy's place keeps a copy from coming back)."""
     from huggingface_hub import constants
 
     files = {"regular.txt": (b"a line of plain text\n" * 200)[:3000], "lfs.bin": os.urandom(300_000)}
@@ -75,13 +77,20 @@ def stored_three_ways(api, make_repo, monkeypatch, tmp_path: Path):
     monkeypatch.setenv("HF_XET_TELEMETRY_ENABLED", "false")
     files["xet.bin"] = os.urandom(300_001)
     api.upload_file(path_or_fileobj=files["xet.bin"], path_in_repo="xet.bin", repo_id=rid)
+    files["xet-rebuilt.bin"] = os.urandom(300_003)
+    api.upload_file(path_or_fileobj=files["xet-rebuilt.bin"], path_in_repo="xet-rebuilt.bin", repo_id=rid)
+    copy = server.data_dir / "xet" / "plain" / http.head(f"/{rid}/resolve/main/xet-rebuilt.bin").headers["X-Xet-Hash"]
+    copy.unlink()
+    copy.mkdir()
     return rid, files
 
 
 def test_every_range_form_answers_alike_for_git_lfs_and_xet_files(http: httpx.Client, stored_three_ways):
     rid, files = stored_three_ways
-    head = http.head(f"/{rid}/resolve/main/xet.bin", headers=IDENTITY)
-    assert "X-Xet-Hash" in head.headers, "xet.bin did not go through Xet"
+    for name in ("xet.bin", "xet-rebuilt.bin"):
+        assert "X-Xet-Hash" in http.head(f"/{rid}/resolve/main/{name}", headers=IDENTITY).headers, name
+    assert "last-modified" in http.get(f"/{rid}/resolve/main/xet.bin").headers  # sent from its plain copy
+    assert "last-modified" not in http.get(f"/{rid}/resolve/main/xet-rebuilt.bin").headers  # rebuilt
     for path, data in files.items():
         _check(http, f"/{rid}/resolve/main/{path}", data, path)
 

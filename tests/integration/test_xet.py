@@ -693,15 +693,19 @@ def _stalled_reader(port: int, path: str) -> socket.socket:
 
 
 @pytest.mark.slow  # a server of its own: two admin commands and a start, seconds each
-def test_stalled_plain_downloads_hold_little_server_memory(xet, tmp_path: Path):
+@pytest.mark.parametrize("copies", ["rebuilt from xorbs", "plain copy"])
+def test_stalled_plain_downloads_hold_little_server_memory(copies: str, xet, tmp_path: Path):
     """A reader of a file stored only as Xet that stops reading costs the server about one piece of the file, not
-    a window of it (it was about 30 MiB each): the server waits for the socket before rebuilding more."""
+    a window of it (it was about 30 MiB each): the server waits for the socket before rebuilding (or reading) more.
+    Both ways of sending it: rebuilt from the xorbs (no plain copies) and read from its plain copy."""
     from huggingface_hub import HfApi
 
     from conftest import launch_server
 
     readers = 8
-    with launch_server(tmp_path / "fresh") as fresh:  # a fresh process: no memory freed by earlier tests to reuse
+    env = {"MODELYARD_XET_PLAIN_COPIES_BYTES": "0"} if copies == "rebuilt from xorbs" else {}
+    # A fresh process: no memory freed by earlier tests to reuse.
+    with launch_server(tmp_path / "fresh", extra_env=env) as fresh:
         fresh.create_user("carol")
         api = HfApi(endpoint=fresh.url, token=fresh.create_token("carol"))
         api.create_repo("carol/slow")
@@ -710,7 +714,8 @@ def test_stalled_plain_downloads_hold_little_server_memory(xet, tmp_path: Path):
         api.upload_file(path_or_fileobj=source, path_in_repo="big.bin", repo_id="carol/slow")
         path = "/carol/slow/resolve/main/big.bin"
         warm_up = httpx.get(fresh.url + path, headers={"Range": "bytes=0-99"})
-        assert warm_up.status_code == 206 and "x-xet-hash" in warm_up.headers  # rebuilt from xorbs
+        assert warm_up.status_code == 206 and "x-xet-hash" in warm_up.headers  # stored as Xet only
+        assert ("last-modified" in warm_up.headers) == (copies == "plain copy")
 
         before = _rss_mib(fresh.proc.pid)
         sockets = [_stalled_reader(fresh.port, path) for _ in range(readers)]

@@ -194,8 +194,13 @@ def test_claims_naming_one_file_hash_it_once(hub: Hub, monkeypatch):
     claims = [f"{n:02x}" * 32 for n in range(5)]
     assert xet_uploads.register_shard(hub, grant, _repeated_file_shard(hub, grant, 3, claims)) == 1
     hashed = []
-    real = xet_read.file_sha256
-    monkeypatch.setattr(xet_read, "file_sha256", lambda hub, record: hashed.append(record.hash) or real(hub, record))
+    real = xet_read.iter_file_bytes
+
+    def rebuild(hub, record, start, end):  # every pass over a file's bytes (hashing, keeping a plain copy) is one
+        hashed.append(record.hash)
+        return real(hub, record, start, end)
+
+    monkeypatch.setattr(xet_read, "iter_file_bytes", rebuild)
     xet.verify_claims(hub, 1, claims)
     assert len(hashed) == 1
     assert xet.refuted_claims(hub, 1, claims).keys() == set(claims)
@@ -208,8 +213,13 @@ def test_reads_never_hash_claims(hub: Hub, monkeypatch):
     claims = ["ef" * 32]
     assert xet_uploads.register_shard(hub, grant, _repeated_file_shard(hub, grant, 2, claims)) == 1
     hashed = []
-    real = xet_read.file_sha256
-    monkeypatch.setattr(xet_read, "file_sha256", lambda hub, record: hashed.append(record.hash) or real(hub, record))
+    real = xet_read.iter_file_bytes
+
+    def rebuild(hub, record, start, end):  # every pass over a file's bytes (hashing, keeping a plain copy) is one
+        hashed.append(record.hash)
+        return real(hub, record, start, end)
+
+    monkeypatch.setattr(xet_read, "iter_file_bytes", rebuild)
     assert lfs.locate(hub, 1, set(claims), hash_claims=False) == {}
     assert hashed == []
     assert lfs.locate(hub, 1, set(claims), hash_claims=True) == {}  # hashed now, and refuted: still not served

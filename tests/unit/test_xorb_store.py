@@ -36,10 +36,12 @@ def test_a_xorb_is_stored_once_and_read_back_by_range(store: XorbStore):
     assert _put_xorb(store, data) is True
     assert _put_xorb(store, os.urandom(3000)) is False  # write-once: the first bytes stay
     assert store.xorb_size(XORB) == 3000
-    assert list(store.read_records(XORB, 100, [50, 50])) == [data[100:150], data[150:200]]
+    header, payload = bytearray(8), bytearray(42)
+    store.read_into(XORB, 100, [header, memoryview(payload)])
+    assert (header, payload) == (data[100:108], data[108:150])
     assert b"".join(store.iter_xorb(XORB, 5, 2999)) == data[5:2999]
     with pytest.raises(OSError, match="shorter"):
-        list(store.read_records(XORB, 2000, [1000, 1]))
+        store.read_into(XORB, 2000, [bytearray(1000), bytearray(1)])
 
 
 def test_a_shard_is_stored_under_its_sha256_once(store: XorbStore):

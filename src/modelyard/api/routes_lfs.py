@@ -132,5 +132,5 @@ def download(
 ) -> Response:
     content = lfs.downloadable(hub, _ticket(hub, "download", repo_pk, oid, size, 0, tid, exp, sig))
     if not content.blob and content.xet is not None:
-        return xet_file_response(request, hub, content.xet.hash, {})  # stored as Xet only: rebuilt while sent
+        return xet_file_response(request, hub, content.xet.hash, {})  # stored as Xet only: its plain copy, or rebuilt
     return BlobFileResponse(hub.blobs.path(oid), media_type="application/octet-stream")

@@ -12,8 +12,9 @@ footer), `shards/ab/cd/<sha256 of the body>` (accepted upload shards, kept for p
 from __future__ import annotations
 
 import hashlib
+import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from modelyard.blobs.files import TempFile, publish, read_range, remove_stale, sharded_path
@@ -75,16 +76,18 @@ class XorbStore:
             upload.discard()
         return digest
 
-    def read_records(self, xorb_hash: str, start: int, lengths: Iterable[int]) -> Iterator[bytes]:
-        """The consecutive chunk records of a stored xorb that begin at byte `start`, one per length (the chunk
-        table knows them): reading a range record by record keeps one record in memory, not the range."""
+    def read_into(self, xorb_hash: str, start: int, buffers: Sequence[bytearray | memoryview]) -> None:
+        """Fill `buffers`, in order, with the bytes of a stored xorb that begin at byte `start`: the caller lays
+        out where each chunk record's header and payload go, so that a whole batch of records is one system call
+        (or a few: the system limits the buffers per call) and payloads can land where they are used."""
+        limit = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
         with open(self.xorb_path(xorb_hash), "rb") as file:
-            file.seek(start)
-            for length in lengths:
-                data = file.read(length)
-                if len(data) != length:
+            for first in range(0, len(buffers), limit):
+                group = buffers[first : first + limit]
+                wanted = sum(len(buffer) for buffer in group)
+                if os.preadv(file.fileno(), group, start) != wanted:
                     raise OSError(f"xorb {xorb_hash} is shorter than its indexed chunk records")
-                yield data
+                start += wanted
 
     def iter_xorb(self, xorb_hash: str, start: int, end: int) -> Iterator[bytes]:
         """Bytes `[start, end)` of a stored xorb, in pieces."""

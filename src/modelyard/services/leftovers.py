@@ -6,11 +6,12 @@ right now (several `modelyard serve` processes may share a data directory) is ne
 
 from __future__ import annotations
 
-from modelyard.services import xet
+from modelyard.services import xet, xet_copies
 from modelyard.services.hub import Hub
 
 
 def sweep(hub: Hub) -> int:
     """Remove the leftovers; returns how many files and folders went."""
     max_age = hub.settings.stale_upload_age_seconds
-    return hub.blobs.sweep(max_age) + xet.store(hub).sweep(max_age) + hub.git.sweep_trash()
+    swept = hub.blobs.sweep(max_age) + xet.store(hub).sweep(max_age) + hub.git.sweep_trash()
+    return swept + xet_copies.copies(hub).sweep(max_age)

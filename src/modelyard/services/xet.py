@@ -286,14 +286,15 @@ def verify_claims(hub: Hub, repo_pk: int, sha256s: Iterable[str]) -> None:
 
 
 def _hash_and_record(hub: Hub, file_hash: str, claimed: str) -> str | None:
-    """The sha256 of a Xet file's bytes, recorded as its verified sha256; None if it cannot be reconstructed."""
-    from modelyard.services.xet_read import file_sha256  # xet_read builds on this module's records and tables
+    """The sha256 of a Xet file's bytes, recorded as its verified sha256; None if it cannot be reconstructed.
+    The same pass keeps the bytes as the file's plain copy when the claim holds (services/xet_copies.py)."""
+    from modelyard.services.xet_copies import copies  # builds on this module's records and tables
 
     record = load_file(hub, file_hash)
     if record is None:
         return None
     try:
-        actual = file_sha256(hub, record)
+        actual = copies(hub).hash_and_keep(record, claimed)  # the first download after the commit reads the copy
     except (OSError, ValueError, HubError) as error:  # a missing or damaged xorb: `modelyard admin fsck`
         log.error("Xet file %s (claimed as sha256 %s) cannot be reconstructed: %s", file_hash, claimed, error)
         return None

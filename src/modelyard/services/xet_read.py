@@ -2,8 +2,9 @@
 
 A download of a file stored only as Xet (curl, a browser, git-lfs, `HF_HUB_DISABLE_XET=1`) is answered with
 these bytes while they are sent. The generator reads only the chunk records of the xorbs that hold the requested
-bytes, a batch of whole chunks at a time (at most `STREAM_BATCH` uncompressed bytes, or one chunk), one record at a
-time, decompressing each into the piece's buffer; between two pieces it holds nothing but the piece it yielded.
+bytes, a batch of whole chunks at a time (at most `STREAM_BATCH` uncompressed bytes, or one chunk), with one read
+that puts raw payloads straight into the piece's buffer and decompresses the others into it; between two pieces it
+holds nothing but the piece it yielded.
 With a response that produces the next piece only once the connection has taken the previous one
 (`api/streaming.PacedStreamingResponse`), a slow reader costs the server about one piece, whatever the file size.
 Batches follow chunk boundaries, so no chunk is read or decompressed twice.
@@ -16,7 +17,12 @@ from collections.abc import Iterator
 
 from modelyard.blobs.xorbs import XorbStore
 from modelyard.domain.xet.hashes import MerkleHash
-from modelyard.domain.xet.xorb import CHUNK_HEADER_SIZE, ChunkHeader, XorbChunk, chunk_bytes, decompress_chunks
+from modelyard.domain.xet.xorb import (
+    CHUNK_HEADER_SIZE,
+    ChunkHeader,
+    XorbChunk,
+    decompress_into,
+)
 from modelyard.services.hub import Hub
 from modelyard.services.xet import ChunkTables, PackedChunks, TermIndex, XetFileRecord, store
 
@@ -65,43 +71,38 @@ def iter_file_bytes(hub: Hub, record: XetFileRecord, start: int, end: int) -> It
 
 
 def _read_chunks(xorbs: XorbStore, xorb_hash: MerkleHash, chunks: list[XorbChunk]) -> bytearray:
-    """The uncompressed bytes of consecutive chunks of a xorb, in one buffer: records are read and decompressed
-    one at a time, so the piece is the only large allocation (fewer, alike allocations fragment the heap less)."""
-    piece = bytearray(sum(chunk.size for chunk in chunks))
+    """The uncompressed bytes of consecutive chunks of a xorb, in one buffer, read with one system call.
+
+    Each record's header goes to a small buffer of its own; a payload as long as its chunk (stored raw, as
+    incompressible data is) is read straight into its place in the piece, any other into a buffer of its own and
+    decompressed into place. Raw data is thus copied once, by the kernel, and the piece is the only large buffer.
+    """
+    buffer = bytearray(sum(chunk.size for chunk in chunks))
+    piece = memoryview(buffer)
+    layout: list[tuple[XorbChunk, bytearray, memoryview, memoryview]] = []
     position = 0
-    records = xorbs.read_records(xorb_hash.hex(), chunks[0].offset, (chunk.length for chunk in chunks))
-    for chunk, data in zip(chunks, records, strict=True):
-        data = decompress_chunks(data, 1)
-        if len(data) != chunk.size:
-            raise ValueError(f"chunk {chunk.hash} of xorb {xorb_hash} holds {len(data)} bytes, not {chunk.size}")
-        piece[position : position + chunk.size] = data
+    for chunk in chunks:
+        out = piece[position : position + chunk.size]
+        stored = chunk.length - CHUNK_HEADER_SIZE
+        payload = out if stored == chunk.size else memoryview(bytearray(stored))
+        layout.append((chunk, bytearray(CHUNK_HEADER_SIZE), payload, out))
         position += chunk.size
-    return piece
+    parts = [part for _, header, payload, _ in layout for part in (header, payload)]
+    xorbs.read_into(xorb_hash.hex(), chunks[0].offset, parts)
+    for chunk, header, payload, out in layout:
+        decoded = ChunkHeader.decode(header, chunk.offset)
+        if decoded.uncompressed_size != chunk.size:
+            raise ValueError(
+                f"chunk {chunk.hash} of xorb {xorb_hash} holds {decoded.uncompressed_size} bytes, not {chunk.size}"
+            )
+        decompress_into(decoded, payload, out, chunk.offset)
+    return buffer
 
 
 def file_sha256(hub: Hub, record: XetFileRecord) -> str:
-    """The sha256 of a Xet file's bytes (a claim's verification). Each chunk record is read once and hashed as it is:
-    uncompressed payloads (random data, weights that do not compress) are hashed without a copy, where
-    `iter_file_bytes` assembles pieces for sending. About as fast as hashlib on a plain file."""
+    """The sha256 of a Xet file's bytes (a claim's verification, fsck, a conversion's check). Raw payloads land in
+    the pieces with one kernel copy (`_read_chunks`), so this runs about as fast as hashlib on a plain file."""
     digest = hashlib.sha256()
-    xorbs = store(hub)
-    tables = ChunkTables(hub)
-    for stored in record.terms:
-        term = stored.term
-        table = tables.get(term.xorb_hash)
-        if table is None:
-            raise ValueError(f"xorb {term.xorb_hash} of a registered file has no chunk table")
-        chunks = table[term.chunk_start : term.chunk_end]
-        records = xorbs.read_records(term.xorb_hash.hex(), chunks[0].offset, (chunk.length for chunk in chunks))
-        for chunk, data in zip(chunks, records, strict=True):
-            digest.update(_chunk_to_hash(term.xorb_hash, chunk, data))
+    for piece in iter_file_bytes(hub, record, 0, record.size):
+        digest.update(piece)
     return digest.hexdigest()
-
-
-def _chunk_to_hash(xorb_hash: MerkleHash, chunk: XorbChunk, record: bytes) -> bytes | memoryview:
-    view = memoryview(record)
-    header = ChunkHeader.decode(view[:CHUNK_HEADER_SIZE], chunk.offset)
-    data = chunk_bytes(header, view[CHUNK_HEADER_SIZE:], chunk.offset)
-    if len(data) != chunk.size:
-        raise ValueError(f"chunk {chunk.hash} of xorb {xorb_hash} holds {len(data)} bytes, not {chunk.size}")
-    return data

@@ -1,6 +1,7 @@
 """Plain HTTP bytes of Xet files, for clients that do not speak Xet (curl, git-lfs, HF_HUB_DISABLE_XET=1).
 
-The bytes are reconstructed from the stored xorbs while they are sent, a batch of chunks at a time
+A file with a plain copy on disk (`services/xet_copies`) is sent from it like an LFS blob. Otherwise the bytes are
+reconstructed from the stored xorbs while they are sent, a batch of chunks at a time
 (`services/xet_read`), and the response produces the next piece only once the client has taken the previous one
 (`PacedStreamingResponse`): a slow reader costs the server about one 512 KiB piece, whatever the file size. A single
 `Range` is honoured (206, or 416 past the end). Call from a worker thread (it reads the database).
@@ -15,11 +16,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from modelyard.api.deps import base_url
-from modelyard.api.streaming import PacedStreamingResponse
+from modelyard.api.streaming import BlobFileResponse, PacedStreamingResponse
 from modelyard.domain.errors import EntryNotFound, NotFound
 from modelyard.domain.lfs_pointer import LfsPointer
 from modelyard.domain.ranges import parse_range
-from modelyard.services import lfs, xet, xet_convert, xet_read
+from modelyard.services import lfs, xet, xet_convert, xet_copies, xet_read
 from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord
 
@@ -33,6 +34,9 @@ def xet_file_response(
     size = record.size
     status, start, end = 200, 0, size
     selected = parse_range(request.headers.get("range"), size)
+    copy = xet_copies.copies(hub).find(record) if request.method == "GET" else None
+    if copy is not None:  # served like an LFS blob; Range, HEAD and pacing as there
+        return BlobFileResponse(copy, headers=headers, media_type=media_type)
     if selected is not None:
         start, end = selected
         status = 206

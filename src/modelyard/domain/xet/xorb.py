@@ -172,6 +172,20 @@ def chunk_bytes(header: ChunkHeader, payload: memoryview, offset: int = 0) -> by
     return decompress_payload(header, payload, offset)
 
 
+def decompress_into(header: ChunkHeader, payload: memoryview, out: memoryview, offset: int = 0) -> None:
+    """Write the uncompressed bytes of one chunk into `out`, which holds exactly its uncompressed size. A chunk
+    stored raw may have been read straight into `out` (`payload is out`): then nothing is copied."""
+    if len(out) != header.uncompressed_size:
+        raise InvalidXorb(f"Chunk at byte {offset} holds {header.uncompressed_size} bytes, not {len(out)}")
+    if header.scheme is CompressionScheme.NONE:
+        if len(payload) != header.compressed_size:
+            raise InvalidXorb(f"Truncated chunk payload at byte {offset}")
+        if payload is not out:
+            out[:] = payload
+        return
+    out[:] = decompress_payload(header, payload, offset)
+
+
 def compress_chunk(data: bytes, scheme: CompressionScheme = CompressionScheme.LZ4) -> tuple[ChunkHeader, bytes]:
     """Compress one chunk like hf_xet: fall back to NONE when compression does not make it smaller."""
     if not 0 < len(data) <= MAX_CHUNK_SIZE:
