@@ -17,6 +17,7 @@ from modelyard.api.routes_bare_ids import bare_id_router
 from modelyard.api.routes_commit import router as commit_router
 from modelyard.api.routes_discussions import router as discussions_router
 from modelyard.api.routes_lfs import router as lfs_router
+from modelyard.api.routes_orgs import router as orgs_router
 from modelyard.api.routes_repos import router as repos_router
 from modelyard.api.routes_resolve import router as resolve_router
 from modelyard.api.routes_tokens import router as tokens_router
@@ -39,11 +40,12 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
     openapi.install(app)
     access_log.install()
     # Order matters: specific API paths before the catch-all repo patterns of resolve.
-    # /api/lfs/{repo_pk}/{oid} (LFS downloads) before /api/{repo_type}/{namespace}/{name} (repo info).
+    # /api/lfs/{repo_pk}/{oid} (LFS downloads) and /api/organizations/... before /api/{repo_type}/... (repos).
     routers = (
         account_router,
         admin_router,
         tokens_router,
+        orgs_router,
         xet_hub_router,
         xet_cas_router,
         lfs_router,

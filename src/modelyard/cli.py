@@ -14,9 +14,10 @@ from sqlalchemy.engine import make_url
 
 from modelyard import __version__
 from modelyard.config import Settings
+from modelyard.domain.access_scopes import ORG_ROLES, Grant
 from modelyard.domain.errors import HubError
 from modelyard.private_files import restrict_new_files
-from modelyard.services import accounts, audit, passwords, tokens, users
+from modelyard.services import accounts, audit, orgs, passwords, tokens, users
 from modelyard.services.hub import Hub
 
 
@@ -173,11 +174,64 @@ def create_user(hub: Hub, name: str, fullname: str, email: str, is_admin: bool) 
 @click.argument("name")
 @click.option("--role", type=click.Choice(users.ROLES), default="read", show_default=True)
 @click.option("--token-name", default="default", show_default=True, help="A label for the token")
-def create_token(hub: Hub, name: str, role: str, token_name: str) -> None:
+@click.option(
+    "--grant",
+    "grants",
+    multiple=True,
+    help="Makes a fine-grained token; repeatable: TYPE:NAME=read|write, TYPE one of user, org, model, dataset, "
+    "space (e.g. org:acme=read, model:acme/bert=write)",
+)
+def create_token(hub: Hub, name: str, role: str, token_name: str, grants: tuple[str, ...]) -> None:
     """Create an access token for user NAME; the token is printed alone on the last line."""
-    token = _run(lambda: tokens.create(hub, name, role, token_name, _cli_actor()))
+    parsed = _run(lambda: [Grant.parse(grant) for grant in grants])
+    role = users.FINE_GRAINED if parsed else role
+    token = _run(lambda: tokens.create(hub, name, role, token_name, _cli_actor(), parsed))
     click.echo(f"Created a {role} token for {name}. Use it as HF_TOKEN, or `hf auth login --token <token>`:")
     click.echo(token)
+
+
+@admin_command("org-create")
+@click.argument("name")
+@click.option("--admin", "first_admin", required=True, help="The user who becomes its first admin")
+@click.option("--fullname", default="")
+def org_create(hub: Hub, name: str, first_admin: str, fullname: str) -> None:
+    """Create the organization NAME."""
+    _run(lambda: orgs.create_org(hub, _cli_actor(), name, fullname, admin=first_admin))
+    click.echo(f"Created organization {name}, with {first_admin} as its admin")
+
+
+@admin_command("orgs")
+def org_list(hub: Hub) -> None:
+    """List the organizations, with their number of members."""
+    for found, count in orgs.list_orgs(hub):
+        click.echo(f"{found.name}\t{count} members")
+
+
+@admin_command("org-members")
+@click.argument("name")
+def org_members(hub: Hub, name: str) -> None:
+    """The members of organization NAME with their roles (read, contributor, write, admin)."""
+    for member in _run(lambda: orgs.members(hub, name)):
+        click.echo(f"{member.name}\t{member.role}")
+
+
+@admin_command("org-set-member")
+@click.argument("name")
+@click.argument("user")
+@click.option("--role", type=click.Choice(ORG_ROLES), required=True)
+def org_set_member(hub: Hub, name: str, user: str, role: str) -> None:
+    """Add USER to organization NAME, or change USER's role; effective on USER's next request."""
+    _run(lambda: orgs.set_member(hub, _cli_actor(), name, user, role))
+    click.echo(f"{user} is now {role} in {name}")
+
+
+@admin_command("org-remove-member")
+@click.argument("name")
+@click.argument("user")
+def org_remove_member(hub: Hub, name: str, user: str) -> None:
+    """Remove USER from organization NAME; effective on USER's next request."""
+    _run(lambda: orgs.remove_member(hub, _cli_actor(), name, user))
+    click.echo(f"Removed {user} from {name}")
 
 
 @admin_command("users")

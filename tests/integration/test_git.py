@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -22,6 +21,7 @@ from huggingface_hub.errors import BadRequestError, HfHubHTTPError
 from huggingface_hub.utils import get_session, hf_raise_for_status
 
 from helpers import LFS_CONTENT_TYPE, file_line, header_line, ndjson, sha256_bytes, user_files
+from helpers.git import Git
 
 README = b"---\nlicense: mit\n---\n# A model\n"
 CONFIG = b'{"hidden_size": 8}\n'
@@ -33,47 +33,6 @@ def _pkt(text: str) -> bytes:
     return f"{len(data) + 4:04x}".encode() + data
 
 
-@dataclass
-class Git:
-    """`git` with a private HOME (git-lfs installed there), never prompting; optionally with stored credentials."""
-
-    home: Path
-    server_url: str
-    env: dict[str, str] = field(repr=False)
-
-    def __call__(
-        self, *args: str, cwd: Path | None = None, check: bool = True, env: dict[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            ["git", *args], cwd=cwd, env={**self.env, **(env or {})}, capture_output=True, text=True, timeout=300
-        )
-        if check and done.returncode != 0:
-            raise AssertionError(f"git {' '.join(args)} exited with {done.returncode}\n{done.stdout}\n{done.stderr}")
-        return done
-
-    def login(self, token: str, user: str = "git") -> None:
-        """Store credentials for the server, as `git credential-store` keeps them after a first login."""
-        host = self.server_url.removeprefix("http://")
-        (self.home / ".git-credentials").write_text(f"http://{user}:{token}@{host}\n")
-        self("config", "--global", "credential.helper", "store")
-
-    def url(self, repo_id: str, repo_type: str = "model", suffix: str = "") -> str:
-        prefix = {"model": "", "dataset": "datasets/", "space": "spaces/"}[repo_type]
-        return f"{self.server_url}/{prefix}{repo_id}{suffix}"
-
-    def clone(self, repo_id: str, dest: Path, **kwargs) -> Path:
-        self("clone", self.url(repo_id), str(dest), **kwargs)
-        return dest
-
-    def head(self, cwd: Path, rev: str = "HEAD") -> str:
-        return self("rev-parse", rev, cwd=cwd).stdout.strip()
-
-    def commit_all(self, cwd: Path, message: str) -> str:
-        self("add", "-A", cwd=cwd)
-        self("commit", "-q", "-m", message, cwd=cwd)
-        return self.head(cwd)
-
-
 @pytest.fixture(scope="module")
 def git_binaries() -> None:
     missing = [tool for tool in ("git", "git-lfs") if shutil.which(tool) is None]
@@ -83,25 +42,7 @@ def git_binaries() -> None:
 
 @pytest.fixture
 def git(tmp_path: Path, server, git_binaries) -> Git:
-    home = tmp_path / "home"
-    home.mkdir()
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("GIT_", "SSH_ASKPASS"))}
-    env.update(
-        {
-            "HOME": str(home),
-            "XDG_CONFIG_HOME": str(home / ".config"),
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_TERMINAL_PROMPT": "0",
-            "GIT_ASKPASS": "",
-            "GIT_LFS_SKIP_SMUDGE": "0",
-        }
-    )
-    client = Git(home, server.url, env)
-    client("lfs", "install", "--skip-repo")
-    client("config", "--global", "user.name", "Git Tester")
-    client("config", "--global", "user.email", "tester@example.com")
-    client("config", "--global", "init.defaultBranch", "main")
-    return client
+    return Git.isolated(tmp_path / "home", server.url)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from huggingface_hub.utils import build_hf_headers
 from huggingface_hub.utils._pagination import paginate
 
 from helpers import api_prefix
+from helpers.orgs import fine_grained_token, make_org, make_person
 
 REPO_TYPES = ("model", "dataset", "space")
 
@@ -117,3 +118,30 @@ def test_paginated_listing_hides_private_repos_on_every_page(listed: Listed, cal
         ids = [info["id"] for info in pages]
         assert len(ids) == len(set(ids)), user  # no repo twice across pages
         assert set(ids) == listed.visible_to(user), user
+
+
+@pytest.mark.parametrize("repo_type", REPO_TYPES)
+def test_org_listings_show_private_repos_to_members_and_grants_only(server, repo_type):
+    """An organization's private repos: listed for its members, and for a fine-grained token only where a grant
+    reaches; everyone else's listings (by author, by search, unfiltered) leave them out."""
+    admin, reader, outsider = (make_person(server, prefix) for prefix in ("admin", "reader", "outsider"))
+    org = make_org(server, admin, {reader.name: "read"})
+    token = uuid.uuid4().hex[:10]
+    public, private, granted = (f"{org}/{kind}-{token}" for kind in ("pub", "priv", "granted"))
+    extra = {"space_sdk": "static"} if repo_type == "space" else {}
+    owner = HfApi(token=admin.token)
+    for rid in (public, private, granted):
+        owner.create_repo(rid, repo_type=repo_type, private=rid != public, **extra)
+    fine_grained = fine_grained_token(server, admin.name, f"{repo_type}:{granted}=read")
+    expected = {
+        admin.token: {public, private, granted},
+        reader.token: {public, private, granted},
+        fine_grained: {public, granted},
+        outsider.token: {public},
+        False: {public},
+    }
+    for client_token, visible in expected.items():
+        client = HfApi(token=client_token)
+        assert {info.id for info in _list(client, repo_type, author=org)} == visible
+        assert {info.id for info in _list(client, repo_type, search=token)} == visible
+        assert {info.id for info in _list(client, repo_type) if token in info.id} == visible

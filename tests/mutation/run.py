@@ -80,9 +80,9 @@ TARGETS = [
     Target(
         "access",
         "services/access.py",
-        "tests/integration/test_repo_listings.py tests/integration/test_repos.py tests/integration/test_bad_input.py "
-        "-k '(listing and model) or (search and model) or invisible or create_private or other_user_cannot "
-        "or read_only or anonymous_and_bad_token'",
+        "tests/unit/test_access_policy.py tests/integration/test_repo_listings.py tests/integration/test_repos.py "
+        "tests/integration/test_bad_input.py -k 'access_policy or (listing and model) or (search and model) "
+        "or invisible or create_private or other_user_cannot or read_only or anonymous_and_bad_token'",
         240,
     ),
 ]

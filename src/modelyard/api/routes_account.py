@@ -10,12 +10,16 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from modelyard.api.access import OpenAction, authenticated_actor, declared
 from modelyard.api.deps import get_hub, json_body
+from modelyard.api.routes_orgs import org_json
 from modelyard.domain.card_metadata import validate_card
 from modelyard.domain.errors import BadRequest, TooLarge
+from modelyard.services import orgs
 from modelyard.services.hub import Hub
-from modelyard.services.users import Actor
+from modelyard.services.users import FINE_GRAINED, Actor
 
 router = APIRouter()
+# What the Hub's whoami-v2 says of each organization besides its name and the user's role in it.
+ORG_ACCOUNT = {"email": None, "canPay": False, "periodEnd": None, "isEnterprise": False}
 
 
 @router.get("/api/health", dependencies=[Depends(declared(OpenAction.PUBLIC))])
@@ -24,7 +28,14 @@ def health() -> dict[str, str]:
 
 
 @router.get("/api/whoami-v2")
-def whoami(actor: Actor = Depends(authenticated_actor)) -> dict[str, Any]:
+def whoami(actor: Actor = Depends(authenticated_actor), hub: Hub = Depends(get_hub)) -> dict[str, Any]:
+    """As the Hub answers it: the user, its organizations with its role in each, and the token's scope."""
+    token: dict[str, Any] = {"displayName": actor.token_name, "role": actor.role}
+    if actor.role == FINE_GRAINED:
+        ids = orgs.grant_entity_ids(hub, actor.grants)
+        scoped = [grant.to_hub_json(entity_id) for grant, entity_id in zip(actor.grants, ids, strict=True)]
+        token["fineGrained"] = {"canReadGatedRepos": False, "global": [], "scoped": scoped}
+    memberships = orgs.memberships(hub, actor.user_id)
     return {
         "type": "user",
         "id": str(actor.user_id),
@@ -32,10 +43,12 @@ def whoami(actor: Actor = Depends(authenticated_actor)) -> dict[str, Any]:
         "fullname": actor.fullname,
         "email": actor.email or None,
         "emailVerified": False,
+        "canPay": False,
+        "periodEnd": None,
         "avatarUrl": "",
         "isPro": False,
-        "orgs": [],
-        "auth": {"type": "access_token", "accessToken": {"displayName": actor.token_name, "role": actor.role}},
+        "orgs": [{**org_json(org), **ORG_ACCOUNT, "roleInOrg": role} for org, role in memberships],
+        "auth": {"type": "access_token", "accessToken": token},
     }
 
 

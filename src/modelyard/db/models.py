@@ -41,13 +41,38 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(200), default=None)
 
 
+class Organization(Base):
+    """A namespace owned by its members rather than by one user; names are unique among users and orgs."""
+
+    __tablename__ = "organizations"
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 - SQLAlchemy's declarative attribute
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(96), unique=True)
+    fullname: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class OrgMember(Base):
+    """A user's role in an organization: read, contributor, write or admin (domain.access_scopes)."""
+
+    __tablename__ = "org_members"
+    __table_args__ = (UniqueConstraint("org_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class Token(Base):
     __tablename__ = "tokens"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(100))
-    role: Mapped[str] = mapped_column(String(16))  # "read" or "write"
+    role: Mapped[str] = mapped_column(String(16))  # "read", "write" or "fineGrained" (see TokenGrant)
     # sha256 of the token: tokens are long random strings, so a fast hash is enough.
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -84,6 +109,18 @@ class AuditEvent(Base):
     details: Mapped[str] = mapped_column(Text)  # a JSON object
 
 
+class TokenGrant(Base):
+    """One scope of a fine-grained token: a user or org namespace, or one repository, with read or write."""
+
+    __tablename__ = "token_grants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_id: Mapped[int] = mapped_column(ForeignKey("tokens.id", ondelete="CASCADE"), index=True)
+    entity_type: Mapped[str] = mapped_column(String(16))  # user, org, model, dataset or space
+    entity_name: Mapped[str] = mapped_column(String(200))  # a namespace, or namespace/name
+    permission: Mapped[str] = mapped_column(String(16))  # read or write
+
+
 class Repo(Base):
     __tablename__ = "repos"
     # Ids are never reused (SQLite reuses the last one by default): signed tokens and URLs name repos by id.
@@ -106,6 +143,8 @@ class Repo(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_modified: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     downloads: Mapped[int] = mapped_column(Integer, default=0)
+    # Who created it (users' ids are never reused): an organization's contributors write to their own repos.
+    creator_id: Mapped[int | None] = mapped_column(Integer, default=None)
 
 
 class RepoRedirect(Base):

@@ -1,45 +1,105 @@
-"""The one place that decides who may do what to which repository."""
+"""The one place that decides who may do what, to which repository or namespace.
+
+`authorize(actor, action, target)` decides from the actor (user, site administrator flag, organization
+roles), the token's scope (read, write, or fine-grained grants), the action, and the target (its namespace,
+the repository if any, its visibility and creator). What the actor may do is the lower of two levels: what
+the user may do there, and what the token lets it do there. A private repository the actor may not read
+answers exactly like a missing one.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
+from modelyard.domain.access_scopes import ORG_ROLE_LEVELS, Level
 from modelyard.domain.errors import Forbidden, RepoNotFound
-from modelyard.services.users import Actor
+from modelyard.domain.repo_ids import RepoRef
+from modelyard.services.users import FINE_GRAINED, Actor
 
 
 class Action(StrEnum):
     READ = "read"  # see the repo, its files and history
     WRITE = "write"  # commit, branches, tags, uploads
     ADMIN = "admin"  # delete, rename, change settings
+    CREATE_REPO = "create-repo"  # create a repository in a namespace, or move one into it
+    MANAGE_ORG = "manage-org"  # add, remove and change the roles of an organization's members
+    ACCOUNT = "account"  # change one's own account (create an organization, leave one): target its namespace
 
 
-def owns(actor: Actor | None, namespace: str) -> bool:
-    # Names are case-insensitive, as on the Hub (and unique that way: services.users).
-    return actor is not None and actor.name.lower() == namespace.lower()
+REQUIRED_LEVEL = {
+    Action.READ: Level.READ,
+    Action.WRITE: Level.WRITE,
+    Action.ADMIN: Level.ADMIN,
+    Action.CREATE_REPO: Level.WRITE,
+    Action.MANAGE_ORG: Level.ADMIN,
+    Action.ACCOUNT: Level.WRITE,
+}
 
 
-def can_see(actor: Actor | None, namespace: str, private: bool) -> bool:
-    return not private or owns(actor, namespace)
+@dataclass(frozen=True)
+class Target:
+    """What an action is about: a repository of `namespace`, or (`repo` None) the namespace itself."""
+
+    namespace: str
+    repo: RepoRef | None = None
+    private: bool = False
+    creator_id: int | None = None  # the user who created the repository, when known
 
 
-def authorize(actor: Actor | None, action: Action, namespace: str, private: bool) -> None:
-    """Raise unless `actor` may perform `action` on a repo of `namespace`.
+def user_level(actor: Actor, target: Target) -> Level:
+    """What the user behind the token may do to `target`, whatever the token."""
+    if actor.is_admin or actor.name.lower() == target.namespace.lower():
+        return Level.ADMIN
+    role = actor.org_roles.get(target.namespace.lower())
+    if role is None:
+        return Level.NONE
+    if role == "contributor" and (target.repo is None or target.creator_id == actor.user_id):
+        return Level.WRITE  # contributors create repositories and write to those they created
+    return ORG_ROLE_LEVELS[role]
 
-    A private repo the actor may not see answers exactly like a missing one.
+
+def token_level(actor: Actor, target: Target) -> Level:
+    """What the token lets its user do to `target`."""
+    if actor.role == FINE_GRAINED:
+        covering = [grant.level for grant in actor.grants if grant.covers(target.namespace, target.repo)]
+        return max(covering, default=Level.NONE)
+    return Level.ADMIN if actor.role == "write" else Level.READ
+
+
+def level(actor: Actor | None, target: Target) -> Level:
+    if actor is None:
+        return Level.NONE
+    return min(user_level(actor, target), token_level(actor, target))
+
+
+def can_see(actor: Actor | None, target: Target) -> bool:
+    return not target.private or level(actor, target) >= Level.READ
+
+
+def authorize(actor: Actor | None, action: Action, target: Target) -> None:
+    """Raise unless `actor` may perform `action` on `target`.
+
+    A private repository the actor may not read answers exactly like a missing one (RepoNotFound); a visible
+    one it may not change answers 403 (401 without credentials, api/errors.py).
     """
-    if not can_see(actor, namespace, private):
+    granted = level(actor, target)
+    if target.repo is not None and target.private and granted < Level.READ:
         raise RepoNotFound()
-    if action is Action.READ:
+    if action is Action.READ or granted >= REQUIRED_LEVEL[action]:
         return
     if actor is None:
         raise Forbidden("You must be authenticated to do this: pass a token with write access")
-    if not owns(actor, namespace):
-        raise Forbidden(f"You don't have the rights to write in the namespace {namespace}")
-    if not actor.can_write:
+    if user_level(actor, target) >= REQUIRED_LEVEL[action]:
+        if actor.role == FINE_GRAINED:
+            raise Forbidden(f"Your fine-grained token has no write grant for {_what(target)}")
         raise Forbidden("Your token is read-only: this action needs a token with the write role")
+    if action is Action.MANAGE_ORG:
+        raise Forbidden(f"You must be an admin of the organization {target.namespace} to do this")
+    if action is Action.ADMIN:
+        raise Forbidden(f"You must be an admin of {_what(target)} to do this")
+    raise Forbidden(f"You don't have the rights to write in the namespace {target.namespace}")
 
 
-def authorize_namespace_write(actor: Actor | None, namespace: str) -> None:
-    """Creating a repo in `namespace`, or moving one into it."""
-    authorize(actor, Action.WRITE, namespace, private=False)
+def _what(target: Target) -> str:
+    return f"the repository {target.repo.id}" if target.repo else f"the namespace {target.namespace}"

@@ -13,6 +13,7 @@ from modelyard.domain.errors import HubError
 from modelyard.services import tokens
 from modelyard.services.access import Action, authorize
 from modelyard.services.hub import Hub
+from modelyard.services.repos import RepoRecord
 from modelyard.services.users import Actor
 
 ANONYMOUS = 0  # obtained without a token: lasts while the repository is readable by anyone
@@ -27,14 +28,14 @@ def still_allowed(hub: Hub, issuer: int, repo_pk: int, action: Action) -> bool:
         repo = session.get(Repo, repo_pk)
         if repo is None:
             return False
-        namespace, private = repo.namespace, repo.private
+        target = RepoRecord.of(repo).target
     actor = None
     if issuer != ANONYMOUS:
         actor = tokens.actor_of_token_id(hub, issuer)
         if actor is None:
             return False
     try:
-        authorize(actor, action, namespace, private)
+        authorize(actor, action, target)
     except HubError:
         return False
     return True

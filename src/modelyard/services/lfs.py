@@ -60,7 +60,7 @@ def batch(
     if len(objects) > MAX_BATCH_OBJECTS:
         # 413 is what the git-LFS batch API documents for "too many objects".
         raise TooLarge(f"A batch request may name at most {MAX_BATCH_OBJECTS} objects, not {len(objects)}")
-    authorize(actor, Action.WRITE if operation == "upload" else Action.READ, record.ref.namespace, record.private)
+    authorize(actor, Action.WRITE if operation == "upload" else Action.READ, record.target)
     transfers = body.get("transfers") or []
     if not isinstance(transfers, list):
         raise BadRequest("'transfers' must be a list of transfer names")

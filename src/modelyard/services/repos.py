@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from modelyard.db.models import LfsObject, Repo, RepoRedirect
+from modelyard.domain.access_scopes import Level
 from modelyard.domain.dates import utcnow
 from modelyard.domain.errors import BadRequest, Conflict, NotFound, RepoMoved, RepoNotFound
 from modelyard.domain.gitattributes import default_gitattributes
@@ -19,8 +20,8 @@ from modelyard.domain.repo_ids import RepoRef, RepoType, validate_name_part
 from modelyard.domain.revisions import DEFAULT_BRANCH
 from modelyard.domain.spaces import initial_readme, validate_sdk
 from modelyard.gitstore.repository import GitRepository
-from modelyard.services import audit
-from modelyard.services.access import Action, authorize, authorize_namespace_write, can_see, owns
+from modelyard.services import audit, orgs
+from modelyard.services.access import Action, Target, authorize, can_see, level, user_level
 from modelyard.services.hub import Hub
 from modelyard.services.users import Actor, noreply_email
 
@@ -39,6 +40,12 @@ class RepoRecord:
     created_at: datetime
     last_modified: datetime
     downloads: int
+    creator_id: int | None
+
+    @property
+    def target(self) -> Target:
+        """What the access policy decides about."""
+        return Target(self.ref.namespace, self.ref, self.private, self.creator_id)
 
     @classmethod
     def of(cls, row: Repo) -> RepoRecord:
@@ -51,6 +58,7 @@ class RepoRecord:
             created_at=row.created_at,
             last_modified=row.last_modified,
             downloads=row.downloads,
+            creator_id=row.creator_id,
         )
 
 
@@ -75,7 +83,7 @@ def get_repo(hub: Hub, actor: Actor | None, ref: RepoRef, action: Action = Actio
         if row is None:
             _raise_moved_or_missing(session, actor, ref)
         record = RepoRecord.of(row)
-    authorize(actor, action, record.ref.namespace, record.private)
+    authorize(actor, action, record.target)
     return record
 
 
@@ -83,7 +91,7 @@ def _raise_moved_or_missing(session: Session, actor: Actor | None, ref: RepoRef)
     redirect = session.scalar(select(RepoRedirect).where(named(RepoRedirect, ref)))
     if redirect is not None:
         target = session.get(Repo, redirect.repo_id)
-        if target is not None and can_see(actor, target.namespace, target.private):
+        if target is not None and can_see(actor, RepoRecord.of(target).target):
             raise RepoMoved(ref.id, f"{target.namespace}/{target.name}")
     raise RepoNotFound()
 
@@ -106,9 +114,9 @@ def create_repo(hub: Hub, actor: Actor | None, ref: RepoRef, private: bool, sdk:
     initial = {".gitattributes": default_gitattributes(ref.type)}
     if ref.type is RepoType.SPACE:
         initial["README.md"] = initial_readme(ref.name, validate_sdk(sdk))
-    authorize_namespace_write(actor, ref.namespace)
+    authorize(actor, Action.CREATE_REPO, Target(ref.namespace))
     assert actor is not None
-    ref = replace(ref, namespace=actor.name)  # the namespace as its owner spells it
+    ref = replace(ref, namespace=orgs.namespace_spelling(hub, ref.namespace))  # as its owner spells it
     storage_key = hub.git.new_key()
     hub.git.create(storage_key)
     try:
@@ -132,6 +140,7 @@ def create_repo(hub: Hub, actor: Actor | None, ref: RepoRef, private: bool, sdk:
                 created_at=now,
                 last_modified=now,
                 downloads=0,
+                creator_id=actor.user_id,
             )
             session.add(row)
             # A repo taking over a name frees it from any redirect left by an earlier rename.
@@ -169,9 +178,8 @@ def move_repo(hub: Hub, actor: Actor | None, source: RepoRef, target: RepoRef) -
     if source.type is not target.type:
         raise BadRequest("A repository keeps its type when it moves")
     record = get_repo(hub, actor, source, Action.ADMIN)
-    authorize_namespace_write(actor, target.namespace)
-    assert actor is not None
-    target = replace(target, namespace=actor.name)
+    authorize(actor, Action.CREATE_REPO, Target(target.namespace))
+    target = replace(target, namespace=orgs.namespace_spelling(hub, target.namespace))
     try:
         with hub.db.session() as session:
             existing = _find_row(session, target)
@@ -248,8 +256,7 @@ def list_repos(
     return [
         record
         for record in records
-        if can_see(actor, record.ref.namespace, record.private)
-        and (not search or search.lower() in record.ref.id.lower())
+        if can_see(actor, record.target) and (not search or search.lower() in record.ref.id.lower())
     ]
 
 
@@ -257,13 +264,14 @@ def list_owned(hub: Hub, actor: Actor, namespace: str | None) -> list[tuple[Repo
     """Every repository of `namespace` (the actor's own by default), private ones included, newest change
     first, each with the bytes of the large files uploaded to it (what `hf repos ls` shows as storage)."""
     namespace = namespace or actor.name
-    if not owns(actor, namespace):
+    if user_level(actor, Target(namespace)) < Level.READ:
         raise NotFound(f"Organization {namespace} not found")
     with hub.db.session() as session:
         rows = session.scalars(
             select(Repo).where(func.lower(Repo.namespace) == namespace.lower()).order_by(Repo.last_modified.desc())
         ).all()
-        records = [RepoRecord.of(row) for row in rows]
+        # A fine-grained token lists what its grants reach.
+        records = [record for record in map(RepoRecord.of, rows) if level(actor, record.target) >= Level.READ]
         sizes = dict(
             session.execute(
                 select(LfsObject.repo_id, func.sum(LfsObject.size))

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 
 from modelyard.db.models import Token, User
+from modelyard.domain.access_scopes import Grant
 from modelyard.domain.dates import iso_z, utcnow
-from modelyard.domain.errors import Forbidden, NotFound, Unauthorized
+from modelyard.domain.errors import NotFound, Unauthorized
 from modelyard.services import accounts, audit, throttle, users
+from modelyard.services.access import Action, Target, authorize
 from modelyard.services.hub import Hub
 from modelyard.services.users import Actor
 
@@ -73,13 +76,17 @@ def _note_use(hub: Hub, token_id: int) -> None:
         )
 
 
-def create(hub: Hub, user_name: str, role: str, token_name: str, by: Actor | str | None) -> str:
-    """A new token for `user_name` (shown once), logged as created by `by`."""
-    token = users.create_token(hub, user_name, role, token_name)
+def create(
+    hub: Hub, user_name: str, role: str, token_name: str, by: Actor | str | None, grants: Sequence[Grant] = ()
+) -> str:
+    """A new token for `user_name` (shown once), logged as created by `by`; a fine-grained one with `grants`."""
+    token = users.create_token(hub, user_name, role, token_name, grants)
     with hub.db.session() as session:
         row = session.scalar(select(Token).where(Token.token_hash == users.hash_token(token)))
         assert row is not None
-        details = {"user": user_name, "name": token_name, "role": role}
+        details: dict[str, object] = {"user": user_name, "name": token_name, "role": role}
+        if grants:
+            details["grants"] = [f"{g.entity_type}:{g.entity_name}={g.permission}" for g in grants]
         audit.record(session, audit.Event.TOKEN_CREATED, f"token:{row.id}", by, **details)
     return token
 
@@ -106,8 +113,7 @@ def revoke(hub: Hub, token_id: int, by: Actor | str | None) -> TokenInfo:
 
 def revoke_own(hub: Hub, actor: Actor, token_id: int) -> TokenInfo:
     """A user revokes one of their tokens; another user's token is answered like a missing one."""
-    if not actor.can_write:
-        raise Forbidden("Revoking a token needs a token with the write role")
+    authorize(actor, Action.ACCOUNT, Target(actor.name))
     with hub.db.session() as session:
         row = session.get(Token, token_id)
         if row is None or row.user_id != actor.user_id:
@@ -121,6 +127,6 @@ def actor_of_token_id(hub: Hub, token_id: int) -> Actor | None:
         row = session.execute(
             select(Token, User).join(User, Token.user_id == User.id).where(Token.id == token_id)
         ).first()
-    if row is None or row[0].revoked_at is not None:
-        return None
-    return users.actor_of(*row)
+        if row is None or row[0].revoked_at is not None:
+            return None
+        return users.actor_of(session, *row)
