@@ -57,6 +57,20 @@ ACTOR_LEVEL = {
     "site-admin": Level.ADMIN,
 }
 ORG_LEVEL = {**ACTOR_LEVEL, "fine-grained-read-this": Level.NONE}
+# Contributing (opening discussions and pull requests, commenting, committing to a pull request) needs only to see
+# the repository, with a token that may act there: the write role, or a fine-grained write grant covering it.
+CONTRIBUTE = "contribute"
+TOKEN_MAY_ACT = {
+    "anonymous": False,
+    "read-token": False,
+    "other-user": True,
+    "member-read": True,
+    "member-write": True,
+    "member-admin": True,
+    "fine-grained-other-repo": False,
+    "fine-grained-read-this": False,
+    "site-admin": True,
+}
 REPO_TYPES = ("model", "dataset", "space")
 PLURAL = {"model": "models", "dataset": "datasets", "space": "spaces"}
 WEB_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
@@ -93,7 +107,7 @@ class Probe:
 class RepoRow:
     """A route acting on the repository in its path: needs `need`; when allowed answers `ok` (status[, code])."""
 
-    need: Level
+    need: Level | str  # a level, or CONTRIBUTE
     probe: Callable[[Repo], Probe]
     ok: int | tuple[int, str]
     types: tuple[str, ...] = REPO_TYPES  # the repository types the route serves
@@ -180,6 +194,8 @@ REPO_ROWS: dict[str, RepoRow | tuple[RepoRow, ...]] = {
         Level.WRITE, lambda r: Probe(f"{r.api}/tag/main", json={"tag": _unique("t")}), 200
     ),
     f"DELETE {A}/tag/{{tag}}": RepoRow(Level.WRITE, lambda r: Probe(f"{r.api}/tag/no-such"), MISSING_REVISION),
+    # Commits and preuploads are contributions at the door (a pull request takes them from non-writers, see
+    # tests/integration/test_discussions.py); to a branch, as here, they need write.
     f"POST {A}/preupload/{{revision}}": RepoRow(
         Level.WRITE, lambda r: Probe(f"{r.api}/preupload/main", json={"files": []}), 200
     ),
@@ -195,6 +211,31 @@ REPO_ROWS: dict[str, RepoRow | tuple[RepoRow, ...]] = {
         Level.WRITE, lambda r: Probe(f"{r.api}/xet-write-token/main"), 200
     ),
     f"GET {A}/storage": RepoRow(Level.READ, lambda r: Probe(f"{r.api}/storage"), 200),
+    # Discussion #1 of every repository under test is the organization admin's (the world fixture opens it).
+    f"GET {A}/discussions": RepoRow(Level.READ, lambda r: Probe(f"{r.api}/discussions"), 200),
+    f"POST {A}/discussions": RepoRow(
+        CONTRIBUTE, lambda r: Probe(f"{r.api}/discussions", json={"title": "A question", "description": "?"}), 200
+    ),
+    f"GET {A}/discussions/{{num}}": RepoRow(Level.READ, lambda r: Probe(f"{r.api}/discussions/1"), 200),
+    f"POST {A}/discussions/{{num}}/comment": RepoRow(
+        CONTRIBUTE, lambda r: Probe(f"{r.api}/discussions/1/comment", json={"comment": "+1"}), 200
+    ),
+    # Renaming and closing another's thread needs write (the author may too: the admin, seen at their level).
+    f"POST {A}/discussions/{{num}}/title": RepoRow(
+        Level.WRITE, lambda r: Probe(f"{r.api}/discussions/1/title", json={"title": _unique("title")}), 200
+    ),
+    f"POST {A}/discussions/{{num}}/status": RepoRow(
+        Level.WRITE, lambda r: Probe(f"{r.api}/discussions/1/status", json={"status": "bogus"}), 400
+    ),
+    f"POST {A}/discussions/{{num}}/merge": RepoRow(Level.WRITE, lambda r: Probe(f"{r.api}/discussions/1/merge"), 400),
+    f"POST {A}/discussions/{{num}}/comment/{{comment_id}}/edit": RepoRow(
+        CONTRIBUTE,
+        lambda r: Probe(f"{r.api}/discussions/1/comment/{'0' * 24}/edit", json={"content": "edited"}),
+        404,
+    ),
+    f"POST {A}/discussions/{{num}}/comment/{{comment_id}}/hide": RepoRow(
+        CONTRIBUTE, lambda r: Probe(f"{r.api}/discussions/1/comment/{'0' * 24}/hide"), 404
+    ),
 }
 for _type in REPO_TYPES:
     _web = "/" + WEB_PREFIX[_type] + "{namespace}/{name}"
@@ -384,6 +425,12 @@ def world(server) -> World:
             api.create_commit(
                 repo.id, [CommitOperationAdd(FILE, b"content\n")], commit_message="add", repo_type=repo_type
             )
+            opened = httpx.post(
+                f"{server.url}{repo.api}/discussions",
+                json={"title": "Discussion one", "description": "The matrix's thread"},
+                headers=_bearer(admin.token),
+            )
+            assert opened.status_code == 200 and opened.json()["num"] == 1, opened.text
             repos[(repo_type, private)] = repo
     api.create_repo(f"{org}/other", private=True)
     this = [f"{repo.type}:{repo.id}=read" for repo in repos.values()]
@@ -469,6 +516,10 @@ def test_every_route_has_a_row():
 
 def _expected_repo_answer(row: RepoRow, actor: str, repo: Repo) -> str:
     level = ACTOR_LEVEL[actor]
+    if row.need == CONTRIBUTE:
+        if repo.private and level < Level.READ:
+            return "missing"
+        return "ok" if TOKEN_MAY_ACT[actor] else "forbidden"
     if level >= row.need or (row.need is Level.READ and not repo.private):
         return "ok"
     if repo.private and level < Level.READ:
@@ -603,7 +654,14 @@ def test_bare_id_twins_answer_like_a_missing_repository(world: World, actor: str
         for method, path in BARE_ID_TWINS:
             concrete = path.replace("{revision:path}", "main").replace("{path:path}", "a.txt")
             concrete = concrete.format(
-                repo_type="models", name="gpt2", revision="main", branch="b", tag="t", lock_id="1"
+                repo_type="models",
+                name="gpt2",
+                revision="main",
+                branch="b",
+                tag="t",
+                lock_id="1",
+                num="1",
+                comment_id="c",
             )
             got = client.request(method, concrete)
             if (got.status_code, got.headers.get("x-error-code")) != wanted:

@@ -29,7 +29,7 @@ def preupload_route(
     revision: str,
     create_pr: bool = False,
     body: dict[str, Any] = Depends(json_body),
-    record: RepoRecord = Depends(repo_access(Action.READ)),
+    record: RepoRecord = Depends(repo_access(Action.CONTRIBUTE)),
     actor: Actor | None = Depends(get_actor),
     hub: Hub = Depends(get_hub),
 ) -> dict[str, Any]:
@@ -54,7 +54,7 @@ async def commit_route(
     request: Request,
     revision: str,
     create_pr: bool = False,
-    record: RepoRecord = Depends(repo_access(Action.READ)),  # the service authorizes, as for preupload
+    record: RepoRecord = Depends(repo_access(Action.CONTRIBUTE)),  # branch or pull request: the service decides
     actor: Actor | None = Depends(get_actor),
     hub: Hub = Depends(get_hub),
 ) -> dict[str, Any]:

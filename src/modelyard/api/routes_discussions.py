@@ -1,7 +1,8 @@
 """Discussions and pull requests, as huggingface_hub 2.4 calls them (hub-api.md §10).
 
-Opening, commenting and the thread author's own changes need only read access (the services check the token
-and the authorship); merging needs write access.
+Opening, commenting and the thread author's own changes are contributions: anyone who can read the repository,
+with a token that may act (services/access.py, Action.CONTRIBUTE); the services check the authorship. Merging
+needs write access.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def list_discussions(
 @router.post(PREFIX)
 def create(
     body: dict[str, Any] = Depends(json_body),
-    record: RepoRecord = Depends(repo_access(Action.READ)),
+    record: RepoRecord = Depends(repo_access(Action.CONTRIBUTE)),
     actor: Actor | None = Depends(get_actor),
     hub: Hub = Depends(get_hub),
 ) -> dict[str, Any]:
@@ -98,7 +99,7 @@ def details(
 def comment(
     num: str,
     body: dict[str, Any] = Depends(json_body),
-    record: RepoRecord = Depends(repo_access(Action.READ)),
+    record: RepoRecord = Depends(repo_access(Action.CONTRIBUTE)),
     actor: Actor | None = Depends(get_actor),
     hub: Hub = Depends(get_hub),
 ) -> dict[str, Any]:
@@ -110,7 +111,7 @@ def comment(
 def rename(
     num: str,
     body: dict[str, Any] = Depends(json_body),
-    record: RepoRecord = Depends(repo_access(Action.READ)),
+    record: RepoRecord = Depends(repo_access(Action.CONTRIBUTE)),
     actor: Actor | None = Depends(get_actor),
     hub: Hub = Depends(get_hub),
 ) -> dict[str, Any]:
@@ -122,7 +123,7 @@ def rename(
 def change_status(
     num: str,
     body: dict[str, Any] = Depends(json_body),
-    record: RepoRecord = Depends(repo_access(Action.READ)),
+    record: RepoRecord = Depends(repo_access(Action.CONTRIBUTE)),
     actor: Actor | None = Depends(get_actor),
     hub: Hub = Depends(get_hub),
 ) -> dict[str, Any]:
@@ -147,7 +148,7 @@ def edit_comment(
     num: str,
     comment_id: str,
     body: dict[str, Any] = Depends(json_body),
-    record: RepoRecord = Depends(repo_access(Action.READ)),
+    record: RepoRecord = Depends(repo_access(Action.CONTRIBUTE)),
     actor: Actor | None = Depends(get_actor),
     hub: Hub = Depends(get_hub),
 ) -> dict[str, Any]:
@@ -159,7 +160,7 @@ def edit_comment(
 def hide_comment(
     num: str,
     comment_id: str,
-    record: RepoRecord = Depends(repo_access(Action.READ)),
+    record: RepoRecord = Depends(repo_access(Action.CONTRIBUTE)),
     actor: Actor | None = Depends(get_actor),
     hub: Hub = Depends(get_hub),
 ) -> dict[str, Any]:

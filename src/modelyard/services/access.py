@@ -25,6 +25,8 @@ class Action(StrEnum):
     CREATE_REPO = "create-repo"  # create a repository in a namespace, or move one into it
     MANAGE_ORG = "manage-org"  # add, remove and change the roles of an organization's members
     ACCOUNT = "account"  # change one's own account (create an organization, leave one): target its namespace
+    # Open discussions and pull requests on a repository one can read, comment, commit to one's own pull request.
+    CONTRIBUTE = "contribute"
 
 
 REQUIRED_LEVEL = {
@@ -34,6 +36,7 @@ REQUIRED_LEVEL = {
     Action.CREATE_REPO: Level.WRITE,
     Action.MANAGE_ORG: Level.ADMIN,
     Action.ACCOUNT: Level.WRITE,
+    Action.CONTRIBUTE: Level.WRITE,  # of the token only: see authorize
 }
 
 
@@ -90,6 +93,14 @@ def authorize(actor: Actor | None, action: Action, target: Target) -> None:
         return
     if actor is None:
         raise Forbidden("You must be authenticated to do this: pass a token with write access")
+    if action is Action.CONTRIBUTE:
+        # Anyone who can read the repository may contribute to it (as on the Hub), with a token that may act there:
+        # the write role, or a fine-grained grant of write on it.
+        if token_level(actor, target) >= REQUIRED_LEVEL[action]:
+            return
+        if actor.role == FINE_GRAINED:
+            raise Forbidden(f"Your fine-grained token has no write grant for {_what(target)}")
+        raise Forbidden("Your token is read-only: this action needs a token with the write role")
     if user_level(actor, target) >= REQUIRED_LEVEL[action]:
         if actor.role == FINE_GRAINED:
             raise Forbidden(f"Your fine-grained token has no write grant for {_what(target)}")

@@ -59,17 +59,17 @@ class DiscussionView:
 
 def can_write(actor: Actor | None, record: RepoRecord) -> bool:
     try:
-        authorize(actor, Action.WRITE, record.ref.namespace, record.private)
+        authorize(actor, Action.WRITE, record.target)
     except HubError:
         return False
     return True
 
 
-def require_actor(actor: Actor | None) -> Actor:
+def require_actor(actor: Actor | None, record: RepoRecord) -> Actor:
+    """The actor, if it may contribute to `record` (open threads, comment, commit to its own pull request)."""
     if actor is None:
         raise Unauthorized("This needs a token: send `Authorization: Bearer <token>`")
-    if not actor.can_write:
-        raise Forbidden("Your token is read-only: this action needs a token with the write role")
+    authorize(actor, Action.CONTRIBUTE, record.target)
     return actor
 
 
@@ -127,7 +127,7 @@ def insert_thread(
 
 
 def create_discussion(hub: Hub, actor: Actor | None, record: RepoRecord, title: object, description: object) -> int:
-    actor = require_actor(actor)
+    actor = require_actor(actor, record)
     title, description = validate_title(title), validate_comment(description, "description")
     # The writer lock only to take a number in turn with pull requests (see insert_thread); git is not touched.
     with writing(hub, record), hub.db.session() as session:
@@ -174,7 +174,7 @@ def _add_event(
 
 
 def comment(hub: Hub, actor: Actor | None, record: RepoRecord, num: int, content: object) -> EventView:
-    actor = require_actor(actor)
+    actor = require_actor(actor, record)
     content = validate_comment(content)
     with hub.db.session() as session:
         row = load(session, record, num)
@@ -182,7 +182,7 @@ def comment(hub: Hub, actor: Actor | None, record: RepoRecord, num: int, content
 
 
 def rename(hub: Hub, actor: Actor | None, record: RepoRecord, num: int, title: object) -> EventView:
-    actor = require_actor(actor)
+    actor = require_actor(actor, record)
     title = validate_title(title)
     with hub.db.session() as session:
         row = load(session, record, num)
@@ -195,12 +195,12 @@ def rename(hub: Hub, actor: Actor | None, record: RepoRecord, num: int, title: o
 def change_status(
     hub: Hub, actor: Actor | None, record: RepoRecord, num: int, status: object, note: object = None
 ) -> EventView:
-    actor = require_actor(actor)
-    if status not in ("open", "closed"):
-        raise BadRequest("The new status must be 'open' or 'closed'")
+    actor = require_actor(actor, record)
     with hub.db.session() as session:
         row = load(session, record, num)
-        _require_author_or_writer(actor, record, row)
+        _require_author_or_writer(actor, record, row)  # before looking at the request: who may not learns nothing
+        if status not in ("open", "closed"):
+            raise BadRequest("The new status must be 'open' or 'closed'")
         if row.status == "merged":
             raise Conflict(f"#{num} is merged: its status cannot change any more")
         if row.status == status:
@@ -213,7 +213,7 @@ def change_status(
 def edit_comment(
     hub: Hub, actor: Actor | None, record: RepoRecord, num: int, event_id: str, content: object
 ) -> EventView:
-    actor = require_actor(actor)
+    actor = require_actor(actor, record)
     content = validate_comment(content)
     with hub.db.session() as session:
         event = _load_comment(session, record, num, event_id)
@@ -239,7 +239,7 @@ def edit_comment(
 
 def hide_comment(hub: Hub, actor: Actor | None, record: RepoRecord, num: int, event_id: str) -> EventView:
     """Hiding is for good, as on the Hub: the content is dropped, not kept out of sight."""
-    actor = require_actor(actor)
+    actor = require_actor(actor, record)
     with hub.db.session() as session:
         event = _load_comment(session, record, num, event_id)
         if event.author_id != actor.user_id and not can_write(actor, record):

@@ -65,7 +65,7 @@ def create(
     start: str | None = None,
 ) -> int:
     """A new pull request onto branch `base`, its ref at `start` (default: the branch head); returns its number."""
-    actor = discussions.require_actor(actor)
+    actor = discussions.require_actor(actor, record)
     title, description = discussions.validate_title(title), discussions.validate_comment(description, "description")
     with writing(hub, record) as git:
         head = git.ref_target(f"refs/heads/{base}")
@@ -86,13 +86,13 @@ def authorize_commit(hub: Hub, actor: Actor | None, record: RepoRecord, revision
     """Branches take commits from writers, `refs/pr/N` from its author and writers; anyone with a write token
     who can read the repository may open a pull request onto a branch."""
     if create_pr:
-        discussions.require_actor(actor)
+        discussions.require_actor(actor, record)
         if revision.startswith("refs/"):
             raise BadRequest(f"A pull request targets a branch, not {revision}")
         return
     num = pull_request_number(revision)
     if num is None:
-        authorize(actor, Action.WRITE, record.ref.namespace, record.private)
+        authorize(actor, Action.WRITE, record.target)
     else:
         require_committer(hub, actor, record, num)
 
@@ -103,8 +103,8 @@ def commit(
     """An API commit to a branch or to `refs/pr/N`, or one opening a pull request onto branch `revision`."""
     authorize_commit(hub, actor, record, revision, create_pr)
     if create_pr:
-        return _commit_opening(hub, discussions.require_actor(actor), record, revision, request)
-    actor = discussions.require_actor(actor)  # authorized above: never None here
+        return _commit_opening(hub, discussions.require_actor(actor, record), record, revision, request)
+    actor = discussions.require_actor(actor, record)  # authorized above: never None here
     commit_id = commits.commit(hub, actor, record, revision, request)
     num = pull_request_number(revision)
     if num is not None:
@@ -114,7 +114,7 @@ def commit(
 
 def require_committer(hub: Hub, actor: Actor | None, record: RepoRecord, num: int) -> None:
     """Only an open pull request's author, and people with write access, may commit to its ref."""
-    actor = discussions.require_actor(actor)
+    actor = discussions.require_actor(actor, record)
     with hub.db.session() as session:
         try:
             row = discussions.load(session, record, num)
@@ -179,7 +179,7 @@ def changes(hub: Hub, record: RepoRecord, num: int, base: str, with_diff: bool) 
 
 def merge(hub: Hub, actor: Actor | None, record: RepoRecord, num: int, note: object) -> str:
     """Squash pull request `num` onto its target branch; returns the new commit. The caller checked WRITE."""
-    actor = discussions.require_actor(actor)
+    actor = discussions.require_actor(actor, record)
     if note is not None and (not isinstance(note, str) or note.strip()):  # an empty comment is no comment
         note = discussions.validate_comment(note)
     else:

@@ -1,14 +1,14 @@
 """organizations, their members, fine-grained token grants, repo creators
 
 Revision ID: 0005
-Revises: 0006 (0006, accounts, reached main first: a database already at 0006 must still get this one)
+Revises: 0004
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0006"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
