@@ -65,6 +65,7 @@ TARGETS = [
     ),
     Target("blob_store", "blobs/local.py", "tests/unit/test_blob_store.py", 60),
     Target("blob_files", "blobs/files.py", "tests/unit/test_blob_store.py", 60),
+    Target("blob_multipart", "blobs/multipart.py", "tests/unit/test_blob_store.py", 60),
     Target("xorb_store", "blobs/xorbs.py", "tests/unit/test_xorb_store.py tests/integration/test_xet_storage.py", 120),
     Target(
         "commits",
