@@ -207,9 +207,7 @@ REPO_ROWS: dict[str, RepoRow | tuple[RepoRow, ...]] = {
         400,
     ),
     f"GET {A}/xet-read-token/{{revision}}": RepoRow(Level.READ, lambda r: Probe(f"{r.api}/xet-read-token/main"), 200),
-    f"GET {A}/xet-write-token/{{revision}}": RepoRow(
-        Level.WRITE, lambda r: Probe(f"{r.api}/xet-write-token/main"), 200
-    ),
+    f"GET {A}/xet-write-token/{{revision}}": RepoRow(CONTRIBUTE, lambda r: Probe(f"{r.api}/xet-write-token/main"), 200),
     f"GET {A}/storage": RepoRow(Level.READ, lambda r: Probe(f"{r.api}/storage"), 200),
     # Discussion #1 of every repository under test is the organization admin's (the world fixture opens it).
     f"GET {A}/discussions": RepoRow(Level.READ, lambda r: Probe(f"{r.api}/discussions"), 200),
@@ -241,13 +239,13 @@ for _type in REPO_TYPES:
     _web = "/" + WEB_PREFIX[_type] + "{namespace}/{name}"
     _only = (_type,)
     REPO_ROWS |= {
-        # Entering the batch API needs read; an upload batch needs write (the service checks the operation).
+        # Entering the batch API needs read; an upload batch is contributing (the service checks the operation).
         f"POST {_web}.git/info/lfs/objects/batch": (
             RepoRow(Level.READ, lambda r: _lfs(r, "batch", {"operation": "download", "objects": []}), 200, _only),
-            RepoRow(Level.WRITE, lambda r: _lfs(r, "batch", {"operation": "upload", "objects": []}), 200, _only),
+            RepoRow(CONTRIBUTE, lambda r: _lfs(r, "batch", {"operation": "upload", "objects": []}), 200, _only),
         ),
         f"POST {_web}.git/info/lfs/objects/verify": RepoRow(
-            Level.WRITE, lambda r: _lfs(r, "verify", {"oid": "0" * 64, "size": 1}), 404, _only
+            CONTRIBUTE, lambda r: _lfs(r, "verify", {"oid": "0" * 64, "size": 1}), 404, _only
         ),
         # info/refs is where git learns whether it may push: the service decides the action.
         f"GET {_web}/info/refs": (

@@ -336,3 +336,39 @@ def test_large_files_in_a_pull_request(api: HfApi, make_repo, hf_cache: Path, mo
     assert (
         Path(hf_hub_download(rid, "model.safetensors", cache_dir=hf_cache, force_download=True)).read_bytes() == weights
     )
+
+
+@pytest.mark.parametrize("xet", [True, False], ids=["xet", "lfs"])
+def test_contributor_without_write_access_opens_a_pull_request_with_large_files(
+    api: HfApi, bob_api: HfApi, server, make_repo, unique_name, hf_cache: Path, monkeypatch, xet: bool
+):
+    """The LFS batch upload and the Xet write token are contributing: the commit decides where the bytes may go."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", not xet)
+    rid = make_repo({"a.txt": b"a\n"})
+    weights = bytes(range(256)) * 4096  # 1 MiB, stored through LFS or Xet (*.safetensors)
+    more = bytes(reversed(range(256))) * 4096
+    opened = bob_api.create_commit(
+        rid, _add("model.safetensors", weights), commit_message="Add weights", create_pr=True
+    )
+    assert opened.pr_revision == f"refs/pr/{opened.pr_num}"
+    bob_api.create_commit(rid, _add("more.safetensors", more), commit_message="More", revision=opened.pr_revision)
+
+    with pytest.raises(HfHubHTTPError) as to_main:  # uploading is allowed, committing to a branch is not
+        bob_api.create_commit(rid, _add("sneak.safetensors", more + b"!"), commit_message="Sneak in")
+    assert to_main.value.response.status_code == 403
+    carol = unique_name("carol")
+    server.create_user(carol)
+    carol_api = HfApi(endpoint=server.url, token=server.create_token(carol, "write"))
+    with pytest.raises(HfHubHTTPError) as foreign:
+        carol_api.create_commit(
+            rid, _add("x.safetensors", weights + b"?"), commit_message="Hijack", revision=opened.pr_revision
+        )
+    assert foreign.value.response.status_code == 403
+
+    for name, content in (("model.safetensors", weights), ("more.safetensors", more)):
+        path = hf_hub_download(rid, name, revision=opened.pr_revision, cache_dir=hf_cache, token=api.token)
+        assert Path(path).read_bytes() == content
+    api.merge_pull_request(rid, opened.pr_num)
+    assert _contents(api, rid) == {"a.txt": b"a\n", "model.safetensors": weights, "more.safetensors": more}

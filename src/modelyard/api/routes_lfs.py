@@ -24,7 +24,7 @@ router = APIRouter()
 
 
 def _batch_endpoint(repo_type: RepoType):  # type: ignore[no-untyped-def]
-    # Read access to enter; uploads additionally need write access, which the service checks per operation.
+    # Read access to enter; uploads are contributing (Action.CONTRIBUTE), which the service checks per operation.
     def batch(
         request: Request,
         body: dict[str, Any] = Depends(json_body),
@@ -42,7 +42,7 @@ def _batch_endpoint(repo_type: RepoType):  # type: ignore[no-untyped-def]
 def _verify_endpoint(repo_type: RepoType):  # type: ignore[no-untyped-def]
     def verify(
         body: dict[str, Any] = Depends(json_body),
-        record: RepoRecord = Depends(repo_access(Action.WRITE, repo_type)),
+        record: RepoRecord = Depends(repo_access(Action.CONTRIBUTE, repo_type)),  # the last step of an upload
         hub: Hub = Depends(get_hub),
     ) -> Response:
         lfs.verify(hub, record, body)

@@ -27,6 +27,8 @@ from modelyard.services.users import Actor
 # answer share a budget and the part size grows instead (huggingface_hub follows any `chunk_size`).
 MAX_BATCH_OBJECTS = 1000
 MAX_PART_URLS_PER_BATCH = 10_000  # also S3's limit on the parts of one multipart upload
+# What a batch operation, and the signed URLs it hands out, need (services/access.py).
+_ACTION = {"upload": Action.CONTRIBUTE, "download": Action.READ}
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,9 @@ def batch(
     if len(objects) > MAX_BATCH_OBJECTS:
         # 413 is what the git-LFS batch API documents for "too many objects".
         raise TooLarge(f"A batch request may name at most {MAX_BATCH_OBJECTS} objects, not {len(objects)}")
-    authorize(actor, Action.WRITE if operation == "upload" else Action.READ, record.target)
+    # Uploading is contributing (as on the Hub): the bytes are verified against their sha256 and reach a branch
+    # only through a commit, which the commit path authorizes (a branch needs write access).
+    authorize(actor, _ACTION[operation], record.target)
     transfers = body.get("transfers") or []
     if not isinstance(transfers, list):
         raise BadRequest("'transfers' must be a list of transfer names")
@@ -224,8 +228,7 @@ def _download_answer(
 def check_ticket(hub: Hub, ticket: Ticket, expires: int, signature: str) -> Ticket:
     """The ticket, if the signed URL that carries it is genuine, unexpired, and its issuer may still use it."""
     signing.check(signing.signing_key(hub), signature, expires, *ticket.parts())
-    action = Action.WRITE if ticket.purpose == "upload" else Action.READ
-    if not grants.still_allowed(hub, ticket.issuer, ticket.repo_pk, action):
+    if not grants.still_allowed(hub, ticket.issuer, ticket.repo_pk, _ACTION[ticket.purpose]):
         raise UrlRefused("This transfer URL was withdrawn: its token was revoked, or the repository is gone")
     return ticket
 

@@ -61,7 +61,7 @@ def check_token(hub: Hub, token: str | None) -> CasGrant:
         raise Unauthorized("Invalid Xet CAS token")
     if expires < time.time():
         raise Unauthorized("The Xet CAS token has expired: ask the hub for a new one")
-    if not grants.still_allowed(hub, issuer, repo_pk, Action.WRITE if scope == WRITE else Action.READ):
+    if not grants.still_allowed(hub, issuer, repo_pk, Action.CONTRIBUTE if scope == WRITE else Action.READ):
         raise Unauthorized("This Xet CAS token was withdrawn: its access token was revoked, or the repository is gone")
     return CasGrant(repo_pk, scope, expires, issuer)
 

@@ -41,12 +41,13 @@ async def xet_read_token(
 @router.get("/api/{repo_type}/{namespace}/{name}/xet-write-token/{revision}")
 async def xet_write_token(
     request: Request,
-    record: RepoRecord = Depends(repo_access(Action.WRITE)),
+    record: RepoRecord = Depends(repo_access(Action.CONTRIBUTE)),
     actor: Actor | None = Depends(get_actor),
     hub: Hub = Depends(get_hub),
 ) -> JSONResponse:
-    # Also with create_pr=1: a pull request's contributor without write access cannot upload through Xet yet
-    # (a write grant is re-checked as Action.WRITE at every use: services.grants).
+    # Uploading is contributing (as on the Hub, whatever the revision or create_pr=1): xorbs are content-addressed
+    # and checked, a shard's sha256 claims are hashed before a commit uses them, and the bytes reach a branch only
+    # through a commit, which the commit path authorizes. The grant is re-checked at every use (services.grants).
     return await run_in_threadpool(_token_response, request, hub, record, actor, xet_tokens.WRITE)
 
 
