@@ -591,10 +591,11 @@ def test_tokens_are_scoped_to_one_repo_and_to_read_or_write(
     assert "never uploaded" in error_text(response)
     assert post_commit(alice_http, repo_id, body).status_code == 200
 
-    # Tokens need the matching repository access: bob cannot write to alice's repo, a read-only hub token
-    # cannot get a write token, and private repos hide their tokens.
+    # Tokens need the matching repository access: bob may upload to alice's public repo (contributing: only a
+    # commit puts the bytes on a branch, and a branch needs write access), a read-only hub token cannot get a
+    # write token, and private repos hide their tokens.
     with httpx.Client(base_url=server.url, timeout=60, headers=_bearer(bob.token)) as bob_http:
-        assert bob_http.get(f"/api/models/{repo_id}/xet-write-token/main").status_code == 403
+        assert bob_http.get(f"/api/models/{repo_id}/xet-write-token/main").status_code == 200
         assert bob_http.get(f"/api/models/{repo_id}/xet-read-token/main").status_code == 200
     with httpx.Client(base_url=server.url, timeout=60, headers=_bearer(alice_read_token)) as read_http:
         assert read_http.get(f"/api/models/{repo_id}/xet-write-token/main").status_code == 403
