@@ -49,6 +49,7 @@ class Target:
     timeout: float  # seconds per mutant before it counts as killed (a hang)
 
 
+BLOB_TESTS = "tests/unit/test_blob_store.py tests/unit/test_multipart_parts.py"
 TARGETS = [
     Target("ranges", "domain/ranges.py", "tests/unit/test_ranges.py tests/unit/test_domain_formats.py -k range", 30),
     Target(
@@ -63,9 +64,9 @@ TARGETS = [
         "tests/unit/test_commit_ops.py tests/unit/test_domain_formats.py tests/unit/test_input_robustness.py",
         60,
     ),
-    Target("blob_store", "blobs/local.py", "tests/unit/test_blob_store.py", 60),
-    Target("blob_files", "blobs/files.py", "tests/unit/test_blob_store.py", 60),
-    Target("blob_multipart", "blobs/multipart.py", "tests/unit/test_blob_store.py", 60),
+    Target("blob_store", "blobs/local.py", BLOB_TESTS, 60),
+    Target("blob_files", "blobs/files.py", BLOB_TESTS, 60),
+    Target("blob_multipart", "blobs/multipart.py", BLOB_TESTS, 60),
     Target("xorb_store", "blobs/xorbs.py", "tests/unit/test_xorb_store.py tests/integration/test_xet_storage.py", 120),
     Target(
         "commits",

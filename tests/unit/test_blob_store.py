@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import pytest
 
-from modelyard.blobs import multipart
+from modelyard.blobs import files, multipart
 from modelyard.blobs.files import HashingFile, TempFile, publish, read_range, sharded_path
 from modelyard.blobs.local import HashMismatch, LocalBlobStore
 from modelyard.domain.errors import BadRequest, Conflict, TooLarge
@@ -373,3 +374,96 @@ def test_a_slice_kept_past_the_mapping_does_not_break_it(tmp_path: Path):
         kept = view[2:5]  # still referenced when the mapping closes (as an error's traceback would)
     assert bytes(kept) == b"234"
     file.discard()
+
+
+def test_read_range_reads_a_file_larger_than_one_read_in_full_chunks(tmp_path: Path):
+    data = os.urandom(2 * files.READ_CHUNK + 3)
+    path = tmp_path / "file"
+    path.write_bytes(data)
+    pieces = list(read_range(path, 1))
+    assert [len(piece) for piece in pieces] == [files.READ_CHUNK, files.READ_CHUNK, 2]
+    assert b"".join(pieces) == data[1:]
+
+
+def test_an_upload_asks_the_kernel_to_write_back_each_byte_once(tmp_path: Path, monkeypatch):
+    """Every WRITEBACK_EVERY bytes the kernel is asked to start writing the new ones (SYNC_FILE_RANGE_WRITE: start,
+    never wait); the fsync at the end still leaves the whole file on disk."""
+    calls: list[tuple[int, int, int]] = []
+
+    def sync_file_range(fd: int, offset: int, length: int, flags: int) -> int:  # stands in for libc's
+        calls.append((offset, length, flags))
+        return 0
+
+    monkeypatch.setattr(files, "_SYNC_FILE_RANGE", sync_file_range)
+    monkeypatch.setattr(files, "WRITEBACK_EVERY", 1000)
+    file = HashingFile(tmp_path, max_size=10_000)
+    data = os.urandom(2700)
+    for start in range(0, 2700, 500):
+        file.write(data[start : start + 500])
+    assert calls == [(0, 1000, 2), (1000, 1000, 2)]
+    file.close_synced()
+    assert file.path.read_bytes() == data
+    assert file.sha256 == sha(data)
+    file.discard()
+
+
+def _age(path: Path, seconds: float) -> None:
+    when = time.time() - seconds
+    os.utime(path, (when, when))
+
+
+def test_the_sweep_removes_what_is_older_than_max_age_and_counts_it(store: LocalBlobStore):
+    stale = [store.tmp_dir / f"tmp-old{n}" for n in range(10)]
+    live = [store.tmp_dir / f"tmp-new{n}" for n in range(10)]
+    for path in stale + live:
+        path.write_bytes(b"x")
+    for path in stale:
+        _age(path, 7200)
+    for path in live:
+        _age(path, 60)  # written to a minute ago: a live upload
+    old_upload = store.parts_dir / "7-upload"
+    (old_upload / "sub").mkdir(parents=True)
+    (old_upload / "sub" / "1").write_bytes(b"x")
+    for path in (old_upload / "sub" / "1", old_upload / "sub", old_upload):
+        _age(path, 7200)
+    assert store.sweep(3600) == 11
+    assert sorted(store.tmp_dir.iterdir()) == sorted(live)
+    assert not any(store.parts_dir.iterdir())
+    assert store.sweep(3600) == 0
+
+
+def test_an_upload_folder_written_to_recently_is_kept(store: LocalBlobStore):
+    """A folder's own mtime only changes when entries come or go: a part being written keeps it alive."""
+    upload = store.parts_dir / "7-upload"
+    upload.mkdir()
+    (upload / "data").write_bytes(b"x")
+    _age(upload, 7200)
+    assert store.sweep(3600) == 0
+    assert (upload / "data").exists()
+
+
+def test_entries_that_vanish_during_the_sweep_do_not_stop_it(store: LocalBlobStore):
+    """A dangling link stands for an entry another process swept between the listing and its stat."""
+    for n in range(5):
+        (store.tmp_dir / f"tmp-gone{n}").symlink_to(store.tmp_dir / "nowhere")
+    stale = [store.tmp_dir / f"tmp-old{n}" for n in range(20)]
+    for path in stale:
+        path.write_bytes(b"x")
+        _age(path, 7200)
+    assert store.sweep(3600) == 20
+    assert not any(path.exists() for path in stale)
+
+
+def test_the_sweep_keeps_what_is_exactly_max_age_old(tmp_path: Path, monkeypatch):
+    now = 2_000_000_000.0
+    monkeypatch.setattr(files.time, "time", lambda: now)
+    (tmp_path / "edge").write_bytes(b"x")
+    os.utime(tmp_path / "edge", (now - 100, now - 100))
+    (tmp_path / "older").write_bytes(b"x")
+    os.utime(tmp_path / "older", (now - 101, now - 101))
+    assert files.remove_stale(tmp_path, 100) == 1
+    assert [path.name for path in tmp_path.iterdir()] == ["edge"]
+
+
+def test_sweeping_a_missing_directory_removes_nothing(tmp_path: Path):
+    assert files.remove_stale(tmp_path / "missing", 0) == 0
