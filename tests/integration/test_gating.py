@@ -13,7 +13,7 @@ import pytest
 from huggingface_hub import HfApi, hf_hub_download, snapshot_download
 from huggingface_hub.errors import GatedRepoError, HfHubHTTPError
 
-from helpers import LFS_CONTENT_TYPE
+from helpers import LFS_CONTENT_TYPE, sha256_bytes
 from helpers.git import Git
 from helpers.orgs import Person, make_org, make_person
 
@@ -236,3 +236,19 @@ def test_gating_is_a_setting_and_is_audited(gate: Gate, server):
     assert refused.status_code == 400
     events = server.admin("audit")
     assert "repo.gating-changed" in events and "access.granted" in events
+
+
+def test_a_signed_download_url_stops_when_access_is_withdrawn(gate: Gate, server):
+    user = make_person(server, "withdrawn")
+    admin_api = HfApi(token=gate.admin.token)
+    admin_api.grant_access(gate.repo, user.name)
+    batch = httpx.post(
+        f"{server.url}/{gate.repo}.git/info/lfs/objects/batch",
+        json={"operation": "download", "objects": [{"oid": sha256_bytes(WEIGHTS), "size": len(WEIGHTS)}]},
+        headers={"Accept": LFS_CONTENT_TYPE, "Content-Type": LFS_CONTENT_TYPE, "Authorization": f"Bearer {user.token}"},
+    )
+    assert batch.status_code == 200, batch.text
+    href = batch.json()["objects"][0]["actions"]["download"]["href"]
+    assert httpx.get(href).content == WEIGHTS
+    admin_api.cancel_access_request(gate.repo, user.name)
+    assert httpx.get(href).status_code == 403
