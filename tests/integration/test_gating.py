@@ -152,8 +152,9 @@ def test_manual_request_then_accept_reject_cancel_and_grant(gate: Gate, server, 
     pending = list(admin_api.list_pending_access_requests(gate.repo))
     assert [(r.username, r.status) for r in pending] == [(user.name, "pending")]
     assert pending[0].fields == {**ANSWERS}
-    with pytest.raises(GatedRepoError):  # pending is not accepted
+    with pytest.raises(GatedRepoError) as pending_error:  # pending is not accepted
         _download(user, gate.repo, hf_cache)
+    assert "awaiting a review" in pending_error.value.response.headers["x-error-message"]
 
     admin_api.accept_access_request(gate.repo, user.name)
     assert [r.username for r in admin_api.list_accepted_access_requests(gate.repo)] == [user.name]

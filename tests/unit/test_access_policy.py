@@ -165,13 +165,19 @@ def test_a_gated_repo_shows_its_metadata_and_gates_its_files():
 def test_members_site_admins_and_accepted_users_pass_the_gate():
     assert allowed(actor(org_role="read"), Action.DOWNLOAD, GATED)
     assert allowed(actor(org_role=None, is_admin=True), Action.DOWNLOAD, GATED)
-    granted = replace(GATED, access_granted=True)
+    granted = replace(GATED, access_request="accepted")
     assert allowed(actor(org_role=None), Action.DOWNLOAD, granted)
     assert allowed(actor("read", org_role=None), Action.DOWNLOAD, granted)
     # A fine-grained token acts only where its grants reach, even for a user whose request was accepted.
     elsewhere = actor(FINE_GRAINED, org_role=None, grants=(Grant.parse("model:acme/gpt=read"),))
     with pytest.raises(GatedRepo):
         authorize(elsewhere, Action.DOWNLOAD, granted)
+
+
+@pytest.mark.parametrize(("status", "words"), [("pending", "awaiting a review"), ("rejected", "rejected")])
+def test_the_gated_answer_says_where_the_request_stands(status, words):
+    with pytest.raises(GatedRepo, match=words):
+        authorize(actor(org_role=None), Action.DOWNLOAD, replace(GATED, access_request=status))
 
 
 def test_a_private_gated_repo_still_answers_like_a_missing_one():

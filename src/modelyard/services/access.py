@@ -31,6 +31,9 @@ class Action(StrEnum):
     CONTRIBUTE = "contribute"
 
 
+# The statuses of an access request to a gated repository (services/access_requests.py); accepted opens the gate.
+PENDING, ACCEPTED, REJECTED = "pending", "accepted", "rejected"
+
 REQUIRED_LEVEL = {
     Action.READ: Level.READ,
     Action.DOWNLOAD: Level.READ,
@@ -52,7 +55,8 @@ class Target:
     private: bool = False
     creator_id: int | None = None  # the user who created the repository, when known
     gated: bool = False  # downloads need a read level or an accepted access request
-    access_granted: bool = False  # the actor's access request to this gated repository was accepted
+    # The status of the actor's request to download this gated repository: "" (none), pending, accepted, rejected.
+    access_request: str = ""
 
 
 def user_level(actor: Actor, target: Target) -> Level:
@@ -123,7 +127,7 @@ def authorize(actor: Actor | None, action: Action, target: Target) -> None:
 
 def _passes_gate(actor: Actor | None, target: Target) -> bool:
     """An accepted access request opens the gate to the user's tokens; a fine-grained one must cover the repo."""
-    if actor is None or not target.access_granted:
+    if actor is None or target.access_request != ACCEPTED:
         return False
     return actor.role != FINE_GRAINED or token_level(actor, target) >= Level.READ
 
@@ -137,6 +141,10 @@ def _gated(actor: Actor | None, target: Target) -> GatedRepo:
             f"Access to {what} is restricted. You must have access to it and be authenticated to access it. "
             "Please log in."
         )
+    if target.access_request == PENDING:
+        return GatedRepo(f"Your request to access {what} is awaiting a review from the repo authors.")
+    if target.access_request == REJECTED:
+        return GatedRepo(f"Your request to access {what} has been rejected by the repo's authors.")
     return GatedRepo(
         f"Access to {what} is restricted and you are not in the authorized list. "
         f"Ask for access with POST /api/{target.repo.type.value}s/{target.repo.id}/ask-access."

@@ -23,12 +23,11 @@ from modelyard.domain.errors import BadRequest, Conflict, Forbidden, NotFound, U
 from modelyard.domain.gated_fields import validate_answers
 from modelyard.domain.revisions import DEFAULT_BRANCH
 from modelyard.services import accounts, audit, files
+from modelyard.services.access import ACCEPTED, PENDING, REJECTED
 from modelyard.services.hub import Hub
-from modelyard.services.repos import ACCEPTED, RepoRecord
+from modelyard.services.repos import RepoRecord
 from modelyard.services.users import Actor
 
-PENDING = "pending"
-REJECTED = "rejected"
 STATUSES = (PENDING, ACCEPTED, REJECTED)
 # What a decision is logged as; back to pending (a cancellation) withdraws access like a rejection.
 _DECISION_EVENT = {

@@ -27,7 +27,6 @@ from modelyard.services.users import Actor, noreply_email
 
 VISIBILITIES = ("public", "private")
 GATING_MODES = ("auto", "manual")  # `gated` in settings; False (stored as "") turns gating off
-ACCEPTED = "accepted"  # the status of an access request that opens a gated repository
 
 
 @dataclass(frozen=True)
@@ -101,12 +100,10 @@ def target_for(session: Session, record: RepoRecord, actor: Actor | None, action
     """What the policy decides `action` on `record` from; downloading a gated repo looks up the actor's request."""
     target = record.target
     if action is Action.DOWNLOAD and target.gated and actor is not None:
-        accepted = select(AccessRequest.id).where(
-            AccessRequest.repo_id == record.pk,
-            AccessRequest.user_id == actor.user_id,
-            AccessRequest.status == ACCEPTED,
+        status = select(AccessRequest.status).where(
+            AccessRequest.repo_id == record.pk, AccessRequest.user_id == actor.user_id
         )
-        target = replace(target, access_granted=session.scalar(accepted) is not None)
+        target = replace(target, access_request=session.scalar(status) or "")
     return target
 
 
