@@ -253,3 +253,31 @@ def test_a_signed_download_url_stops_when_access_is_withdrawn(gate: Gate, server
     assert httpx.get(href).content == WEIGHTS
     admin_api.cancel_access_request(gate.repo, user.name)
     assert httpx.get(href).status_code == 403
+
+
+@pytest.fixture
+def xet(monkeypatch, tmp_path: Path) -> None:
+    """Let huggingface_hub use hf_xet in this test (conftest turns it off for the session)."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", False)
+    monkeypatch.setenv("HF_XET_CACHE", str(tmp_path / "xet-cache"))
+    monkeypatch.setenv("HF_XET_TELEMETRY_ENABLED", "false")
+
+
+def test_xet_reads_are_gated_and_a_cas_token_dies_with_the_access(gate: Gate, server, xet, hf_cache: Path):
+    repo = _make_gated(server, gate.admin, gate.org, "xet-model", "manual")  # uploaded through hf_xet
+    owner = {"Authorization": f"Bearer {gate.admin.token}"}
+    xet_hash = httpx.head(f"{server.url}/{repo}/resolve/main/weights.bin", headers=owner).headers["x-xet-hash"]
+    user = make_person(server, "xet-reader")
+    with pytest.raises(GatedRepoError):
+        _download(user, repo, hf_cache)
+    HfApi(token=gate.admin.token).grant_access(repo, user.name)
+    assert _download(user, repo, hf_cache) == WEIGHTS  # through the Xet read token and reconstructions
+    token = httpx.get(
+        f"{server.url}/api/models/{repo}/xet-read-token/main", headers={"Authorization": f"Bearer {user.token}"}
+    ).json()
+    cas = {"Authorization": f"Bearer {token['accessToken']}"}
+    assert httpx.get(f"{token['casUrl']}/v1/reconstructions/{xet_hash}", headers=cas).status_code == 200
+    HfApi(token=gate.admin.token).cancel_access_request(repo, user.name)
+    assert httpx.get(f"{token['casUrl']}/v1/reconstructions/{xet_hash}", headers=cas).status_code == 401
