@@ -16,6 +16,7 @@ from modelyard.api.routes_admin import router as admin_router
 from modelyard.api.routes_bare_ids import bare_id_router
 from modelyard.api.routes_commit import router as commit_router
 from modelyard.api.routes_discussions import router as discussions_router
+from modelyard.api.routes_gating import router as gating_router
 from modelyard.api.routes_lfs import router as lfs_router
 from modelyard.api.routes_orgs import router as orgs_router
 from modelyard.api.routes_repos import router as repos_router
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
         tree_router,
         commit_router,
         discussions_router,
+        gating_router,
         git_router,
         resolve_router,
     )

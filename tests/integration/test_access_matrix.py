@@ -72,6 +72,14 @@ TOKEN_MAY_ACT = {
     "site-admin": True,
 }
 REPO_TYPES = ("model", "dataset", "space")
+# Visibilities under test; gated models only (the gate is the same code for every type): nobody has been granted
+# access to the first, "other-user" to the second.
+KINDS = ("public", "private", "gated", "gated-granted")
+GATED_TYPES = ("model",)
+GRANTED = "other-user"
+# Downloading (resolve, LFS download batch, Xet read token, git fetch) needs read, and on a gated repository a read
+# level there or an accepted access request; the others get the Hub's gated error.
+DOWNLOAD = "download"
 PLURAL = {"model": "models", "dataset": "datasets", "space": "spaces"}
 WEB_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
 FILE = "dir/a.txt"
@@ -83,6 +91,8 @@ class Repo:
     id: str
     pk: int
     private: bool
+    gated: bool = False
+    granted: bool = False  # GRANTED's access request was accepted
 
     @property
     def api(self) -> str:
@@ -107,7 +117,7 @@ class Probe:
 class RepoRow:
     """A route acting on the repository in its path: needs `need`; when allowed answers `ok` (status[, code])."""
 
-    need: Level | str  # a level, or CONTRIBUTE
+    need: Level | str  # a level, CONTRIBUTE or DOWNLOAD
     probe: Callable[[Repo], Probe]
     ok: int | tuple[int, str]
     types: tuple[str, ...] = REPO_TYPES  # the repository types the route serves
@@ -125,7 +135,7 @@ class ActorRow:
 class World:
     server_url: str
     org: str
-    repos: dict[tuple[str, bool], Repo]  # (type, private) -> repo
+    repos: dict[tuple[str, str], Repo]  # (type, kind) -> repo
     tokens: dict[str, str | None]
     extra_member: str
     admin: Person
@@ -206,7 +216,7 @@ REPO_ROWS: dict[str, RepoRow | tuple[RepoRow, ...]] = {
         ),
         400,
     ),
-    f"GET {A}/xet-read-token/{{revision}}": RepoRow(Level.READ, lambda r: Probe(f"{r.api}/xet-read-token/main"), 200),
+    f"GET {A}/xet-read-token/{{revision}}": RepoRow(DOWNLOAD, lambda r: Probe(f"{r.api}/xet-read-token/main"), 200),
     f"GET {A}/xet-write-token/{{revision}}": RepoRow(CONTRIBUTE, lambda r: Probe(f"{r.api}/xet-write-token/main"), 200),
     f"GET {A}/storage": RepoRow(Level.READ, lambda r: Probe(f"{r.api}/storage"), 200),
     # Discussion #1 of every repository under test is the organization admin's (the world fixture opens it).
@@ -234,6 +244,18 @@ REPO_ROWS: dict[str, RepoRow | tuple[RepoRow, ...]] = {
     f"POST {A}/discussions/{{num}}/comment/{{comment_id}}/hide": RepoRow(
         CONTRIBUTE, lambda r: Probe(f"{r.api}/discussions/1/comment/{'0' * 24}/hide"), 404
     ),
+    # Asking for access records a request (a read token may not); an empty form is refused (400): a repository
+    # that is not gated takes no requests, a gated one under test requires its card's checkbox.
+    f"POST {A}/ask-access": RepoRow(CONTRIBUTE, lambda r: Probe(f"{r.api}/ask-access", json={}), 400),
+    f"GET {A}/user-access-request/{{status}}": RepoRow(
+        Level.ADMIN, lambda r: Probe(f"{r.api}/user-access-request/pending"), 200
+    ),
+    f"POST {A}/user-access-request/handle": RepoRow(
+        Level.ADMIN, lambda r: Probe(f"{r.api}/user-access-request/handle", json={"status": "bogus"}), 400
+    ),
+    f"POST {A}/user-access-request/grant": RepoRow(
+        Level.ADMIN, lambda r: Probe(f"{r.api}/user-access-request/grant", json={}), 400
+    ),
 }
 for _type in REPO_TYPES:
     _web = "/" + WEB_PREFIX[_type] + "{namespace}/{name}"
@@ -241,7 +263,7 @@ for _type in REPO_TYPES:
     REPO_ROWS |= {
         # Entering the batch API needs read; an upload batch is contributing (the service checks the operation).
         f"POST {_web}.git/info/lfs/objects/batch": (
-            RepoRow(Level.READ, lambda r: _lfs(r, "batch", {"operation": "download", "objects": []}), 200, _only),
+            RepoRow(DOWNLOAD, lambda r: _lfs(r, "batch", {"operation": "download", "objects": []}), 200, _only),
             RepoRow(CONTRIBUTE, lambda r: _lfs(r, "batch", {"operation": "upload", "objects": []}), 200, _only),
         ),
         f"POST {_web}.git/info/lfs/objects/verify": RepoRow(
@@ -249,21 +271,19 @@ for _type in REPO_TYPES:
         ),
         # info/refs is where git learns whether it may push: the service decides the action.
         f"GET {_web}/info/refs": (
-            RepoRow(
-                Level.READ, lambda r: Probe(f"{r.web}/info/refs", params={"service": "git-upload-pack"}), 200, _only
-            ),
+            RepoRow(DOWNLOAD, lambda r: Probe(f"{r.web}/info/refs", params={"service": "git-upload-pack"}), 200, _only),
             RepoRow(
                 Level.WRITE, lambda r: Probe(f"{r.web}/info/refs", params={"service": "git-receive-pack"}), 200, _only
             ),
         ),
         f"POST {_web}/git-upload-pack": RepoRow(
-            Level.READ, lambda r: Probe(f"{r.web}/git-upload-pack", content=b"0000", headers=UPLOAD_PACK), 200, _only
+            DOWNLOAD, lambda r: Probe(f"{r.web}/git-upload-pack", content=b"0000", headers=UPLOAD_PACK), 200, _only
         ),
         f"POST {_web}/git-receive-pack": RepoRow(
             Level.WRITE, lambda r: Probe(f"{r.web}/git-receive-pack", content=b"0000", headers=RECEIVE_PACK), 200, _only
         ),
         f"GET {_web}/resolve/{{revision}}/{{path:path}}": RepoRow(
-            Level.READ, lambda r: Probe(f"{r.web}/resolve/main/{FILE}"), 200, _only
+            DOWNLOAD, lambda r: Probe(f"{r.web}/resolve/main/{FILE}"), 200, _only
         ),
     }
 
@@ -388,7 +408,7 @@ for _type in REPO_TYPES:
 
 
 def _signed(world: World, tail: str) -> Probe:
-    private = world.repos[("model", True)]
+    private = world.repos[("model", "private")]
     return Probe(f"/api/lfs/{private.pk}/{HEX}{tail}", params=SIGNED, content=b"{}")
 
 
@@ -412,24 +432,33 @@ def world(server) -> World:
     api = HfApi(endpoint=server.url, token=admin.token)
     repos = {}
     for repo_type in REPO_TYPES:
-        for private in (False, True):
-            name = f"{repo_type}-{'private' if private else 'public'}"
+        for kind in KINDS:
+            if kind.startswith("gated") and repo_type not in GATED_TYPES:
+                continue
+            name = f"{repo_type}-{kind}"
+            private = kind == "private"
             body = {"name": name, "organization": org, "type": repo_type, "private": private}
             if repo_type == "space":
                 body["sdk"] = "static"
             created = httpx.post(f"{server.url}/api/repos/create", json=body, headers=_bearer(admin.token))
             assert created.status_code == 200, created.text
-            repo = Repo(repo_type, f"{org}/{name}", int(created.json()["id"]), private)
-            api.create_commit(
-                repo.id, [CommitOperationAdd(FILE, b"content\n")], commit_message="add", repo_type=repo_type
-            )
+            gated, granted = kind.startswith("gated"), kind == "gated-granted"
+            repo = Repo(repo_type, f"{org}/{name}", int(created.json()["id"]), private, gated, granted)
+            files = [CommitOperationAdd(FILE, b"content\n")]
+            if gated:
+                files.append(CommitOperationAdd("README.md", GATED_CARD))
+            api.create_commit(repo.id, files, commit_message="add", repo_type=repo_type)
+            if gated:
+                api.update_repo_settings(repo.id, gated="manual", repo_type=repo_type)
+            if granted:
+                api.grant_access(repo.id, other.name, repo_type=repo_type)
             opened = httpx.post(
                 f"{server.url}{repo.api}/discussions",
                 json={"title": "Discussion one", "description": "The matrix's thread"},
                 headers=_bearer(admin.token),
             )
             assert opened.status_code == 200 and opened.json()["num"] == 1, opened.text
-            repos[(repo_type, private)] = repo
+            repos[(repo_type, kind)] = repo
     api.create_repo(f"{org}/other", private=True)
     this = [f"{repo.type}:{repo.id}=read" for repo in repos.values()]
     tokens = {
@@ -444,6 +473,9 @@ def world(server) -> World:
         "site-admin": site_admin.token,
     }
     return World(server.url, org, repos, tokens, extra.name, admin)
+
+
+GATED_CARD = b"---\nextra_gated_fields:\n  I agree: checkbox\n---\n"
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -514,6 +546,11 @@ def test_every_route_has_a_row():
 
 def _expected_repo_answer(row: RepoRow, actor: str, repo: Repo) -> str:
     level = ACTOR_LEVEL[actor]
+    if row.need == DOWNLOAD:
+        if repo.private and level < Level.READ:
+            return "missing"
+        passes_gate = not repo.gated or level >= Level.READ or (repo.granted and actor == GRANTED)
+        return "ok" if passes_gate else "gated"
     if row.need == CONTRIBUTE:
         if repo.private and level < Level.READ:
             return "missing"
@@ -525,9 +562,9 @@ def _expected_repo_answer(row: RepoRow, actor: str, repo: Repo) -> str:
     return "forbidden"
 
 
-@pytest.mark.parametrize("private", [False, True], ids=["public", "private"])
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("actor", ACTORS)
-def test_repository_routes(world: World, actor: str, private: bool):
+def test_repository_routes(world: World, actor: str, kind: str):
     failures = []
     with world.client(actor) as client:
         for key in REPO_ROWS:
@@ -535,7 +572,9 @@ def test_repository_routes(world: World, actor: str, private: bool):
             path = key.split(" ", 1)[1]
             for row in _rows(key):
                 for repo_type in row.types:
-                    repo = world.repos[(repo_type, private)]
+                    repo = world.repos.get((repo_type, kind))
+                    if repo is None:
+                        continue
                     expected = _expected_repo_answer(row, actor, repo)
                     for verb in _head_too(method, path):
                         got = _send(client, verb, row.probe(repo))
@@ -553,6 +592,15 @@ def _check(
         ok_status, ok_code = row.ok if isinstance(row.ok, tuple) else (row.ok, None)
         if status != ok_status or (ok_code and code != ok_code):
             return f"expected {row.ok} (allowed), got {status} {code} {body[:200]!r}"
+        return None
+    if expected == "gated":
+        wanted = 401 if client.headers.get("authorization") is None else 403
+        # git answers in its own terms (a 401 challenge, a 403 text); every other route with the Hub's code.
+        wanted_code = (
+            None if "/info/refs" in got.request.url.path or "git-upload-pack" in got.request.url.path else "GatedRepo"
+        )
+        if (status, code) != (wanted, wanted_code):
+            return f"expected the gated answer {wanted} {wanted_code}, got {status} {code} {body[:200]!r}"
         return None
     if expected == "forbidden":
         wanted = 401 if client.headers.get("authorization") is None else 403
@@ -594,7 +642,7 @@ def test_repositories_named_in_the_body(world: World, server, actor: str, privat
         for key, need in BODY_ROWS.items():
             method, _ = key.split(" ", 1)
             for repo_type in REPO_TYPES:
-                repo = world.repos[(repo_type, private)]
+                repo = world.repos[(repo_type, "private" if private else "public")]
                 allowed = level >= need
                 if allowed:
                     repo = _throwaway(world, repo)
@@ -638,10 +686,10 @@ def test_listings_show_private_repositories_only_to_who_may_read_them(world: Wor
         for repo_type in REPO_TYPES:
             for query in ({"author": world.org}, {"search": world.org}, {}):
                 listed = {item["id"] for item in client.get(f"/api/{PLURAL[repo_type]}", params=query).json()}
-                private = world.repos[(repo_type, True)].id
+                private = world.repos[(repo_type, "private")].id
                 assert (private in listed) == (ACTOR_LEVEL[actor] >= Level.READ), (repo_type, query)
                 if query:
-                    assert world.repos[(repo_type, False)].id in listed
+                    assert world.repos[(repo_type, "public")].id in listed
 
 
 @pytest.mark.parametrize("actor", ACTORS)
@@ -660,6 +708,7 @@ def test_bare_id_twins_answer_like_a_missing_repository(world: World, actor: str
                 lock_id="1",
                 num="1",
                 comment_id="c",
+                status="pending",
             )
             got = client.request(method, concrete)
             if (got.status_code, got.headers.get("x-error-code")) != wanted:

@@ -174,12 +174,10 @@ def test_read_only_token_cannot_write(api: HfApi, read_api: HfApi, make_repo, al
     assert api.list_repo_refs(rid).tags == []
 
 
-def test_gating_is_refused_until_it_is_enforced(api: HfApi, anon_api: HfApi, make_repo):
+def test_gating_is_a_setting(api: HfApi, anon_api: HfApi, make_repo):
     rid = make_repo({"weights.txt": b"w\n"})
-    with pytest.raises(HfHubHTTPError) as raised:
-        api.update_repo_settings(rid, gated="auto")
-    assert raised.value.response.status_code == 400
-    assert "not supported" in str(raised.value)
+    api.update_repo_settings(rid, gated="auto")
+    assert anon_api.model_info(rid).gated == "auto"  # tests/integration/test_gating.py: what the gate does
     api.update_repo_settings(rid, gated=False)
     info = anon_api.model_info(rid)
     assert info.gated is False

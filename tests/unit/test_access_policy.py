@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from modelyard.domain.access_scopes import Grant
-from modelyard.domain.errors import BadRequest, Forbidden, RepoNotFound
+from modelyard.domain.errors import BadRequest, Forbidden, GatedRepo, RepoNotFound
 from modelyard.domain.repo_ids import RepoRef, RepoType
 from modelyard.services.access import Action, Target, authorize, can_see
-from modelyard.services.users import Actor
+from modelyard.services.users import FINE_GRAINED, Actor
 
 REPO = RepoRef(RepoType.MODEL, "acme", "bert")
 OTHER = RepoRef(RepoType.MODEL, "acme", "gpt")
@@ -145,3 +147,39 @@ def test_grants_parse_and_render_as_the_hub_lists_them():
         "entity": {"_id": "12", "type": "org", "name": "acme"},
         "permissions": ["repo.content.read"],
     }
+
+
+GATED = Target("acme", REPO, private=False, creator_id=7, gated=True)
+
+
+def test_a_gated_repo_shows_its_metadata_and_gates_its_files():
+    outsider = actor(org_role=None)
+    assert allowed(outsider, Action.READ, GATED)
+    assert allowed(None, Action.READ, GATED)
+    for who in (outsider, None):
+        with pytest.raises(GatedRepo):
+            authorize(who, Action.DOWNLOAD, GATED)
+    assert allowed(outsider, Action.DOWNLOAD, PUBLIC)
+
+
+def test_members_site_admins_and_accepted_users_pass_the_gate():
+    assert allowed(actor(org_role="read"), Action.DOWNLOAD, GATED)
+    assert allowed(actor(org_role=None, is_admin=True), Action.DOWNLOAD, GATED)
+    granted = replace(GATED, access_request="accepted")
+    assert allowed(actor(org_role=None), Action.DOWNLOAD, granted)
+    assert allowed(actor("read", org_role=None), Action.DOWNLOAD, granted)
+    # A fine-grained token acts only where its grants reach, even for a user whose request was accepted.
+    elsewhere = actor(FINE_GRAINED, org_role=None, grants=(Grant.parse("model:acme/gpt=read"),))
+    with pytest.raises(GatedRepo):
+        authorize(elsewhere, Action.DOWNLOAD, granted)
+
+
+@pytest.mark.parametrize(("status", "words"), [("pending", "awaiting a review"), ("rejected", "rejected")])
+def test_the_gated_answer_says_where_the_request_stands(status, words):
+    with pytest.raises(GatedRepo, match=words):
+        authorize(actor(org_role=None), Action.DOWNLOAD, replace(GATED, access_request=status))
+
+
+def test_a_private_gated_repo_still_answers_like_a_missing_one():
+    with pytest.raises(RepoNotFound):
+        authorize(actor(org_role=None), Action.DOWNLOAD, replace(GATED, private=True))

@@ -88,7 +88,7 @@ def _endpoint(repo_type: RepoType):  # type: ignore[no-untyped-def]
         request: Request,
         revision: str,
         path: str,
-        record: RepoRecord = Depends(repo_access(Action.READ, repo_type)),
+        record: RepoRecord = Depends(repo_access(Action.DOWNLOAD, repo_type)),
         hub: Hub = Depends(get_hub),
     ) -> Response:
         return await _resolve(request, hub, record, revision, path)

@@ -347,3 +347,23 @@ class DiscussionSettings(Base):
 
     repo_id: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AccessRequest(Base):
+    """A user's request to download a gated repository's files, one per user and repository.
+
+    `status` is pending, accepted or rejected; `fields` holds what the user filled in the card's
+    `extra_gated_fields` form; `request_id` is the hex id the Hub's clients see.
+    """
+
+    __tablename__ = "access_requests"
+    __table_args__ = (UniqueConstraint("repo_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(24), unique=True)
+    repo_id: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    fields: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    rejection_reason: Mapped[str | None] = mapped_column(Text, default=None)

@@ -45,6 +45,12 @@ class Forbidden(HubError):
     code = "Forbidden"
 
 
+class GatedRepo(Forbidden):
+    """The files of a gated repository, for someone whose access was not granted: 403, or 401 when anonymous."""
+
+    code = "GatedRepo"
+
+
 class UrlRefused(HubError):
     """A signed URL that is invalid, expired, or used beyond what it grants.
 

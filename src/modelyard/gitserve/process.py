@@ -53,7 +53,7 @@ class GitService(StrEnum):
 
     @property
     def action(self) -> Action:
-        return Action.WRITE if self is GitService.RECEIVE_PACK else Action.READ
+        return Action.WRITE if self is GitService.RECEIVE_PACK else Action.DOWNLOAD
 
     @property
     def command(self) -> str:

@@ -2,9 +2,10 @@
 
 `authorize(actor, action, target)` decides from the actor (user, site administrator flag, organization
 roles), the token's scope (read, write, or fine-grained grants), the action, and the target (its namespace,
-the repository if any, its visibility and creator). What the actor may do is the lower of two levels: what
+the repository if any, its visibility, gating and creator). What the actor may do is the lower of two levels: what
 the user may do there, and what the token lets it do there. A private repository the actor may not read
-answers exactly like a missing one.
+answers exactly like a missing one. A gated repository's metadata is visible like a public one's; downloading
+its files (Action.DOWNLOAD) needs a read level there or an accepted access request.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from modelyard.domain.access_scopes import ORG_ROLE_LEVELS, Level
-from modelyard.domain.errors import Forbidden, RepoNotFound
+from modelyard.domain.errors import Forbidden, GatedRepo, RepoNotFound
 from modelyard.domain.repo_ids import RepoRef
 from modelyard.services.users import FINE_GRAINED, Actor
 
 
 class Action(StrEnum):
     READ = "read"  # see the repo, its files and history
+    DOWNLOAD = "download"  # read file contents (resolve, LFS, Xet, git fetch): READ, past the gate of a gated repo
     WRITE = "write"  # commit, branches, tags, uploads
     ADMIN = "admin"  # delete, rename, change settings
     CREATE_REPO = "create-repo"  # create a repository in a namespace, or move one into it
@@ -29,8 +31,12 @@ class Action(StrEnum):
     CONTRIBUTE = "contribute"
 
 
+# The statuses of an access request to a gated repository (services/access_requests.py); accepted opens the gate.
+PENDING, ACCEPTED, REJECTED = "pending", "accepted", "rejected"
+
 REQUIRED_LEVEL = {
     Action.READ: Level.READ,
+    Action.DOWNLOAD: Level.READ,
     Action.WRITE: Level.WRITE,
     Action.ADMIN: Level.ADMIN,
     Action.CREATE_REPO: Level.WRITE,
@@ -48,6 +54,9 @@ class Target:
     repo: RepoRef | None = None
     private: bool = False
     creator_id: int | None = None  # the user who created the repository, when known
+    gated: bool = False  # downloads need a read level or an accepted access request
+    # The status of the actor's request to download this gated repository: "" (none), pending, accepted, rejected.
+    access_request: str = ""
 
 
 def user_level(actor: Actor, target: Target) -> Level:
@@ -89,6 +98,10 @@ def authorize(actor: Actor | None, action: Action, target: Target) -> None:
     granted = level(actor, target)
     if target.repo is not None and target.private and granted < Level.READ:
         raise RepoNotFound()
+    if action is Action.DOWNLOAD:
+        if target.gated and granted < Level.READ and not _passes_gate(actor, target):
+            raise _gated(actor, target)
+        return
     if action is Action.READ or granted >= REQUIRED_LEVEL[action]:
         return
     if actor is None:
@@ -110,6 +123,32 @@ def authorize(actor: Actor | None, action: Action, target: Target) -> None:
     if action is Action.ADMIN:
         raise Forbidden(f"You must be an admin of {_what(target)} to do this")
     raise Forbidden(f"You don't have the rights to write in the namespace {target.namespace}")
+
+
+def _passes_gate(actor: Actor | None, target: Target) -> bool:
+    """An accepted access request opens the gate to the user's tokens; a fine-grained one must cover the repo."""
+    if actor is None or target.access_request != ACCEPTED:
+        return False
+    return actor.role != FINE_GRAINED or token_level(actor, target) >= Level.READ
+
+
+def _gated(actor: Actor | None, target: Target) -> GatedRepo:
+    """The Hub's words: huggingface_hub raises GatedRepoError on the code, and shows the message."""
+    assert target.repo is not None
+    what = f"{target.repo.type.value} {target.repo.id}"
+    if actor is None:
+        return GatedRepo(
+            f"Access to {what} is restricted. You must have access to it and be authenticated to access it. "
+            "Please log in."
+        )
+    if target.access_request == PENDING:
+        return GatedRepo(f"Your request to access {what} is awaiting a review from the repo authors.")
+    if target.access_request == REJECTED:
+        return GatedRepo(f"Your request to access {what} has been rejected by the repo's authors.")
+    return GatedRepo(
+        f"Access to {what} is restricted and you are not in the authorized list. "
+        f"Ask for access with POST /api/{target.repo.type.value}s/{target.repo.id}/ask-access."
+    )
 
 
 def _what(target: Target) -> str:

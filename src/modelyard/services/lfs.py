@@ -16,8 +16,8 @@ from modelyard.db.models import LfsObject, Repo
 from modelyard.domain.dates import utcnow
 from modelyard.domain.errors import BadRequest, NotFound, TooLarge, UrlRefused
 from modelyard.domain.lfs_pointer import is_sha256
-from modelyard.services import grants, signing, xet, xet_convert
-from modelyard.services.access import Action, authorize
+from modelyard.services import grants, repos, signing, xet, xet_convert
+from modelyard.services.access import Action
 from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord
 from modelyard.services.users import Actor
@@ -28,7 +28,7 @@ from modelyard.services.users import Actor
 MAX_BATCH_OBJECTS = 1000
 MAX_PART_URLS_PER_BATCH = 10_000  # also S3's limit on the parts of one multipart upload
 # What a batch operation, and the signed URLs it hands out, need (services/access.py).
-_ACTION = {"upload": Action.CONTRIBUTE, "download": Action.READ}
+_ACTION = {"upload": Action.CONTRIBUTE, "download": Action.DOWNLOAD}
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def batch(
         raise TooLarge(f"A batch request may name at most {MAX_BATCH_OBJECTS} objects, not {len(objects)}")
     # Uploading is contributing (as on the Hub): the bytes are verified against their sha256 and reach a branch
     # only through a commit, which the commit path authorizes (a branch needs write access).
-    authorize(actor, _ACTION[operation], record.target)
+    repos.authorize_on(hub, actor, record, _ACTION[operation])
     transfers = body.get("transfers") or []
     if not isinstance(transfers, list):
         raise BadRequest("'transfers' must be a list of transfer names")

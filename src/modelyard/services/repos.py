@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from modelyard.db.models import LfsObject, Repo, RepoRedirect
+from modelyard.db.models import AccessRequest, LfsObject, Repo, RepoRedirect
 from modelyard.domain.access_scopes import Level
 from modelyard.domain.dates import utcnow
 from modelyard.domain.errors import BadRequest, Conflict, NotFound, RepoMoved, RepoNotFound
@@ -26,6 +26,7 @@ from modelyard.services.hub import Hub
 from modelyard.services.users import Actor, noreply_email
 
 VISIBILITIES = ("public", "private")
+GATING_MODES = ("auto", "manual")  # `gated` in settings; False (stored as "") turns gating off
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class RepoRecord:
     @property
     def target(self) -> Target:
         """What the access policy decides about."""
-        return Target(self.ref.namespace, self.ref, self.private, self.creator_id)
+        return Target(self.ref.namespace, self.ref, self.private, self.creator_id, gated=bool(self.gated))
 
     @classmethod
     def of(cls, row: Repo) -> RepoRecord:
@@ -83,8 +84,27 @@ def get_repo(hub: Hub, actor: Actor | None, ref: RepoRef, action: Action = Actio
         if row is None:
             _raise_moved_or_missing(session, actor, ref)
         record = RepoRecord.of(row)
-    authorize(actor, action, record.target)
+        target = target_for(session, record, actor, action)
+    authorize(actor, action, target)
     return record
+
+
+def authorize_on(hub: Hub, actor: Actor | None, record: RepoRecord, action: Action) -> None:
+    """`authorize` for a repository already loaded, when the action is decided after the route's own check."""
+    with hub.db.session() as session:
+        target = target_for(session, record, actor, action)
+    authorize(actor, action, target)
+
+
+def target_for(session: Session, record: RepoRecord, actor: Actor | None, action: Action) -> Target:
+    """What the policy decides `action` on `record` from; downloading a gated repo looks up the actor's request."""
+    target = record.target
+    if action is Action.DOWNLOAD and target.gated and actor is not None:
+        status = select(AccessRequest.status).where(
+            AccessRequest.repo_id == record.pk, AccessRequest.user_id == actor.user_id
+        )
+        target = replace(target, access_request=session.scalar(status) or "")
+    return target
 
 
 def _raise_moved_or_missing(session: Session, actor: Actor | None, ref: RepoRef) -> None:
@@ -210,12 +230,15 @@ def move_repo(hub: Hub, actor: Actor | None, source: RepoRef, target: RepoRef) -
 def update_settings(
     hub: Hub, record: RepoRecord, private: bool | None, gated: object = None, actor: Actor | None = None
 ) -> RepoRecord:
-    """Change visibility; the caller has checked Action.ADMIN for `actor`."""
-    if gated not in (None, False):
-        # Refused rather than stored: a repo shown as gated whose files anyone could download would lie.
-        raise BadRequest("Gated repositories are not supported by this Modelyard server yet")
+    """Change visibility and gating; the caller has checked Action.ADMIN for `actor`."""
+    gating = parse_gating(gated)
     with hub.db.session() as session:
         row = session.get_one(Repo, record.pk)
+        if gating is not None and gating != row.gated:
+            row.gated = gating
+            audit.record(
+                session, audit.Event.REPO_GATING_CHANGED, audit.repo_target(record.ref), actor, to=gating or "off"
+            )
         if private is not None and private != row.private:
             row.private = private
             visibility = "private" if private else "public"
@@ -229,6 +252,17 @@ def touch(hub: Hub, record: RepoRecord) -> None:
     # One UPDATE, which matches nothing when the repository was deleted meanwhile (a read-then-write would fail).
     with hub.db.session() as session:
         session.execute(update(Repo).where(Repo.id == record.pk).values(last_modified=utcnow()))
+
+
+def parse_gating(gated: object) -> str | None:
+    """`gated` as the client sends it: "auto", "manual" or False (off); None when not given."""
+    if gated is None:
+        return None
+    if gated is False:
+        return ""
+    if not isinstance(gated, str) or gated not in GATING_MODES:
+        raise BadRequest(f'Unknown gating {gated!r}: expected "auto", "manual" or false')
+    return gated
 
 
 def parse_visibility(visibility: object, private: object) -> bool | None:

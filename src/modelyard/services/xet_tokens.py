@@ -61,7 +61,7 @@ def check_token(hub: Hub, token: str | None) -> CasGrant:
         raise Unauthorized("Invalid Xet CAS token")
     if expires < time.time():
         raise Unauthorized("The Xet CAS token has expired: ask the hub for a new one")
-    if not grants.still_allowed(hub, issuer, repo_pk, Action.CONTRIBUTE if scope == WRITE else Action.READ):
+    if not grants.still_allowed(hub, issuer, repo_pk, Action.CONTRIBUTE if scope == WRITE else Action.DOWNLOAD):
         raise Unauthorized("This Xet CAS token was withdrawn: its access token was revoked, or the repository is gone")
     return CasGrant(repo_pk, scope, expires, issuer)
 
@@ -90,4 +90,4 @@ def fetch_allowed(hub: Hub, grant: FetchGrant, signature: str) -> bool:
     """Whether a fetch URL's signature is valid and unexpired, and its issuer may still read the repository."""
     if grant.expires < time.time() or not signing.matches(grant.signature(hub), signature):
         return False
-    return grants.still_allowed(hub, grant.issuer, grant.repo_pk, Action.READ)
+    return grants.still_allowed(hub, grant.issuer, grant.repo_pk, Action.DOWNLOAD)

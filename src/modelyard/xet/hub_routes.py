@@ -31,7 +31,7 @@ def _token_response(request: Request, hub: Hub, record: RepoRecord, actor: Actor
 @router.get("/api/{repo_type}/{namespace}/{name}/xet-read-token/{revision}")
 async def xet_read_token(
     request: Request,
-    record: RepoRecord = Depends(repo_access(Action.READ)),
+    record: RepoRecord = Depends(repo_access(Action.DOWNLOAD)),
     actor: Actor | None = Depends(get_actor),
     hub: Hub = Depends(get_hub),
 ) -> JSONResponse:
