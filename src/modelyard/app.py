@@ -7,10 +7,9 @@ import logging
 from fastapi import FastAPI
 
 from modelyard import __version__
-from modelyard.api import access_log, errors, openapi
+from modelyard.api import access_log, openapi
 from modelyard.api.head import answer_head_like_get
 from modelyard.api.raw_path import RawPathMiddleware
-from modelyard.api.request_id import RequestIdMiddleware
 from modelyard.api.routes_account import router as account_router
 from modelyard.api.routes_admin import router as admin_router
 from modelyard.api.routes_bare_ids import bare_id_router
@@ -24,6 +23,8 @@ from modelyard.api.routes_resolve import router as resolve_router
 from modelyard.api.routes_tokens import router as tokens_router
 from modelyard.api.routes_tree import router as tree_router
 from modelyard.config import Settings
+from modelyard.frontdoor import errors
+from modelyard.frontdoor.request_id import RequestIdMiddleware
 from modelyard.gitserve.routes import router as git_router
 from modelyard.private_files import restrict_new_files
 from modelyard.services.hub import Hub

@@ -47,8 +47,8 @@ def log_config(cas_prefix: str) -> dict[str, Any]:
     config["loggers"]["modelyard"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
     probes = {"()": f"{__name__}.ExpectedProbes", "cas_prefix": cas_prefix}
     config.setdefault("filters", {})["expected_probes"] = probes
-    # Every access line ends with the request id that the response carried (api/request_id.py).
-    config["filters"]["request_id"] = {"()": "modelyard.api.request_id.RequestIdLogFilter"}
+    # Every access line ends with the request id that the response carried (frontdoor/request_id.py).
+    config["filters"]["request_id"] = {"()": "modelyard.frontdoor.request_id.RequestIdLogFilter"}
     config["formatters"]["access"]["fmt"] += " [%(request_id)s]"
     config["handlers"]["access"]["filters"] = ["expected_probes", "request_id"]
     return config

@@ -16,7 +16,7 @@ from huggingface_hub import HfApi
 from helpers import error_text, file_line, header_line, lfs_batch, ndjson, post_commit, repo_state, sha256_bytes
 
 MiB = 1024 * 1024
-JSON_BODY_LIMIT = 16 * MiB  # modelyard.api.deps.MAX_JSON_BODY_SIZE
+JSON_BODY_LIMIT = 16 * MiB  # modelyard.frontdoor.deps.MAX_JSON_BODY_SIZE
 REGULAR_FILE_LIMIT = 10 * MiB  # Settings.max_regular_file_size, the cap on validate-yaml's content
 DEEP_YAML = "---\na: " + "[" * 5000 + "]" * 5000 + "\n---\n# A card nested 5000 levels deep\n"
 

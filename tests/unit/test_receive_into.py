@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from modelyard.api import streaming
 from modelyard.domain.errors import TooLarge
+from modelyard.frontdoor import streaming
 
 
 class FakeRequest:

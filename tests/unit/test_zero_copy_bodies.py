@@ -19,7 +19,7 @@ import httpx
 import pytest
 import uvicorn
 
-from modelyard.api.streaming import BlobFileResponse
+from modelyard.frontdoor.streaming import BlobFileResponse
 from modelyard.http_protocol import PATHSEND, ZEROCOPYSEND, ConnectionLimits, LimitedHttpProtocol
 
 DATA = os.urandom(3 * 1024 * 1024 + 17)

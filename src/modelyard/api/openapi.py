@@ -1,12 +1,12 @@
 """The published OpenAPI schema, `/openapi.json`: every route with its path parameters, typed.
 
 FastAPI describes what a route function declares. Repository routes do not declare `repo_type`, `namespace` and
-`name`: their access dependency reads them from the path (`api/access.py`), because they arrive raw (see
+`name`: their access dependency reads them from the path (`frontdoor/access.py`), because they arrive raw (see
 `raw_path.py`) and the Hub's own errors, not FastAPI's validation, must answer bad ones. So the generated schema
 would name `{namespace}` in a path without describing it, and no client or fuzzer could call the route. This
 module completes each operation with the parameters of its path template that it lacks, typed from one table,
 and describes what FastAPI cannot see: JSON object bodies read by `deps.json_body`, and the one error shape
-(`api/errors.py`) in place of FastAPI's 422 (validation errors answer 400 here).
+(`frontdoor/errors.py`) in place of FastAPI's 422 (validation errors answer 400 here).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
-from modelyard.api.deps import json_body
 from modelyard.domain.repo_ids import RepoType
+from modelyard.frontdoor.deps import json_body
 
 OPENAPI_URL = "/openapi.json"
 _HEX64 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}

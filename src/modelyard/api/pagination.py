@@ -8,9 +8,9 @@ from urllib.parse import quote
 
 from fastapi import Request
 
-from modelyard.api.deps import base_url
 from modelyard.domain.errors import BadRequest
 from modelyard.domain.numbers import parse_natural
+from modelyard.frontdoor.deps import base_url
 
 T = TypeVar("T")
 

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from modelyard.api.access import OpenAction, authenticated_actor, declared
-from modelyard.api.deps import get_hub, json_body
 from modelyard.api.routes_orgs import org_json
 from modelyard.domain.card_metadata import validate_card
 from modelyard.domain.errors import BadRequest, TooLarge
+from modelyard.frontdoor.access import OpenAction, authenticated_actor, declared
+from modelyard.frontdoor.deps import get_hub, json_body
 from modelyard.services import orgs
 from modelyard.services.hub import Hub
 from modelyard.services.users import FINE_GRAINED, Actor

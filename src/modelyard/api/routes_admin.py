@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
-from modelyard.api.access import authenticated_actor
-from modelyard.api.deps import get_hub
+from modelyard.frontdoor.access import authenticated_actor
+from modelyard.frontdoor.deps import get_hub
 from modelyard.services import audit
 from modelyard.services.hub import Hub
 from modelyard.services.users import Actor

@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from fastapi import APIRouter, Depends
 from fastapi.routing import APIRoute
 
-from modelyard.api.access import OpenAction, declared
 from modelyard.domain.errors import RepoNotFound
+from modelyard.frontdoor.access import OpenAction, declared
 
 _REPO_PATTERN = "{namespace}/{name}"
 

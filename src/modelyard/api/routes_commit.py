@@ -7,13 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from modelyard.api.access import repo_access
-from modelyard.api.deps import base_url, get_actor, get_hub, json_body
 from modelyard.api.raw_path import segment
 from modelyard.api.routes_discussions import discussion_url
-from modelyard.api.streaming import read_limited
 from modelyard.domain.commit_ops import parse_ndjson
 from modelyard.domain.errors import BadRequest
+from modelyard.frontdoor.access import repo_access
+from modelyard.frontdoor.deps import base_url, get_actor, get_hub, json_body
+from modelyard.frontdoor.streaming import read_limited
 from modelyard.services import preupload, pull_requests
 from modelyard.services.access import Action
 from modelyard.services.files import snapshot

@@ -11,11 +11,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from modelyard.api.access import repo_access
-from modelyard.api.deps import base_url, get_actor, get_hub, json_body
 from modelyard.domain.dates import iso_z
 from modelyard.domain.errors import BadRequest
 from modelyard.domain.numbers import parse_natural
+from modelyard.frontdoor.access import repo_access
+from modelyard.frontdoor.deps import base_url, get_actor, get_hub, json_body
 from modelyard.services import discussions, pull_requests
 from modelyard.services.access import Action
 from modelyard.services.discussions import DiscussionView, EventView

@@ -14,11 +14,11 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from modelyard.api.access import repo_access
-from modelyard.api.deps import MAX_JSON_BODY_SIZE, get_actor, get_hub, json_body
 from modelyard.api.pagination import page
-from modelyard.api.streaming import read_limited
 from modelyard.domain.dates import iso_z
+from modelyard.frontdoor.access import repo_access
+from modelyard.frontdoor.deps import MAX_JSON_BODY_SIZE, get_actor, get_hub, json_body
+from modelyard.frontdoor.streaming import read_limited
 from modelyard.services import access_requests
 from modelyard.services.access import Action
 from modelyard.services.access_requests import RequestView

@@ -8,17 +8,17 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from modelyard.api.access import OpenAction, declared, repo_access
-from modelyard.api.deps import base_url, get_actor, get_hub, json_body
-from modelyard.api.streaming import BlobFileResponse, receive_into
 from modelyard.domain.lfs_pointer import LFS_JSON
 from modelyard.domain.repo_ids import RepoType
+from modelyard.frontdoor.access import OpenAction, declared, repo_access
+from modelyard.frontdoor.deps import base_url, get_actor, get_hub, json_body
+from modelyard.frontdoor.file_responses import xet_file_response
+from modelyard.frontdoor.streaming import BlobFileResponse, receive_into
 from modelyard.services import lfs
 from modelyard.services.access import Action
 from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord
 from modelyard.services.users import Actor
-from modelyard.xet.responses import xet_file_response
 
 router = APIRouter()
 

@@ -15,10 +15,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from modelyard.api.access import OpenAction, authenticated_actor, declared
-from modelyard.api.deps import get_actor, get_hub, json_body
 from modelyard.domain.errors import BadRequest
 from modelyard.domain.repo_ids import RepoType
+from modelyard.frontdoor.access import OpenAction, authenticated_actor, declared
+from modelyard.frontdoor.deps import get_actor, get_hub, json_body
 from modelyard.services import orgs
 from modelyard.services.access import Action
 from modelyard.services.hub import Hub

@@ -7,14 +7,14 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import JSONResponse, Response
 
-from modelyard.api.access import OpenAction, authenticated_actor, declared, repo_access
-from modelyard.api.deps import get_actor, get_hub, json_body, repo_url
 from modelyard.api.pagination import page
 from modelyard.api.raw_path import segment
 from modelyard.api.render import lfs_file_json, only_expanded, owned_repo_json, repo_info_json, repo_summary_json
 from modelyard.domain.errors import BadRequest, Conflict
 from modelyard.domain.repo_ids import RepoRef, RepoType
 from modelyard.domain.revisions import DEFAULT_BRANCH
+from modelyard.frontdoor.access import OpenAction, authenticated_actor, declared, repo_access
+from modelyard.frontdoor.deps import get_actor, get_hub, json_body, repo_url
 from modelyard.services import discussions, lfs_copies, lfs_files, repos
 from modelyard.services.access import Action
 from modelyard.services.files import snapshot

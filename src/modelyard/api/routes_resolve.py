@@ -9,18 +9,18 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from modelyard.api.access import repo_access
-from modelyard.api.deps import get_hub
 from modelyard.api.raw_path import segment
-from modelyard.api.streaming import BlobFileResponse
 from modelyard.domain.ranges import parse_range
 from modelyard.domain.repo_ids import RepoType
+from modelyard.frontdoor.access import repo_access
+from modelyard.frontdoor.deps import get_hub
+from modelyard.frontdoor.file_responses import resolve_lfs
+from modelyard.frontdoor.streaming import BlobFileResponse
 from modelyard.gitstore.repository import Entry
 from modelyard.services.access import Action
 from modelyard.services.files import Snapshot, file_entry, snapshot
 from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord
-from modelyard.xet.responses import resolve_lfs
 
 router = APIRouter()
 

@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Path
 from starlette.concurrency import run_in_threadpool
 
-from modelyard.api.access import authenticated_actor
-from modelyard.api.deps import get_hub
 from modelyard.domain.numbers import INT64_MAX
+from modelyard.frontdoor.access import authenticated_actor
+from modelyard.frontdoor.deps import get_hub
 from modelyard.services import tokens
 from modelyard.services.hub import Hub
 from modelyard.services.users import Actor

@@ -8,12 +8,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
-from modelyard.api.access import repo_access
-from modelyard.api.deps import get_actor, get_hub, json_body
 from modelyard.api.pagination import next_url, page
 from modelyard.api.raw_path import segment
 from modelyard.api.render import commit_json, entry_json
 from modelyard.domain.errors import BadRequest
+from modelyard.frontdoor.access import repo_access
+from modelyard.frontdoor.deps import get_actor, get_hub, json_body
+from modelyard.frontdoor.file_responses import with_xet_hashes
 from modelyard.gitstore.repository import Entry
 from modelyard.services import refs
 from modelyard.services.access import Action
@@ -21,7 +22,6 @@ from modelyard.services.files import Snapshot, list_tree, paths_info, snapshot
 from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord
 from modelyard.services.users import Actor, commit_authors
-from modelyard.xet.responses import with_xet_hashes
 
 router = APIRouter()
 # With expand=true each entry costs a history walk, so pages are smaller (as on the Hub).

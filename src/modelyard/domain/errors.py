@@ -1,4 +1,4 @@
-"""Domain errors. Services raise these; `api.errors` maps each to the Hub's HTTP contract."""
+"""Domain errors. Services raise these; `frontdoor.errors` maps each to the Hub's HTTP contract."""
 
 from __future__ import annotations
 

@@ -18,12 +18,12 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from modelyard.api.access import OpenAction, declared
-from modelyard.api.deps import bearer_token, client_of, get_hub, repo_ref
-from modelyard.api.errors import header_safe, hub_error_response
 from modelyard.domain.errors import HubError, RepoMoved, RepoNotFound, TooManyRequests, Unauthorized
 from modelyard.domain.lfs_pointer import LFS_JSON
 from modelyard.domain.repo_ids import RepoType
+from modelyard.frontdoor.access import OpenAction, declared
+from modelyard.frontdoor.deps import bearer_token, client_of, get_hub, repo_ref
+from modelyard.frontdoor.errors import header_safe, hub_error_response
 from modelyard.gitserve.process import (
     FLUSH_PKT,
     GitProcessResponse,

@@ -93,7 +93,7 @@ def authorize(actor: Actor | None, action: Action, target: Target) -> None:
     """Raise unless `actor` may perform `action` on `target`.
 
     A private repository the actor may not read answers exactly like a missing one (RepoNotFound); a visible
-    one it may not change answers 403 (401 without credentials, api/errors.py).
+    one it may not change answers 403 (401 without credentials, frontdoor/errors.py).
     """
     granted = level(actor, target)
     if target.repo is not None and target.private and granted < Level.READ:

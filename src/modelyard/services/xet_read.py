@@ -6,7 +6,7 @@ bytes, a batch of whole chunks at a time (at most `STREAM_BATCH` uncompressed by
 that puts raw payloads straight into the piece's buffer and decompresses the others into it; between two pieces it
 holds nothing but the piece it yielded.
 With a response that produces the next piece only once the connection has taken the previous one
-(`api/streaming.PacedStreamingResponse`), a slow reader costs the server about one piece, whatever the file size.
+(`frontdoor/streaming.PacedStreamingResponse`), a slow reader costs the server about one piece, whatever the file size.
 Batches follow chunk boundaries, so no chunk is read or decompressed twice.
 """
 

@@ -16,15 +16,15 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from modelyard.api.access import OpenAction, declared
-from modelyard.api.deps import base_url, bearer_token, get_hub
-from modelyard.api.streaming import receive_into
 from modelyard.domain.errors import BadRequest, NotFound, TooLarge, UrlRefused
 from modelyard.domain.numbers import parse_natural
 from modelyard.domain.ranges import parse_closed_range
 from modelyard.domain.xet.hashes import MerkleHash
 from modelyard.domain.xet.shard import MAX_SHARD_BYTES
 from modelyard.domain.xet.xorb import MAX_XORB_BODY_BYTES
+from modelyard.frontdoor.access import OpenAction, declared
+from modelyard.frontdoor.deps import base_url, bearer_token, get_hub
+from modelyard.frontdoor.streaming import receive_into
 from modelyard.services import xet, xet_tokens, xet_uploads
 from modelyard.services.hub import Hub
 from modelyard.xet import CAS_PREFIX

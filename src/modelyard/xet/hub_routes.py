@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
-from modelyard.api.access import authenticated_actor, repo_access
-from modelyard.api.deps import get_actor, get_hub
+from modelyard.frontdoor.access import authenticated_actor, repo_access
+from modelyard.frontdoor.deps import get_actor, get_hub
 from modelyard.services import grants, xet_stats, xet_tokens
 from modelyard.services.access import Action
 from modelyard.services.hub import Hub

@@ -15,11 +15,11 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from modelyard.api.deps import base_url
-from modelyard.api.streaming import BlobFileResponse, PacedStreamingResponse
 from modelyard.domain.errors import EntryNotFound, NotFound
 from modelyard.domain.lfs_pointer import LfsPointer
 from modelyard.domain.ranges import parse_range
+from modelyard.frontdoor.deps import base_url
+from modelyard.frontdoor.streaming import BlobFileResponse, PacedStreamingResponse
 from modelyard.services import lfs, xet, xet_convert, xet_copies, xet_read
 from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord

@@ -9,10 +9,10 @@ from typing import Any
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
-from modelyard.api.streaming import read_limited
 from modelyard.domain import json_input
 from modelyard.domain.errors import BadRequest
 from modelyard.domain.repo_ids import RepoRef, RepoType
+from modelyard.frontdoor.streaming import read_limited
 from modelyard.services import tokens
 from modelyard.services.hub import Hub
 from modelyard.services.throttle import Client

@@ -14,9 +14,9 @@ from enum import StrEnum
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from modelyard.api.deps import get_actor, get_hub, repo_ref
 from modelyard.domain.errors import Unauthorized
 from modelyard.domain.repo_ids import RepoType
+from modelyard.frontdoor.deps import get_actor, get_hub, repo_ref
 from modelyard.services import repos
 from modelyard.services.access import Action
 from modelyard.services.hub import Hub

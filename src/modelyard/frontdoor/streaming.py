@@ -168,6 +168,6 @@ class BlobFileResponse(FileResponse):
     def _parse_range_header(cls, http_range: str, file_size: int) -> list[tuple[int, int]]:
         # Range goes through the one parser every other download uses (Starlette's own would answer multiple
         # ranges and refuse what that parser ignores): a file answers the same whether stored in git, as an
-        # LFS blob or as Xet. An unsatisfiable range raises the domain error, which api/errors renders.
+        # LFS blob or as Xet. An unsatisfiable range raises the domain error, which frontdoor/errors renders.
         selected = parse_range(http_range, file_size)
         return [] if selected is None else [selected]

@@ -11,7 +11,6 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from modelyard.api.request_id import current_request_id
 from modelyard.domain.errors import (
     EntryNotFound,
     Forbidden,
@@ -22,6 +21,7 @@ from modelyard.domain.errors import (
     RepositoryBusy,
     TooManyRequests,
 )
+from modelyard.frontdoor.request_id import current_request_id
 
 log = logging.getLogger("modelyard")
 
