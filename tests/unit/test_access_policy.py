@@ -183,3 +183,32 @@ def test_the_gated_answer_says_where_the_request_stands(status, words):
 def test_a_private_gated_repo_still_answers_like_a_missing_one():
     with pytest.raises(RepoNotFound):
         authorize(actor(org_role=None), Action.DOWNLOAD, replace(GATED, private=True))
+
+
+def test_a_covering_fine_grained_read_grant_passes_an_accepted_gate():
+    granted = replace(GATED, access_request="accepted")
+    covering = actor(FINE_GRAINED, org_role=None, grants=(Grant.parse("model:acme/bert=read"),))
+    assert allowed(covering, Action.DOWNLOAD, granted)
+
+
+@pytest.mark.parametrize(
+    ("who", "expected"),
+    [
+        (actor("write", org_role=None), True),  # anyone with a write token may contribute to a public repository
+        (actor(FINE_GRAINED, org_role=None, grants=(Grant.parse("model:acme/bert=write"),)), True),
+        (actor("read", org_role=None), False),
+        (actor(FINE_GRAINED, org_role=None, grants=(Grant.parse("model:acme/bert=read"),)), False),
+        (actor(FINE_GRAINED, org_role=None, grants=(Grant.parse("model:acme/gpt=write"),)), False),
+        (None, False),
+    ],
+)
+def test_contributing_needs_a_visible_repository_and_a_token_that_may_act_there(who, expected):
+    assert allowed(who, Action.CONTRIBUTE, PUBLIC) == expected
+    assert not allowed(who, Action.CONTRIBUTE, PRIVATE)  # none of them can see it
+
+
+def test_a_refused_contribution_says_which_token_is_lacking():
+    with pytest.raises(Forbidden, match="no write grant for the repository acme/bert"):
+        authorize(actor(FINE_GRAINED, grants=(Grant.parse("model:acme/bert=read"),)), Action.CONTRIBUTE, PUBLIC)
+    with pytest.raises(Forbidden, match="read-only"):
+        authorize(actor("read"), Action.CONTRIBUTE, PUBLIC)
