@@ -22,7 +22,7 @@ from modelyard.domain.dates import utcnow
 from modelyard.domain.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from modelyard.domain.gated_fields import validate_answers
 from modelyard.domain.revisions import DEFAULT_BRANCH
-from modelyard.services import accounts, audit, files
+from modelyard.services import audit, files, users
 from modelyard.services.access import ACCEPTED, PENDING, REJECTED
 from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord
@@ -122,7 +122,7 @@ def grant(hub: Hub, actor: Actor | None, record: RepoRecord, user: object) -> Re
     if not isinstance(user, str) or not user:
         raise BadRequest("'user' must name the user to grant access to")
     with hub.db.session() as session:
-        account = accounts.user_named(session, user)
+        account = users.user_named(session, user)
         row = _request_of(session, record, account.id)
         if row is not None and row.status == ACCEPTED:
             raise BadRequest(f"{account.name} already has access to {record.ref.id}")
@@ -149,7 +149,7 @@ def _named_request(session: Session, record: RepoRecord, user: object, request_i
     if user is not None:
         if not isinstance(user, str):
             raise BadRequest("'user' must be a user name")
-        row = _request_of(session, record, accounts.user_named(session, user).id)
+        row = _request_of(session, record, users.user_named(session, user).id)
     else:
         if not isinstance(request_id, str):
             raise BadRequest("'requestId' must be a request id")

@@ -6,10 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from modelyard.db.models import Token, User
-from modelyard.domain.errors import NotFound
 from modelyard.services import audit, users
 from modelyard.services.hub import Hub
 from modelyard.services.users import Actor
@@ -24,14 +22,6 @@ class UserInfo:
     has_password: bool
     active_tokens: int
     created_at: datetime
-
-
-def user_named(session: Session, name: str) -> User:
-    """The user `name` names, whatever its case; NotFound otherwise."""
-    user = session.scalar(select(User).where(func.lower(User.name) == name.lower()))
-    if user is None:
-        raise NotFound(f"No user named {name}")
-    return user
 
 
 def list_users(hub: Hub) -> list[UserInfo]:
@@ -68,7 +58,7 @@ def count_users(hub: Hub) -> int:
 
 def set_admin(hub: Hub, user_name: str, is_admin: bool, by: Actor | str | None) -> None:
     with hub.db.session() as session:
-        user = user_named(session, user_name)
+        user = users.user_named(session, user_name)
         if user.is_admin != is_admin:
             user.is_admin = is_admin
             event = audit.Event.ADMIN_GRANTED if is_admin else audit.Event.ADMIN_REVOKED

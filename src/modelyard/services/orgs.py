@@ -20,7 +20,7 @@ from modelyard.domain.access_scopes import NAMESPACE_ENTITIES, Grant, Level, par
 from modelyard.domain.dates import utcnow
 from modelyard.domain.errors import BadRequest, Conflict, NotFound
 from modelyard.domain.repo_ids import RepoRef, RepoType, validate_name_part
-from modelyard.services import audit
+from modelyard.services import audit, users
 from modelyard.services.access import Action, Target, authorize, can_see, level
 from modelyard.services.hub import Hub
 from modelyard.services.users import Actor
@@ -63,10 +63,7 @@ def _org_row(session: Session, name: str) -> Organization:
 
 def _user_row(session: Session, name: str) -> User:
     validate_name_part(name, "user name")
-    row = session.scalar(select(User).where(func.lower(User.name) == name.lower()))
-    if row is None:
-        raise NotFound(f"No user named {name}")
-    return row
+    return users.user_named(session, name)
 
 
 def namespace_spelling(hub: Hub, namespace: str) -> str:

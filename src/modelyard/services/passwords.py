@@ -14,7 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from modelyard.domain.errors import BadRequest, InvalidName, NotFound, Unauthorized
 from modelyard.domain.repo_ids import validate_name_part
-from modelyard.services import accounts, audit, throttle
+from modelyard.services import audit, throttle, users
 from modelyard.services.hub import Hub
 from modelyard.services.users import Actor
 
@@ -28,7 +28,7 @@ def set_password(hub: Hub, user_name: str, password: str, by: Actor | str | None
         raise BadRequest(f"A password has {MIN_LENGTH} to {MAX_LENGTH} characters")
     hashed = _hasher.hash(password)
     with hub.db.session() as session:
-        user = accounts.user_named(session, user_name)
+        user = users.user_named(session, user_name)
         user.password_hash = hashed
         audit.record(session, audit.Event.PASSWORD_SET, f"user:{user.name}", by)
 
@@ -44,7 +44,7 @@ def check_login(hub: Hub, user_name: str, password: str, address: str) -> int:
     throttle.check(hub, client)
     try:
         with hub.db.session() as session:
-            user = accounts.user_named(session, user_name)
+            user = users.user_named(session, user_name)
             user_id, hashed = user.id, user.password_hash
     except NotFound:
         user_id, hashed = 0, None

@@ -13,7 +13,7 @@ from modelyard.db.models import Token, User
 from modelyard.domain.access_scopes import Grant
 from modelyard.domain.dates import iso_z, utcnow
 from modelyard.domain.errors import NotFound, Unauthorized
-from modelyard.services import accounts, audit, throttle, users
+from modelyard.services import audit, throttle, users
 from modelyard.services.access import Action, Target, authorize
 from modelyard.services.hub import Hub
 from modelyard.services.users import Actor
@@ -93,7 +93,7 @@ def create(
 
 def list_tokens(hub: Hub, user_name: str) -> list[TokenInfo]:
     with hub.db.session() as session:
-        user = accounts.user_named(session, user_name)
+        user = users.user_named(session, user_name)
         rows = session.scalars(select(Token).where(Token.user_id == user.id).order_by(Token.id)).all()
         return [TokenInfo(r.id, user.name, r.name, r.role, r.created_at, r.last_used_at, r.revoked_at) for r in rows]
 

@@ -57,6 +57,14 @@ def create_user(hub: Hub, name: str, fullname: str = "", email: str = "") -> Non
         session.add(User(name=name, fullname=fullname or name, email=email, created_at=utcnow()))
 
 
+def user_named(session: Session, name: str) -> User:
+    """The user `name` names, whatever its case; NotFound otherwise."""
+    user = session.scalar(select(User).where(func.lower(User.name) == name.lower()))
+    if user is None:
+        raise NotFound(f"No user named {name}")
+    return user
+
+
 def create_token(hub: Hub, user_name: str, role: str, token_name: str = "default", grants: Sequence[Grant] = ()) -> str:
     """A new token; a fine-grained one acts only within its `grants`."""
     if role not in ROLES:
@@ -65,9 +73,7 @@ def create_token(hub: Hub, user_name: str, role: str, token_name: str = "default
         raise BadRequest("A fine-grained token needs grants, and only a fine-grained token has them")
     token = TOKEN_PREFIX + secrets.token_urlsafe(30)
     with hub.db.session() as session:
-        user = session.scalar(select(User).where(func.lower(User.name) == user_name.lower()))
-        if user is None:
-            raise NotFound(f"No user named {user_name}")
+        user = user_named(session, user_name)
         row = Token(user_id=user.id, name=token_name, role=role, token_hash=hash_token(token), created_at=utcnow())
         session.add(row)
         session.flush()
