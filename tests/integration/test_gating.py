@@ -281,3 +281,32 @@ def test_xet_reads_are_gated_and_a_cas_token_dies_with_the_access(gate: Gate, se
     assert httpx.get(f"{token['casUrl']}/v1/reconstructions/{xet_hash}", headers=cas).status_code == 200
     HfApi(token=gate.admin.token).cancel_access_request(repo, user.name)
     assert httpx.get(f"{token['casUrl']}/v1/reconstructions/{xet_hash}", headers=cas).status_code == 401
+
+
+def test_no_side_door_reads_a_gated_repos_files(gate: Gate, server):
+    """Found by review: a cross-repo copy, a pull request's diff and a Xet write token must not get past the gate."""
+    outsider = make_person(server, "side-door")
+    headers = {"Authorization": f"Bearer {outsider.token}"}
+    api = HfApi(endpoint=server.url, token=outsider.token)
+    own = api.create_repo(f"{outsider.name}/copy").repo_id
+    with httpx.Client(base_url=server.url, headers=headers, timeout=60) as client:
+        (weights,) = [e for e in client.get(f"/api/models/{gate.repo}/tree/main").json() if e["path"] == "weights.bin"]
+        copy = client.post(
+            f"/api/models/{gate.repo}/lfs-files/duplicate",
+            json={"target": {"type": "model", "name": own}, "files": [{"sha256": weights["lfs"]["oid"]}]},
+        )
+        assert (copy.status_code, copy.headers.get("x-error-code")) == (403, "GatedRepo"), copy.text
+        opened = client.post(f"/api/models/{gate.repo}/discussions", json={"title": "A change", "description": "x"})
+        assert opened.status_code == 200, opened.text
+        num = opened.json()["num"]
+        assert client.get(f"/api/models/{gate.repo}/discussions/{num}").status_code == 200
+        diff = client.get(f"/api/models/{gate.repo}/discussions/{num}", params={"diff": "1"})
+        assert (diff.status_code, diff.headers.get("x-error-code")) == (403, "GatedRepo"), diff.text
+        write = client.get(f"/api/models/{gate.repo}/xet-write-token/main")
+        assert write.status_code == 200, write.text  # contributors may upload
+        cas = httpx.get(
+            f"{write.json()['casUrl']}/v1/reconstructions/{'0' * 64}",
+            headers={"Authorization": f"Bearer {write.json()['accessToken']}"},
+            timeout=60,
+        )
+        assert cas.status_code == 401, cas.text  # but a write token reads nothing behind the gate

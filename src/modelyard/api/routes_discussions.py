@@ -16,7 +16,7 @@ from modelyard.domain.errors import BadRequest
 from modelyard.domain.numbers import parse_natural
 from modelyard.frontdoor.access import repo_access
 from modelyard.frontdoor.deps import base_url, get_actor, get_hub, json_body
-from modelyard.services import discussions, pull_requests
+from modelyard.services import discussions, pull_requests, repos
 from modelyard.services.access import Action
 from modelyard.services.discussions import DiscussionView, EventView
 from modelyard.services.hub import Hub
@@ -75,8 +75,12 @@ def details(
     num: str,
     diff: str | None = None,
     record: RepoRecord = Depends(repo_access(Action.READ)),
+    actor: Actor | None = Depends(get_actor),
     hub: Hub = Depends(get_hub),
 ) -> dict[str, Any]:
+    with_diff = diff not in (None, "0", "")
+    if with_diff:  # a diff shows file contents: behind a gated repo's gate
+        repos.authorize_on(hub, actor, record, Action.DOWNLOAD)
     view = discussions.details(hub, record, _number(num))
     body = _discussion(record, view)
     body["events"] = [_event(event) for event in view.events]
@@ -86,7 +90,7 @@ def details(
         if view.merge_commit:
             body["changes"]["mergeCommitId"] = view.merge_commit
         if view.status in ("open", "draft"):
-            changes = pull_requests.changes(hub, record, view.num, base, with_diff=diff not in (None, "0", ""))
+            changes = pull_requests.changes(hub, record, view.num, base, with_diff=with_diff)
             body["filesWithConflicts"] = changes.files_with_conflicts
             if changes.diff:
                 body["diff"] = changes.diff

@@ -200,11 +200,11 @@ def delete_lfs_files(
 @router.post("/api/{repo_type}/{namespace}/{name}/lfs-files/duplicate")
 def duplicate_lfs_files(
     body: dict[str, Any] = Depends(json_body),
-    source: RepoRecord = Depends(repo_access(Action.READ)),
+    source: RepoRecord = Depends(repo_access(Action.DOWNLOAD)),
     actor: Actor | None = Depends(get_actor),
     hub: Hub = Depends(get_hub),
 ) -> dict[str, Any]:
-    """Cross-repo copies: the source (this repo, readable by the caller) lends objects to `target`."""
+    """Cross-repo copies: the source (this repo, whose files the caller may download) lends objects to `target`."""
     target, files = body.get("target"), body.get("files")
     if not isinstance(target, dict) or not isinstance(target.get("name"), str) or not isinstance(files, list):
         raise BadRequest("Expected {target: {type, name}, files: [{sha256, xetHash}]}")

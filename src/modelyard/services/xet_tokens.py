@@ -48,8 +48,10 @@ def issue_token(hub: Hub, repo_pk: int, scope: str, issuer: int, ttl: int = TOKE
     return f"xet2.{repo_pk}.{scope}.{issuer}.{expires}.{signature}", expires
 
 
-def check_token(hub: Hub, token: str | None) -> CasGrant:
-    """The grant a CAS token carries; Unauthorized when it is missing, forged or expired."""
+def check_token(hub: Hub, token: str | None, use: str) -> CasGrant:
+    """The grant a CAS token carries, for `use` (READ or WRITE); Unauthorized when it is missing, forged, expired or
+    withdrawn, Forbidden when it does not allow `use`. What the token's issuer may still do is decided by `use`: a
+    write token (which contributors get) reads only if its issuer may download the repository (gated repos)."""
     if not token:
         raise Unauthorized("Xet CAS requests need 'Authorization: Bearer <token from xet-read/write-token>'")
     match = _TOKEN.match(token)
@@ -61,9 +63,11 @@ def check_token(hub: Hub, token: str | None) -> CasGrant:
         raise Unauthorized("Invalid Xet CAS token")
     if expires < time.time():
         raise Unauthorized("The Xet CAS token has expired: ask the hub for a new one")
-    if not grants.still_allowed(hub, issuer, repo_pk, Action.CONTRIBUTE if scope == WRITE else Action.DOWNLOAD):
+    grant = CasGrant(repo_pk, scope, expires, issuer)
+    grant.require(use)
+    if not grants.still_allowed(hub, issuer, repo_pk, Action.CONTRIBUTE if use == WRITE else Action.DOWNLOAD):
         raise Unauthorized("This Xet CAS token was withdrawn: its access token was revoked, or the repository is gone")
-    return CasGrant(repo_pk, scope, expires, issuer)
+    return grant
 
 
 def fetch_expiry() -> int:

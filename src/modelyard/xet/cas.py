@@ -36,9 +36,7 @@ def cas_grant(scope: str) -> Callable[..., Awaitable[xet_tokens.CasGrant]]:
     """Dependency: the grant of the request's CAS token, which must allow `scope`."""
 
     async def load(request: Request, hub: Hub = Depends(get_hub)) -> xet_tokens.CasGrant:
-        grant = await run_in_threadpool(xet_tokens.check_token, hub, bearer_token(request))
-        grant.require(scope)
-        return grant
+        return await run_in_threadpool(xet_tokens.check_token, hub, bearer_token(request), scope)
 
     load.declared_action = f"xet-cas-token:{scope}"  # type: ignore[attr-defined]
     return load
