@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -121,12 +123,17 @@ class TokenGrant(Base):
     permission: Mapped[str] = mapped_column(String(16))  # read or write
 
 
+SORTED_REPO_COLUMNS = ("downloads", "likes", "trending_score", "created_at", "last_modified")
+
+
 class Repo(Base):
     __tablename__ = "repos"
     # Ids are never reused (SQLite reuses the last one by default): signed tokens and URLs name repos by id.
     __table_args__ = (
         UniqueConstraint("type", "namespace", "name"),
         Index("ix_repos_type_id_key", "type", "id_key", unique=True),
+        # Listings sort by these within a type.
+        *(Index(f"ix_repos_type_{column}", "type", column) for column in SORTED_REPO_COLUMNS),
         {"sqlite_autoincrement": True},
     )
 
@@ -142,7 +149,11 @@ class Repo(Base):
     gated: Mapped[str] = mapped_column(String(16), default="")  # "", "auto" or "manual"
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_modified: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Popularity, kept here so that listings sort on indexed columns: `downloads` is the last 30 days.
     downloads: Mapped[int] = mapped_column(Integer, default=0)
+    downloads_all_time: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    likes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    trending_score: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     # Who created it (users' ids are never reused): an organization's contributors write to their own repos.
     creator_id: Mapped[int | None] = mapped_column(Integer, default=None)
 
@@ -367,3 +378,72 @@ class AccessRequest(Base):
     fields: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     rejection_reason: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class RepoCard(Base):
+    """What the default branch's README.md (and weights) say about a repository, indexed at every change of it.
+
+    `card` is the YAML front matter (the API's `cardData`), `warnings` what the Hub would warn about the card,
+    `commit` the default-branch commit it was read from; `safetensors`, `gguf` and `config` are the API's fields
+    of the same names, read from file headers (never whole weights).
+    """
+
+    __tablename__ = "repo_cards"
+
+    repo_id: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True)
+    commit: Mapped[str] = mapped_column(String(40))
+    card: Mapped[dict[str, Any]] = mapped_column(JSON)
+    card_text: Mapped[str] = mapped_column(Text, default="")  # the Markdown body, bounded, for full-text search
+    title: Mapped[str] = mapped_column(String(300), default="")
+    license: Mapped[str] = mapped_column(String(100), default="")
+    pipeline_tag: Mapped[str] = mapped_column(String(100), default="")
+    library_name: Mapped[str] = mapped_column(String(100), default="")
+    warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
+    safetensors: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    gguf: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    config: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    indexed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RepoTag(Base):
+    """One tag of a repository as listings filter on it (`license:mit`, `base_model:finetune:org/name`, `en`…)."""
+
+    __tablename__ = "repo_tags"
+    __table_args__ = (Index("ix_repo_tags_tag_repo_id", "tag", "repo_id"),)
+
+    repo_id: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(300), primary_key=True)
+
+
+class ModelBase(Base):
+    """An edge of the model tree: the model `repo_id` derives from `base_id` by `relation`.
+
+    `base_key` is the base's id lower-cased (ids are case-insensitive); the base may not exist on this hub.
+    `relation` is adapter, merge, quantized or finetune, as the card says or as inferred from the files.
+    """
+
+    __tablename__ = "model_bases"
+    __table_args__ = (Index("ix_model_bases_base_key_relation", "base_key", "relation"),)
+
+    repo_id: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True)
+    base_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    base_id: Mapped[str] = mapped_column(String(200))
+    relation: Mapped[str] = mapped_column(String(16))
+
+
+class Like(Base):
+    __tablename__ = "likes"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    repo_id: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DownloadDay(Base):
+    """Downloads of a repository on one UTC day, flushed in batches from memory (never on the download path)."""
+
+    __tablename__ = "download_days"
+
+    repo_id: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
