@@ -182,7 +182,7 @@ def _dataset_expectations(f: Family) -> dict[str, Any]:
         "resourceGroup": ("resource_group", lambda v: v is None),
         "sha": ("sha", lambda v: HEX40.match(v)),
         "siblings": ("siblings", lambda v: {s.rfilename for s in v} >= set(f.dataset_files)),
-        "tags": ("tags", lambda v: set(v) >= {"license:cc-by-4.0", "en"}),
+        "tags": ("tags", lambda v: set(v) >= {"license:cc-by-4.0", "language:en", "task_categories:text-generation"}),
         "trendingScore": ("trending_score", lambda v: v == 0),
         "usedStorage": ("used_storage", lambda v: v >= size),
     }
