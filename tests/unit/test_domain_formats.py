@@ -4,7 +4,7 @@ import json
 import pytest
 
 from modelyard.api.raw_path import decode_keeping_slashes
-from modelyard.domain.cards import front_matter, lenient_front_matter, tags_from_card
+from modelyard.domain.cards import front_matter, lenient_front_matter
 from modelyard.domain.commit_ops import parse_ndjson
 from modelyard.domain.dates import iso_z
 from modelyard.domain.errors import BadRequest, RangeNotSatisfiable
@@ -109,7 +109,7 @@ def test_card_front_matter():
     text = "---\nlicense: mit\ntags: [a, b]\nbase_model: org/base\n---\n# Title\n"
     card = front_matter(text)
     assert card["license"] == "mit"
-    assert tags_from_card(card) == ["a", "b", "license:mit", "base_model:org/base"]
+    assert card["tags"] == ["a", "b"]
     assert front_matter("# no metadata") == {}
     with pytest.raises(BadRequest):
         front_matter("---\nkey: [unclosed\n---\n")

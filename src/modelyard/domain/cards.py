@@ -78,24 +78,3 @@ def lenient_front_matter(text: str) -> dict[str, Any]:
         return front_matter(text)
     except Exception:  # whatever a committed README holds, repo info and listings must still answer
         return {}
-
-
-def tags_from_card(card: dict[str, Any]) -> list[str]:
-    tags: list[str] = []
-
-    def add(value: object, prefix: str = "") -> None:
-        values = value if isinstance(value, list) else [value]
-        for item in values:
-            if isinstance(item, str | int | float) and str(item):
-                tag = f"{prefix}{item}"
-                if tag not in tags:
-                    tags.append(tag)
-
-    add(card.get("tags", []))
-    add(card.get("library_name", ""))
-    add(card.get("pipeline_tag", ""))
-    add(card.get("language", []), "")
-    add(card.get("license", ""), "license:")
-    add(card.get("datasets", []), "dataset:")
-    add(card.get("base_model", []), "base_model:")
-    return tags
