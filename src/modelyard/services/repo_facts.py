@@ -15,10 +15,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Text, cast, func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from modelyard.db.models import ModelBase, Repo, RepoCard, RepoTag
-from modelyard.domain.card_index import derive_tags
 from modelyard.domain.errors import RepoNotFound
 from modelyard.domain.repo_fields import FieldRequest
 from modelyard.domain.repo_ids import RepoType
@@ -35,6 +34,7 @@ _CARD_FIELDS = (
     "widgetData", "model-index", "description", "citation", "paperswithcode_id", "sdk", "models", "datasets",
     "tags",
 )  # fmt: skip
+_TEXT_FIELDS = ("description", "citation")  # read from the card's Markdown body
 _GIT_FIELDS = ("siblings", "usedStorage", "mainSize")
 
 
@@ -119,7 +119,7 @@ def _load(session: Session, records: Sequence[RepoRecord], fields: FieldRequest)
         return {}
     pks = [record.pk for record in records]
     models = {record.ref.key: record.pk for record in records if record.ref.type is RepoType.MODEL}
-    cards = _cards(session, pks) if fields.wants(*_CARD_FIELDS) else {}
+    cards = _cards(session, pks, fields.wants(*_TEXT_FIELDS)) if fields.wants(*_CARD_FIELDS) else {}
     tags = _tags(session, pks) if "tags" in fields else {}
     bases = _bases(session, pks) if "baseModels" in fields else {}
     children = _children(session, models) if "childrenModelCount" in fields and models else {}
@@ -131,13 +131,13 @@ def _load(session: Session, records: Sequence[RepoRecord], fields: FieldRequest)
         facts[record.pk] = RepoFacts(
             commit=row.commit if row is not None else "",
             card=card,
-            card_text=row.card_text if row is not None else "",
+            card_text=getattr(row, "card_text", ""),
             pipeline_tag=row.pipeline_tag if row is not None else "",
             library_name=row.library_name if row is not None else "",
             config=row.config if row is not None else None,
             safetensors=row.safetensors if row is not None else None,
             gguf=row.gguf if row is not None else None,
-            tags=_ordered_tags(record.ref.type, row, tags.get(record.pk, [])),
+            tags=tags.get(record.pk, []),
             base_models=bases.get(record.pk, []),
             children=children.get(models.get(record.ref.key, -1), 0),
             spaces=spaces.get(record.pk, []),
@@ -145,32 +145,33 @@ def _load(session: Session, records: Sequence[RepoRecord], fields: FieldRequest)
     return facts
 
 
-def _cards(session: Session, pks: list[int]) -> dict[int, RepoCard]:
-    rows = session.scalars(select(RepoCard).where(RepoCard.repo_id.in_(pks))).all()
-    return {row.repo_id: row for row in rows}
+def _cards(session: Session, pks: list[int], with_text: bool) -> dict[int, Any]:
+    """The page's card rows, as plain rows (the Markdown body only when a property needs it: it can be long)."""
+    columns = [RepoCard.repo_id, RepoCard.commit, RepoCard.card, RepoCard.pipeline_tag, RepoCard.library_name]
+    columns += [RepoCard.config, RepoCard.safetensors, RepoCard.gguf]
+    if with_text:
+        columns.append(RepoCard.card_text)
+    return {row.repo_id: row for row in session.execute(select(*columns).where(RepoCard.repo_id.in_(pks)))}
 
 
 def _tags(session: Session, pks: list[int]) -> dict[int, list[str]]:
+    """Each repository's tags, sorted (repo_tags keeps no order)."""
     found: dict[int, list[str]] = defaultdict(list)
-    for repo_id, tag in session.execute(select(RepoTag.repo_id, RepoTag.tag).where(RepoTag.repo_id.in_(pks))):
+    query = select(RepoTag.repo_id, RepoTag.tag).where(RepoTag.repo_id.in_(pks)).order_by(RepoTag.repo_id, RepoTag.tag)
+    for repo_id, tag in session.execute(query):
         found[repo_id].append(tag)
     return found
 
 
-def _ordered_tags(repo_type: RepoType, row: RepoCard | None, indexed: list[str]) -> list[str]:
-    """The index's tags in the order the card gives them (repo_tags keeps none), then any others, sorted."""
-    if row is None or not isinstance(row.card, dict):
-        return sorted(indexed)
-    known = set(indexed)
-    from_card = [tag for tag in derive_tags(repo_type, row.card, [], row.card_text) if tag in known]
-    return from_card + sorted(known - set(from_card))
-
-
 def _bases(session: Session, pks: list[int]) -> dict[int, list[BaseModel]]:
-    base = aliased(Repo)
+    # A subquery per edge rather than an outer join, which SQLite answers by scanning every repository.
+    base_pk = (
+        select(Repo.id)
+        .where(Repo.type == RepoType.MODEL.value, Repo.id_key == ModelBase.base_key, ~Repo.private)
+        .scalar_subquery()
+    )
     query = (
-        select(ModelBase.repo_id, ModelBase.base_id, ModelBase.relation, base.id)
-        .outerjoin(base, (base.type == RepoType.MODEL.value) & (base.id_key == ModelBase.base_key) & ~base.private)
+        select(ModelBase.repo_id, ModelBase.base_id, ModelBase.relation, base_pk)
         .where(ModelBase.repo_id.in_(pks))
         .order_by(ModelBase.repo_id, ModelBase.base_key)
     )
@@ -181,14 +182,16 @@ def _bases(session: Session, pks: list[int]) -> dict[int, list[BaseModel]]:
 
 
 def _children(session: Session, models: dict[str, int]) -> dict[int, int]:
-    """Public models deriving from each of `models` (private ones count as missing, as everywhere)."""
-    query = (
-        select(ModelBase.base_key, func.count())
-        .join(Repo, Repo.id == ModelBase.repo_id)
-        .where(ModelBase.base_key.in_(list(models)), ~Repo.private)
-        .group_by(ModelBase.base_key)
+    """Public models deriving from each of `models` (private ones count as missing, as everywhere).
+
+    Each edge looks its child up by primary key: a join lets PostgreSQL hash every repository for a base with a
+    few children."""
+    public = (
+        select(func.count()).where(Repo.id == ModelBase.repo_id, ~Repo.private).correlate(ModelBase).scalar_subquery()
     )
-    return {models[key]: count for key, count in session.execute(query)}
+    edges = select(ModelBase.base_key, public.label("public")).where(ModelBase.base_key.in_(list(models))).subquery()
+    query = select(edges.c.base_key, func.sum(edges.c.public)).group_by(edges.c.base_key)
+    return {models[key]: int(count or 0) for key, count in session.execute(query)}
 
 
 def _spaces_using(session: Session, models: dict[str, int]) -> dict[int, list[str]]:
