@@ -40,11 +40,11 @@ class RepoRecord:
     gated: str
     created_at: datetime
     last_modified: datetime
-    downloads: int  # the last 30 days
+    downloads: int
     creator_id: int | None
-    downloads_all_time: int = 0
-    likes: int = 0
-    trending_score: float = 0.0
+    downloads_all_time: int
+    likes: int
+    trending_score: float
 
     @property
     def target(self) -> Target:
@@ -63,9 +63,9 @@ class RepoRecord:
             last_modified=row.last_modified,
             downloads=row.downloads,
             creator_id=row.creator_id,
-            downloads_all_time=row.downloads_all_time or 0,
-            likes=row.likes or 0,
-            trending_score=row.trending_score or 0.0,
+            downloads_all_time=row.downloads_all_time,
+            likes=row.likes,
+            trending_score=row.trending_score,
         )
 
 
