@@ -116,6 +116,15 @@ def test_new_repo_is_indexed_with_a_warning(server, api, repo_id):
     assert index["tags"] == []
 
 
+def test_new_space_is_indexed_with_its_sdk(server, api, unique_name, alice):
+    space = f"{alice.name}/{unique_name()}"
+    api.create_repo(space, repo_type="space", space_sdk="gradio")
+    index = index_of(server, f"spaces/{space}")
+    assert index["cardData"]["sdk"] == "gradio"
+    assert "gradio" in index["tags"]
+    assert index["baseModels"] == []
+
+
 def test_relation_inferred_from_files(server, api, make_repo):
     card = b"---\nbase_model: [org/a, org/b]\n---\n"
     merge = make_repo({"README.md": card})
