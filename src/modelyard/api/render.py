@@ -95,15 +95,15 @@ def _base_models(item: Item) -> Any:
     return {"relation": relation, "models": models}
 
 
-def _listed(key: str) -> Callable[[Item], Any]:
+def _card_ids(key: str) -> Callable[[Item], Any]:
     """A card's list of repository ids (a Space's `models` and `datasets`), as a list even when one is named."""
 
-    def value(item: Item) -> Any:
+    def ids(item: Item) -> Any:
         listed = item.facts.card.get(key)
         values = listed if isinstance(listed, list) else [listed]
-        return [value for value in values if isinstance(value, str)]
+        return [repo_id for repo_id in values if isinstance(repo_id, str)]
 
-    return value
+    return ids
 
 
 def _siblings(item: Item) -> Any:
@@ -160,8 +160,8 @@ _FIELDS: dict[str, Callable[[Item], Any]] = {
     "mainSize": lambda item: _present(item.main_size),
     # Spaces (never run here: no runtime, host, subdomain or region)
     "sdk": _card("sdk"),
-    "models": _listed("models"),
-    "datasets": _listed("datasets"),
+    "models": _card_ids("models"),
+    "datasets": _card_ids("datasets"),
     "runtime": lambda item: _ABSENT,
     "region": lambda item: _ABSENT,
     "subdomain": lambda item: _ABSENT,
