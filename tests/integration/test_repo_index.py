@@ -147,6 +147,19 @@ def test_relation_inferred_from_files(server, api, make_repo):
         "quantization_config": {"bits": 4},
     }
     assert "base_model:quantized:org/a" in index["tags"]
+    gguf = make_repo({"README.md": b"---\nbase_model: org/a\n---\n", "quant/model-Q4_K_M.gguf": b"GGUF" + bytes(60)})
+    assert index_of(server, gguf)["baseModels"] == [{"id": "org/a", "relation": "quantized"}]
+    declared = make_repo({"README.md": b"---\nbase_model: org/a\nbase_model_relation: finetune\n---\n", "x.gguf": b"G"})
+    assert index_of(server, declared)["baseModels"] == [{"id": "org/a", "relation": "finetune"}]
+
+
+def test_other_branches_leave_the_index_alone(server, api, make_repo):
+    repo = make_repo({"README.md": CARD.encode()})
+    before = index_of(server, repo)
+    api.create_branch(repo, branch="dev")
+    api.upload_file(path_or_fileobj=b"---\nlicense: mit\n---\n", path_in_repo="README.md", repo_id=repo, revision="dev")
+    api.create_tag(repo, tag="v1", revision="dev")
+    assert index_of(server, repo) == before
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ and the odd types YAML produces."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -238,8 +239,16 @@ def test_text_and_card_are_bounded():
 
 def test_title_is_the_first_level_one_heading():
     assert title_of("## Not this\n#Nor this\n# Yes  \n# Later") == "Yes"
+    assert title_of("```bash\n# a comment\n```\n~~~\n# another\n~~~\n# The Title ##\n") == "The Title"
+    assert title_of("# \n# ##\n#   Spaced  ") == "Spaced"
     assert title_of("no heading") == ""
     assert len(title_of("# " + "t" * 1000)) == 300
+
+
+def test_title_takes_linear_time():
+    started = time.perf_counter()
+    assert title_of("# " + " " * 200_000 + "x" + " " * 200_000 + "#" * 100_000) == "x"
+    assert time.perf_counter() - started < 1
 
 
 def test_config_subset():

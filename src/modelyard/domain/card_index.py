@@ -39,7 +39,6 @@ TEXT_FIELDS = (
     "base_model_relation", "pretty_name", "sdk",
 )  # fmt: skip
 LIST_FIELDS = ("license", "tags", "language", "datasets", "base_model", "metrics", *DATASET_TAG_FIELDS)
-_HEADING = re.compile(r"^# +(.+?)\s*#*\s*$", re.MULTILINE)
 _ARXIV = re.compile(r"arxiv\.org/(?:abs|pdf)/(\d{4}\.\d{4,5})", re.IGNORECASE)
 _NOT_FOUND = "README.md not found: the repository has no card"
 
@@ -82,9 +81,19 @@ def index_card(
 
 
 def title_of(body: str) -> str:
-    """The first level-1 heading (`# Title`) of the Markdown, or ""."""
-    match = _HEADING.search(body)
-    return match.group(1)[:MAX_TITLE] if match else ""
+    """The first level-1 heading (`# Title`, closing hashes dropped) of the Markdown outside code blocks, or ""."""
+    fence = ""
+    for line in body.splitlines():
+        stripped = line.strip()
+        if fence:
+            fence = "" if stripped.startswith(fence) else fence
+        elif stripped.startswith(("```", "~~~")):
+            fence = stripped[:3]
+        elif line.startswith("# "):
+            title = line[2:].strip().rstrip("#").strip()
+            if title:
+                return title[:MAX_TITLE]
+    return ""
 
 
 def derive_tags(repo_type: RepoType, card: dict[str, Any], bases: list[BaseModel], body: str = "") -> list[str]:

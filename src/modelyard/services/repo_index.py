@@ -154,7 +154,8 @@ def _index(
             row = RepoCard(repo_id=record.pk, safetensors=None, gguf=None)  # the weights are indexed elsewhere
             session.add(row)
         elif _stored_unchanged(session, row, index, config):
-            row.commit, row.indexed_at = head, utcnow()
+            if row.commit != head:  # a reindex of what is indexed already writes nothing
+                row.commit, row.indexed_at = head, utcnow()
             return
         row.commit = head
         row.card = index.card
@@ -181,9 +182,6 @@ def _stored_unchanged(session: Session, row: RepoCard, index: CardIndex, config:
     if stored != (*fresh, index.warnings) or row.config != config:
         return False
     tags = set(session.scalars(select(RepoTag.tag).where(RepoTag.repo_id == row.repo_id)))
-    bases = set(
-        session.execute(
-            select(ModelBase.base_key, ModelBase.base_id, ModelBase.relation).where(ModelBase.repo_id == row.repo_id)
-        ).tuples()
-    )
+    edges = select(ModelBase.base_key, ModelBase.base_id, ModelBase.relation).where(ModelBase.repo_id == row.repo_id)
+    bases = {tuple(edge) for edge in session.execute(edges)}
     return tags == set(index.tags) and bases == {(base.key, base.base_id, base.relation) for base in index.bases}

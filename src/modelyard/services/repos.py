@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime
+from types import ModuleType
 
 import pygit2
 from sqlalchemy import ColumnElement, and_, delete, func, select, update
@@ -179,7 +180,7 @@ def create_repo(hub: Hub, actor: Actor | None, ref: RepoRef, private: bool, sdk:
     except BaseException:
         hub.git.delete(storage_key)
         raise
-    _index(hub, record)
+    _repo_index().after_change(hub, record)  # its initial commit
     return record
 
 
@@ -231,17 +232,14 @@ def move_repo(hub: Hub, actor: Actor | None, source: RepoRef, target: RepoRef) -
             audit.record(session, audit.Event.REPO_MOVED, audit.repo_target(record.ref), actor, to=moved.ref.id)
     except IntegrityError:
         raise Conflict(f"A {target.type.value} repo named {target.id} already exists") from None
-    _index(hub, moved, moved=True)  # a model is not its own base: under its new id, one of its bases may be
+    _repo_index().after_move(hub, moved)  # a model is not its own base: under its new id, one of its bases may be
     return moved
 
 
-def _index(hub: Hub, record: RepoRecord, moved: bool = False) -> None:
-    from modelyard.services import repo_index  # it builds on this module
+def _repo_index() -> ModuleType:
+    from modelyard.services import repo_index  # imported late: it builds on this module
 
-    if moved:
-        repo_index.after_move(hub, record)
-    else:
-        repo_index.after_change(hub, record)
+    return repo_index
 
 
 def update_settings(
