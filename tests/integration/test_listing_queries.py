@@ -14,14 +14,13 @@ from conftest import _database
 from modelyard.config import Settings
 from modelyard.db.models import ModelBase, Repo, RepoCard, RepoTag
 from modelyard.domain.dates import utcnow
-from modelyard.domain.repo_fields import EXPANDABLE, listing_fields
+from modelyard.domain.repo_fields import EXPANDABLE, FILE_FIELDS, listing_fields
 from modelyard.domain.repo_ids import RepoType
 from modelyard.services import repo_facts
 from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord
 
 MODELS = 40
-GIT_FIELDS = {"siblings", "usedStorage"}  # read from git, not the database: left out of this hub without git
 
 
 @pytest.fixture
@@ -76,7 +75,8 @@ def _statements(hub: Hub, work: Callable[[], object]) -> int:
 
 def test_a_page_costs_the_same_queries_whatever_its_size(hub: Hub) -> None:
     records = _seed(hub)
-    fields = listing_fields(RepoType.MODEL, sorted(EXPANDABLE[RepoType.MODEL] - GIT_FIELDS), False, False, False)
+    from_database = sorted(EXPANDABLE[RepoType.MODEL] - FILE_FIELDS)  # this hub has no git repositories
+    fields = listing_fields(RepoType.MODEL, from_database, False, False, False)
     small = _statements(hub, lambda: repo_facts.page(hub, records[:2], fields))
     large = _statements(hub, lambda: repo_facts.page(hub, records, fields))
     assert small == large <= 5  # cards, tags, bases, children, Spaces

@@ -51,6 +51,7 @@ def test_listing_switches_widen_the_default_item():
     assert "siblings" not in plain and "cardData" not in plain
     full = listing_fields(RepoType.MODEL, [], full=True, card_data=False, config=False)
     assert "siblings" in full and "cardData" not in full  # models need cardData=true for it
+    assert full.reads_files and not plain.reads_files
     assert "cardData" in listing_fields(RepoType.DATASET, [], full=True, card_data=False, config=False)
     both = listing_fields(RepoType.MODEL, [], full=False, card_data=True, config=True)
     assert {"cardData", "config"} <= both.fields

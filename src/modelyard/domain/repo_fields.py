@@ -36,6 +36,8 @@ EXPANDABLE: dict[RepoType, frozenset[str]] = {
     RepoType.SPACE: frozenset(_SPACE_EXPAND),
 }
 
+# Read from git, one repository at a time (everything else comes from the database, a page at a time).
+FILE_FIELDS = frozenset({"siblings", "usedStorage", "mainSize"})
 # Always there, whatever was asked: the client requires `id`.
 IDENTITY = frozenset({"_id", "id"})
 
@@ -76,6 +78,11 @@ class FieldRequest:
 
     def wants(self, *names: str) -> bool:
         return any(name in self.fields for name in names)
+
+    @property
+    def reads_files(self) -> bool:
+        """Whether each item opens its git repository: a listing may want smaller pages then."""
+        return not self.fields.isdisjoint(FILE_FIELDS)
 
 
 def info_fields(repo_type: RepoType, expand: Sequence[str]) -> FieldRequest:

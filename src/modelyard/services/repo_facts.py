@@ -35,7 +35,6 @@ _CARD_FIELDS = (
     "tags",
 )  # fmt: skip
 _TEXT_FIELDS = ("description", "citation")  # read from the card's Markdown body
-_GIT_FIELDS = ("siblings", "usedStorage", "mainSize")
 
 
 @dataclass(frozen=True)
@@ -85,7 +84,7 @@ def info(hub: Hub, record: RepoRecord, revision: str, fields: FieldRequest, with
         indexed = _load(session, [record], fields).get(record.pk, RepoFacts())
     stale = fields.wants(*_CARD_FIELDS) and indexed.commit != snap.commit
     facts = _facts_from_git(snap, indexed) if stale else indexed
-    files = snap.git.files(snap.commit) if fields.wants(*_GIT_FIELDS) else None
+    files = snap.git.files(snap.commit) if fields.reads_files else None
     main_size = None
     if "mainSize" in fields:
         on_default = files if revision == DEFAULT_BRANCH else _files_at(hub, record, DEFAULT_BRANCH)
@@ -102,11 +101,11 @@ def page(hub: Hub, records: Sequence[RepoRecord], fields: FieldRequest) -> list[
         found = facts.get(record.pk, RepoFacts())
         sha: str | None = found.commit or None
         files = None
-        if fields.wants(*_GIT_FIELDS) or ("sha" in fields and sha is None):
+        if fields.reads_files or ("sha" in fields and sha is None):
             try:
                 git = open_git(hub, record)
                 sha = git.resolve(DEFAULT_BRANCH)
-                files = git.files(sha) if fields.wants(*_GIT_FIELDS) else None
+                files = git.files(sha) if fields.reads_files else None
             except RepoNotFound:  # deleted since the page was listed
                 continue
         items.append(Item(record, found, sha, record.last_modified, files, _size(files), with_blobs=False))
