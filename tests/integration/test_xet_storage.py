@@ -3,14 +3,18 @@ read back through every byte range, both as plain bytes and as the reconstructio
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import random
 import time
 import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
+from starlette.requests import Request
+from starlette.responses import Response
 
 from modelyard.config import Settings
 from modelyard.db.models import Repo
@@ -21,7 +25,8 @@ from modelyard.domain.xet.hashes import MerkleHash, chunk_hash, file_hash, verif
 from modelyard.domain.xet.shard import ShardFile, ShardXorb, serialize_shard
 from modelyard.domain.xet.terms import FileTerm
 from modelyard.domain.xet.xorb import MAX_CHUNK_SIZE, CompressionScheme, decompress_chunks, serialize_xorb
-from modelyard.services import lfs, xet, xet_read, xet_tokens, xet_uploads
+from modelyard.frontdoor.file_responses import object_response
+from modelyard.services import lfs, xet, xet_copies, xet_ingest, xet_read, xet_tokens, xet_uploads
 from modelyard.services.hub import Hub
 
 
@@ -281,6 +286,42 @@ def test_concurrent_commits_of_one_claim_hash_it_once(hub: Hub, monkeypatch):
         located = list(pool.map(lambda _: lfs.locate(hub, 1, {truth}, hash_claims=True), range(2)))
     assert len(passes) == 1
     assert all(truth in found and found[truth].xet is not None for found in located)
+
+
+def _sent_body(response: Response) -> bytes:
+    """What `response` sends to a GET (no zero-copy offered: the body comes in messages)."""
+    scope = {"type": "http", "method": "GET", "headers": [], "extensions": {}}
+    body = bytearray()
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.Event().wait()
+        return {}
+
+    async def send(message: dict[str, Any]) -> None:
+        body.extend(message.get("body", b""))
+
+    asyncio.run(response(scope, receive, send))
+    return bytes(body)
+
+
+def test_a_download_whose_blob_or_copy_goes_as_it_starts_is_served_whole(hub: Hub, tmp_path: Path):
+    """`modelyard admin xet-evict-lfs` removes LFS blobs that have a verified Xet file, and plain copies of Xet
+    files are evicted to make room: either may go between a download locating the object and opening the file.
+    The download then finds the Xet file (its plain copy, or rebuilt): the bytes, never a 500."""
+    data = random.Random(5).randbytes(300_000)
+    oid = hashlib.sha256(data).hexdigest()
+    source = tmp_path / "model.bin"
+    source.write_bytes(data)
+    file_hash = xet_ingest.ingest_file(hub, 1, source, oid)
+    xet.verify_claims(hub, 1, [oid])  # as the first commit does: hashed, and kept as a plain copy
+    copy = xet_copies.copies(hub).path(file_hash)
+    assert copy.is_file()
+    # As located a moment ago, when the object's blob was still there (it never is in this hub).
+    located = lfs.Content(len(data), True, xet.repo_file(hub, 1, oid))
+    request = Request({"type": "http", "method": "GET", "headers": []})
+    assert _sent_body(object_response(request, hub, 1, oid, located, {})) == data  # from the copy
+    copy.unlink()  # evicted too
+    assert _sent_body(object_response(request, hub, 1, oid, located, {})) == data  # rebuilt from the xorbs
 
 
 def test_a_file_over_the_size_limit_is_refused(tmp_path: Path):
