@@ -302,18 +302,17 @@ def _hash_and_record(hub: Hub, file_hash: str, claimed: str) -> str | None:
 
 
 def hash_file(hub: Hub, record: XetFileRecord, claimed: str) -> str:
-    """The sha256 of a Xet file's bytes: its verified sha256 if recorded, else hashed now and recorded (when the
-    file is registered already). The same pass keeps the bytes as the file's plain copy when they are `claimed`
-    (services/xet_copies.py), so the first download after the commit reads the copy.
+    """The sha256 of a registered Xet file's bytes: its verified sha256 if recorded, else hashed now and recorded.
+    The same pass keeps the bytes as the file's plain copy when they are `claimed` (services/xet_copies.py), so the
+    first download after the commit reads the copy.
 
     Single-flight: two commits (or pushes, or shard uploads) needing one file hashed at once hash it once. The one
     hashing holds the file's lock; the others wait for it, then find the sha256 recorded. The lock is one of 4096
     lock files under `<data dir>/xet/hashing/`, named by the file hash's first `HASH_LOCK_DIGITS` hex digits
     (gitstore/locks.py: threads queue on an in-process lock, processes sharing the data dir on an `flock`, which a
     dying process releases): bounded on disk, and two different files hashed at the same moment wait for each other
-    only when they share a lock file (1 time in 4096). A file not registered yet (a contributor's shard, hashed
-    before it is recorded: services/xet_uploads.py) has no row to record into: concurrent uploads of it may each
-    hash it. Past `HASH_WAIT_SECONDS` a waiter hashes the file itself: the lock saves work, it guards no data.
+    only when they share a lock file (1 time in 4096). Past `HASH_WAIT_SECONDS` a waiter hashes the file itself:
+    the lock saves work, it guards no data.
     """
     lock = hub.settings.data_dir / "xet" / "hashing" / record.hash[:HASH_LOCK_DIGITS]
     lock.parent.mkdir(parents=True, exist_ok=True)

@@ -123,8 +123,9 @@ def xorb_size(hub: Hub, xorb_hash: str) -> int | None:
 def register_shard(hub: Hub, grant: CasGrant, body: bytes) -> int:
     """Check an upload shard against the stored xorbs and register its files for the token's repository.
 
-    All files are checked before anything is written, and everything is written in one transaction:
-    a rejected shard registers nothing. Returns 1 when something new was registered, 0 otherwise.
+    All files are checked before anything is written, and everything is written in one transaction: a rejected
+    shard registers nothing (but the files of a contributor's, hashed first: `_hash_contributed_claims`). Returns 1
+    when something new was registered, 0 otherwise.
     """
     grant.require(WRITE)
     shard = parse_shard(body)
@@ -151,26 +152,21 @@ def register_shard(hub: Hub, grant: CasGrant, body: bytes) -> int:
     dedup_rows = _dedup_rows(shard, tables)
 
     _refuse_known_lies(hub, stored)
-    verified = {} if _writes_claims_unhashed(hub, grant) else _hash_contributed_claims(hub, stored)
-    shard_sha = store(hub).publish_shard(bytes(body))
     now = utcnow()
+    with hub.db.session() as session:
+        hashes = [name for name, _, _, _ in stored]
+        existing = set(session.scalars(select(XetFile.hash).where(XetFile.hash.in_(hashes)))) if hashes else set()
+    file_rows = [
+        {"hash": name, "size": size, "term_count": len(terms), "terms": pack_terms(terms), "created_at": now}
+        for name, size, terms, _ in stored
+        if name not in existing
+    ]
+    if not _writes_claims_unhashed(hub, grant):
+        _hash_contributed_claims(hub, stored, file_rows)
+    shard_sha = store(hub).publish_shard(bytes(body))
     with hub.db.session() as session:
         if session.get(Repo, grant.repo_pk) is None:
             raise NotFound("The repository of this Xet token no longer exists")
-        hashes = [name for name, _, _, _ in stored]
-        existing = set(session.scalars(select(XetFile.hash).where(XetFile.hash.in_(hashes)))) if hashes else set()
-        file_rows = [
-            {
-                "hash": name,
-                "size": size,
-                "term_count": len(terms),
-                "terms": pack_terms(terms),
-                "created_at": now,
-                "verified_sha256": verified.get(name),
-            }
-            for name, size, terms, _ in stored
-            if name not in existing
-        ]
         _insert_ignore(session, XetFile, file_rows, ["hash"])
         new = bool(file_rows)
         for name, size, _, sha256 in stored:
@@ -244,25 +240,31 @@ def _writes_claims_unhashed(hub: Hub, grant: CasGrant) -> bool:
     return grant.issuer == HUB or grants.still_allowed(hub, grant.issuer, grant.repo_pk, Action.WRITE)
 
 
-def _hash_contributed_claims(hub: Hub, stored: list[tuple[str, int, list[StoredTerm], str | None]]) -> dict[str, str]:
+def _hash_contributed_claims(
+    hub: Hub, stored: list[tuple[str, int, list[StoredTerm], str | None]], file_rows: list[dict[str, Any]]
+) -> None:
     """Hash the files of a contributor's shard (a non-writer's, who may upload to a public repository for a pull
-    request) before their claims are recorded; a false claim refuses the shard whole. Returns file -> sha256.
+    request) before its claims are recorded; a false claim refuses the shard whole.
 
     A repository keeps the first claim of a sha256 until it is refuted, so a false claim recorded unhashed would
     stand in front of the real file: a writer's commit of that sha256 would hash it, find it false and be refused,
     and the contributor could do it again before every try. Hashed here, a contributor's claim is true or never
     recorded. Writers pay nothing (theirs are hashed by their first commit, as before); a contributor pays the pass
     over the bytes with the upload instead of with the commit of the pull request, which then finds it done.
+
+    The files (`file_rows`, checked against the stored xorbs, and linked to no repository) are registered first, so
+    that the sha256 each hashes to is recorded: hf_xet gives up on a shard upload after 5 minutes and sends it
+    again, and the retry then waits for the first hash (single-flight, `xet.hash_file`) and finds it done instead
+    of starting over; a lie told again is refused at once (`_refuse_known_lies`).
     """
-    verified: dict[str, str] = {}
+    with hub.db.session() as session:
+        _insert_ignore(session, XetFile, file_rows, ["hash"])
     for name, size, terms, claimed in stored:
         if claimed is None:
             continue
-        if name not in verified:
-            verified[name] = xet.hash_file(hub, XetFileRecord(name, size, tuple(terms)), claimed)
-        if verified[name] != claimed:
-            raise _false_claim(name, claimed, verified[name])
-    return verified
+        actual = xet.hash_file(hub, XetFileRecord(name, size, tuple(terms)), claimed)  # each file once: recorded
+        if actual != claimed:
+            raise _false_claim(name, claimed, actual)
 
 
 def _false_claim(name: str, claimed: str, actual: str) -> ShardRejected:
