@@ -65,7 +65,7 @@ class PlainCopies:
         is queued). Open, it is read whole even if it is evicted meanwhile."""
         try:
             copy = open(self.path(record.hash), "rb")  # noqa: SIM115 - the response that sends it closes it
-        except FileNotFoundError:
+        except OSError:  # evicted, or something else in its place (a folder): no copy to serve
             copy = None
         if copy is not None:
             if os.fstat(copy.fileno()).st_size == record.size:
