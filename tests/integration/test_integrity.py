@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -127,6 +128,24 @@ def test_a_contributors_false_claim_cannot_block_the_writers_upload(
         for number, use_xet in enumerate((False, True)):
             got = _download(repo_id, path, "main", tmp_path / f"{path}-{number}", monkeypatch, use_xet=use_xet)
             assert got == data, f"{path} (xet={use_xet}) served other bytes"
+
+
+def test_concurrent_commits_of_one_xet_upload_hash_it_once(server, make_repo, alice_http, http):
+    """Two commits naming the sha256 of one Xet upload at the same time: one hashes the file, the other waits for it
+    and uses the result (the server logs each hash it computes)."""
+    repo_id = make_repo({"README.md": b"hello\n"})
+    data = os.urandom(24 * 1024 * 1024)
+    upload = build_upload(data, chunk_size=64 * 1024)
+    assert upload_by_hand(alice_http, repo_id, upload).status_code == 200
+
+    def commit(path: str) -> int:
+        body = ndjson(header_line(path), lfs_file_line(path, upload.sha256, len(data)))
+        return post_commit(alice_http, repo_id, body).status_code
+
+    with ThreadPoolExecutor(2) as pool:
+        assert list(pool.map(commit, ["a.bin", "b.bin"])) == [200, 200]
+    assert server.log_text().count(f"Hashed Xet file {upload.file_hash} ") == 1
+    assert http.get(f"/{repo_id}/resolve/main/b.bin").content == data
 
 
 def _fsck(server, *args: str) -> subprocess.CompletedProcess[str]:
