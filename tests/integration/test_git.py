@@ -549,3 +549,61 @@ def test_fetch_a_pull_request_ref_but_never_push_to_it(git: Git, api: HfApi, ali
     pushed = git("push", "origin", "HEAD:refs/pr/1", cwd=clone, check=False)
     _assert_rejected(pushed, "refs/pr/1: pull request and conversion refs are managed by the hub, not pushed")
     assert api.list_repo_refs(rid, include_pull_requests=True).pull_requests[0].target_commit == opened.oid
+
+
+def _quarantines(git_dir: Path) -> list[Path]:
+    return sorted((git_dir / "objects").glob("tmp_objdir-incoming-*"))
+
+
+def test_a_push_cut_off_leaves_a_quarantine_that_the_start_up_sweep_removes(
+    git: Git, api: HfApi, alice, server, make_repo, tmp_path: Path
+):
+    """A client that hangs up mid-push gets its `git receive-pack` killed, which leaves the objects received so far
+    in git's quarantine directory; the start-up sweep removes those untouched for a day, never a live push's."""
+    from modelyard.config import Settings
+    from modelyard.services import leftovers
+    from modelyard.services.hub import Hub
+
+    rid = make_repo({"README.md": README + os.urandom(8).hex().encode()})
+    head = api.model_info(rid).sha
+    (git_dir,) = [ref.parents[2] for ref in (server.data_dir / "git").glob("*/*.git/refs/heads/main")
+                  if ref.read_text().strip() == head]  # fmt: skip
+    git.login(alice.token)
+    clone = git.clone(rid, tmp_path / "clone")
+    (clone / "notes.txt").write_bytes(os.urandom(4 * 1024 * 1024).hex().encode())
+    new = git.commit_all(clone, "Big notes")
+    revs = f"{new}\n^{head}\n".encode()
+    pack = subprocess.run(["git", "pack-objects", "--stdout", "--revs"], input=revs, cwd=clone, capture_output=True)
+    assert pack.returncode == 0 and len(pack.stdout) > 1024 * 1024
+
+    def cut_off_push():
+        yield _pkt(f"{head} {new} refs/heads/main\0report-status\n") + b"0000"
+        yield pack.stdout[: len(pack.stdout) // 2]
+        deadline = time.monotonic() + 30
+        while not _quarantines(git_dir) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        raise ConnectionAbortedError("the client hangs up")
+
+    with pytest.raises(ConnectionAbortedError):
+        httpx.post(
+            f"{server.url}/{rid}.git/git-receive-pack",
+            content=cut_off_push(),
+            auth=("git", alice.token),
+            headers={"Content-Type": "application/x-git-receive-pack-request"},
+            timeout=60,
+        )
+    time.sleep(1)  # receive-pack is killed: nothing removes its quarantine
+    (left,) = _quarantines(git_dir)
+    assert api.model_info(rid).sha == head
+    two_days_ago = time.time() - 2 * 24 * 3600
+    for path in [left, *left.rglob("*")]:
+        os.utime(path, (two_days_ago, two_days_ago))
+    live = git_dir / "objects" / "tmp_objdir-incoming-live"  # a push being received right now
+    (live / "pack").mkdir(parents=True)
+
+    hub = Hub.open(Settings(data_dir=server.data_dir, database_url=server.db_url), migrate=False)
+    assert leftovers.sweep(hub) >= 1  # what `modelyard serve` runs at start-up
+    assert _quarantines(git_dir) == [live]
+    shutil.rmtree(live)
+    git("push", "origin", "main", cwd=clone)  # the repository is whole: the push goes through
+    assert api.model_info(rid).sha == new

@@ -11,8 +11,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 
 from helpers import error_text, header_line, lfs_file_line, ndjson, post_commit, sha256_bytes
@@ -91,6 +93,59 @@ def test_a_commit_naming_a_false_xet_claim_is_refused(make_repo, api, alice_http
     response = post_commit(alice_http, repo_id, ndjson(header_line("truth"), lfs_file_line("t.bin", oid, len(truth))))
     assert response.status_code == 200, error_text(response)
     assert http.get(f"/{repo_id}/resolve/main/t.bin").content == truth
+
+
+def test_a_contributors_false_claim_cannot_block_the_writers_upload(
+    server, api, bob, http, repo_id, monkeypatch, tmp_path
+):
+    """Anyone who can read a public repository may upload through Xet (for a pull request). A false claim of the
+    sha256 of a file the writer is about to upload, recorded unhashed, would stand in front of the real file and
+    refuse the writer's commit (as often as the contributor repeats it): a contributor's claims are hashed first."""
+    from huggingface_hub import constants
+
+    api.create_repo(repo_id)
+    data = os.urandom(300 * 1024)
+    oid = sha256_bytes(data)
+    with httpx.Client(base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {bob.token}"}) as bob_http:
+        lie = build_upload(os.urandom(len(data)), claimed_sha256=oid)
+        refused = upload_by_hand(bob_http, repo_id, lie)
+
+        monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", False)
+        monkeypatch.setenv("HF_XET_CACHE", str(tmp_path / "upload-cache"))
+        api.upload_file(path_or_fileobj=data, path_in_repo="weights.bin", repo_id=repo_id)  # the first try lands
+        assert refused.status_code == 400, error_text(refused)
+        assert lie.file_hash in error_text(refused) and sha256_bytes(lie.data) in error_text(refused)
+
+        # Again, now that the sha256 is committed, and with the true bytes (a contributor's real upload): the lie is
+        # refused, the truth accepted.
+        assert (
+            upload_by_hand(bob_http, repo_id, build_upload(os.urandom(len(data)), claimed_sha256=oid)).status_code
+            == 400
+        )
+        assert upload_by_hand(bob_http, repo_id, build_upload(data)).status_code == 200
+    api.upload_file(path_or_fileobj=data, path_in_repo="again.bin", repo_id=repo_id)
+    for path in ("weights.bin", "again.bin"):
+        for number, use_xet in enumerate((False, True)):
+            got = _download(repo_id, path, "main", tmp_path / f"{path}-{number}", monkeypatch, use_xet=use_xet)
+            assert got == data, f"{path} (xet={use_xet}) served other bytes"
+
+
+def test_concurrent_commits_of_one_xet_upload_hash_it_once(server, make_repo, alice_http, http):
+    """Two commits naming the sha256 of one Xet upload at the same time: one hashes the file, the other waits for it
+    and uses the result (the server logs each hash it computes)."""
+    repo_id = make_repo({"README.md": b"hello\n"})
+    data = os.urandom(24 * 1024 * 1024)
+    upload = build_upload(data, chunk_size=64 * 1024)
+    assert upload_by_hand(alice_http, repo_id, upload).status_code == 200
+
+    def commit(path: str) -> int:
+        body = ndjson(header_line(path), lfs_file_line(path, upload.sha256, len(data)))
+        return post_commit(alice_http, repo_id, body).status_code
+
+    with ThreadPoolExecutor(2) as pool:
+        assert list(pool.map(commit, ["a.bin", "b.bin"])) == [200, 200]
+    assert server.log_text().count(f"Hashed Xet file {upload.file_hash} ") == 1
+    assert http.get(f"/{repo_id}/resolve/main/b.bin").content == data
 
 
 def _fsck(server, *args: str) -> subprocess.CompletedProcess[str]:

@@ -3,21 +3,30 @@ read back through every byte range, both as plain bytes and as the reconstructio
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import random
+import time
 import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
+from starlette.requests import Request
+from starlette.responses import Response
 
 from modelyard.config import Settings
 from modelyard.db.models import Repo
 from modelyard.domain.dates import utcnow
 from modelyard.domain.errors import RangeNotSatisfiable, TooLarge
+from modelyard.domain.xet.errors import ShardRejected
 from modelyard.domain.xet.hashes import MerkleHash, chunk_hash, file_hash, verification_hash, xorb_hash
 from modelyard.domain.xet.shard import ShardFile, ShardXorb, serialize_shard
 from modelyard.domain.xet.terms import FileTerm
 from modelyard.domain.xet.xorb import MAX_CHUNK_SIZE, CompressionScheme, decompress_chunks, serialize_xorb
-from modelyard.services import lfs, xet, xet_read, xet_tokens, xet_uploads
+from modelyard.frontdoor.file_responses import object_response
+from modelyard.services import lfs, xet, xet_copies, xet_ingest, xet_read, xet_tokens, xet_uploads
 from modelyard.services.hub import Hub
 
 
@@ -31,6 +40,12 @@ def _hub_with_one_repo(settings: Settings) -> Hub:
                  created_at=now, last_modified=now, downloads=0)
         )  # fmt: skip
     return hub
+
+
+# A write grant whose shard claims are recorded unhashed, as a writer's are (the hub's own: no access token behind it).
+WRITER = xet_tokens.CasGrant(1, xet_tokens.WRITE, 2**40, xet_tokens.HUB)
+# A contributor's: a write grant from an access token that may not write to the repository (here: none at all).
+CONTRIBUTOR = xet_tokens.CasGrant(1, xet_tokens.WRITE, 2**40)
 
 
 @pytest.fixture
@@ -60,7 +75,7 @@ def _store(hub: Hub, grant: xet_tokens.CasGrant, chunks: list[bytes], scheme: Co
 
 def _build_file(hub: Hub, seed: int) -> tuple[bytes, xet.XetFileRecord]:
     rng = random.Random(seed)
-    grant = xet_tokens.CasGrant(1, xet_tokens.WRITE, 2**40)
+    grant = WRITER
     xorbs = [_chunks(rng, n) for n in (9, 14, 5)]
     schemes = (CompressionScheme.LZ4, CompressionScheme.BG4_LZ4, CompressionScheme.NONE)
     names = [_store(hub, grant, chunks, scheme) for chunks, scheme in zip(xorbs, schemes, strict=True)]
@@ -104,7 +119,7 @@ def test_every_range_reads_back_exactly(hub: Hub, monkeypatch):
 def test_reading_holds_one_batch_at_a_time(hub: Hub):
     """Reading a 16 MiB file allocates about a piece at a time, not the file or a large window of it (25 MB
     before issue 7)."""
-    grant = xet_tokens.CasGrant(1, xet_tokens.WRITE, 2**40)
+    grant = WRITER
     chunks = [random.Random(7).randbytes(MAX_CHUNK_SIZE) for _ in range(64)]  # random: stored uncompressed
     name = _store(hub, grant, chunks, CompressionScheme.LZ4)
     leaves = [(chunk_hash(c), len(c)) for c in chunks] * 2
@@ -176,9 +191,9 @@ def test_dedup_answer_lists_the_uploaded_xorbs(hub: Hub):
     assert xet_uploads.dedup_answer(hub, xet_tokens.CasGrant(1, xet_tokens.READ, 2**40), "00" * 32) is None
 
 
-def _repeated_file_shard(hub: Hub, grant: xet_tokens.CasGrant, repeats: int, claims: list[str]) -> bytes:
+def _repeated_file_shard(hub: Hub, grant: xet_tokens.CasGrant, repeats: int, claims: list[str], seed: int = 3) -> bytes:
     """A shard whose files all name one file (one small xorb read `repeats` times), each claiming a sha256."""
-    chunks = _chunks(random.Random(3), 4)
+    chunks = _chunks(random.Random(seed), 4)
     name = _store(hub, grant, chunks, CompressionScheme.NONE)
     leaves = [(chunk_hash(c), len(c)) for c in chunks]
     term = FileTerm(name, 0, len(chunks), sum(len(c) for c in chunks))
@@ -190,7 +205,7 @@ def _repeated_file_shard(hub: Hub, grant: xet_tokens.CasGrant, repeats: int, cla
 def test_claims_naming_one_file_hash_it_once(hub: Hub, monkeypatch):
     """A client controls how many bytes its claims cost to verify (one small xorb, read again and again):
     claims naming the same file must not multiply that work."""
-    grant = xet_tokens.CasGrant(1, xet_tokens.WRITE, 2**40)
+    grant = WRITER
     claims = [f"{n:02x}" * 32 for n in range(5)]
     assert xet_uploads.register_shard(hub, grant, _repeated_file_shard(hub, grant, 3, claims)) == 1
     hashed = []
@@ -209,7 +224,7 @@ def test_claims_naming_one_file_hash_it_once(hub: Hub, monkeypatch):
 def test_reads_never_hash_claims(hub: Hub, monkeypatch):
     """Downloads (resolve, the batch API, signed URLs) look claims up without hashing them: only writers and fsck
     pay for that, so an anonymous reader cannot make the server rebuild files that nobody committed."""
-    grant = xet_tokens.CasGrant(1, xet_tokens.WRITE, 2**40)
+    grant = WRITER
     claims = ["ef" * 32]
     assert xet_uploads.register_shard(hub, grant, _repeated_file_shard(hub, grant, 2, claims)) == 1
     hashed = []
@@ -226,9 +241,92 @@ def test_reads_never_hash_claims(hub: Hub, monkeypatch):
     assert len(hashed) == 1
 
 
+def _counting_passes(monkeypatch, pause: float = 0.0) -> list[str]:
+    """The Xet files whose bytes are rebuilt from now on, one entry per pass (hashing, keeping a plain copy); the
+    first pass lingers `pause` seconds before its first byte."""
+    passes: list[str] = []
+    real = xet_read.iter_file_bytes
+
+    def rebuild(hub, record, start, end):
+        passes.append(record.hash)
+        if len(passes) == 1:
+            time.sleep(pause)
+        return real(hub, record, start, end)
+
+    monkeypatch.setattr(xet_read, "iter_file_bytes", rebuild)
+    return passes
+
+
+def _repeated_file_sha256(repeats: int) -> str:
+    return hashlib.sha256(b"".join(_chunks(random.Random(3), 4)) * repeats).hexdigest()
+
+
+def test_a_contributors_claims_are_hashed_before_they_are_recorded(hub: Hub, monkeypatch):
+    """A non-writer's false claim is refused with its shard, before it can stand in front of a writer's real file;
+    a true one is recorded verified, so that the commit of the pull request has nothing left to hash."""
+    lie = "ab" * 32
+    with pytest.raises(ShardRejected, match=lie):
+        xet_uploads.register_shard(hub, CONTRIBUTOR, _repeated_file_shard(hub, CONTRIBUTOR, 2, [lie], seed=4))
+    assert lfs.locate(hub, 1, {lie}, hash_claims=True) == {} and xet.refuted_claims(hub, 1, [lie]) == {}
+
+    truth = _repeated_file_sha256(2)
+    assert xet_uploads.register_shard(hub, CONTRIBUTOR, _repeated_file_shard(hub, CONTRIBUTOR, 2, [truth])) == 1
+    passes = _counting_passes(monkeypatch)
+    found = lfs.locate(hub, 1, {truth}, hash_claims=True)
+    assert found[truth].xet is not None and found[truth].size == 2 * len(b"".join(_chunks(random.Random(3), 4)))
+    assert passes == []
+
+
+def test_concurrent_commits_of_one_claim_hash_it_once(hub: Hub, monkeypatch):
+    """Two commits (or pushes) needing the same unhashed claim at once: one hashes it, the other waits and uses it."""
+    truth = _repeated_file_sha256(3)
+    assert xet_uploads.register_shard(hub, WRITER, _repeated_file_shard(hub, WRITER, 3, [truth])) == 1
+    passes = _counting_passes(monkeypatch, pause=0.5)  # the first hash is still running when the second commit asks
+    with ThreadPoolExecutor(2) as pool:
+        located = list(pool.map(lambda _: lfs.locate(hub, 1, {truth}, hash_claims=True), range(2)))
+    assert len(passes) == 1
+    assert all(truth in found and found[truth].xet is not None for found in located)
+
+
+def _sent_body(response: Response) -> bytes:
+    """What `response` sends to a GET (no zero-copy offered: the body comes in messages)."""
+    scope = {"type": "http", "method": "GET", "headers": [], "extensions": {}}
+    body = bytearray()
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.Event().wait()
+        return {}
+
+    async def send(message: dict[str, Any]) -> None:
+        body.extend(message.get("body", b""))
+
+    asyncio.run(response(scope, receive, send))
+    return bytes(body)
+
+
+def test_a_download_whose_blob_or_copy_goes_as_it_starts_is_served_whole(hub: Hub, tmp_path: Path):
+    """`modelyard admin xet-evict-lfs` removes LFS blobs that have a verified Xet file, and plain copies of Xet
+    files are evicted to make room: either may go between a download locating the object and opening the file.
+    The download then finds the Xet file (its plain copy, or rebuilt): the bytes, never a 500."""
+    data = random.Random(5).randbytes(300_000)
+    oid = hashlib.sha256(data).hexdigest()
+    source = tmp_path / "model.bin"
+    source.write_bytes(data)
+    file_hash = xet_ingest.ingest_file(hub, 1, source, oid)
+    xet.verify_claims(hub, 1, [oid])  # as the first commit does: hashed, and kept as a plain copy
+    copy = xet_copies.copies(hub).path(file_hash)
+    assert copy.is_file()
+    # As located a moment ago, when the object's blob was still there (it never is in this hub).
+    located = lfs.Content(len(data), True, xet.repo_file(hub, 1, oid))
+    request = Request({"type": "http", "method": "GET", "headers": []})
+    assert _sent_body(object_response(request, hub, 1, oid, located, {})) == data  # from the copy
+    copy.unlink()  # evicted too
+    assert _sent_body(object_response(request, hub, 1, oid, located, {})) == data  # rebuilt from the xorbs
+
+
 def test_a_file_over_the_size_limit_is_refused(tmp_path: Path):
     """A file no repository may hold is not registered, so no download can make the server hash it."""
     small = _hub_with_one_repo(Settings(data_dir=tmp_path / "data", max_file_size=1000))
-    grant = xet_tokens.CasGrant(1, xet_tokens.WRITE, 2**40)
+    grant = WRITER
     with pytest.raises(TooLarge):
         xet_uploads.register_shard(small, grant, _repeated_file_shard(small, grant, 1000, ["ab" * 32]))

@@ -19,7 +19,7 @@ import httpx
 import pytest
 import uvicorn
 
-from modelyard.frontdoor.streaming import BlobFileResponse
+from modelyard.frontdoor.streaming import BlobFileResponse, open_file
 from modelyard.http_protocol import PATHSEND, ZEROCOPYSEND, ConnectionLimits, LimitedHttpProtocol
 
 DATA = os.urandom(3 * 1024 * 1024 + 17)
@@ -102,8 +102,9 @@ def test_head_sends_no_file_bytes(server: str):
 @pytest.mark.parametrize(
     ("extensions", "range_header", "body_types"),
     [
-        ({PATHSEND: {}, ZEROCOPYSEND: {}}, None, [PATHSEND]),
+        ({PATHSEND: {}, ZEROCOPYSEND: {}}, None, [ZEROCOPYSEND]),  # the open file, not its path: see below
         ({PATHSEND: {}, ZEROCOPYSEND: {}}, "bytes=5-", [ZEROCOPYSEND]),
+        ({PATHSEND: {}}, None, ["http.response.body"] * 7),  # pathsend alone would open the path again
         ({}, "bytes=5-", ["http.response.body"] * 7),  # none offered: 512 KiB reads
     ],
 )
@@ -121,6 +122,42 @@ def test_blob_responses_use_the_extensions_offered(tmp_path: Path, extensions, r
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    asyncio.run(BlobFileResponse(path)(scope, receive, send))
+    asyncio.run(BlobFileResponse(open_file(path))(scope, receive, send))
     assert sent[0]["type"] == "http.response.start"
     assert [m["type"] for m in sent[1:] if m.get("body", True)] == body_types
+
+
+@pytest.mark.parametrize("extensions", [{PATHSEND: {}, ZEROCOPYSEND: {}}, {PATHSEND: {}}, {}])
+@pytest.mark.parametrize(("range_header", "start"), [(None, 0), ("bytes=5-", 5)])
+def test_a_blob_removed_once_opened_is_still_sent_whole(tmp_path: Path, extensions, range_header, start):
+    """An LFS blob or a plain copy of a Xet file may be evicted while a download starts: once the response has it
+    open, it sends every byte (it used to stat and open the path later: a 500). Before that, `open_file` says it
+    is gone, and the download looks elsewhere (frontdoor/file_responses.object_response)."""
+    path = tmp_path / "blob.bin"
+    path.write_bytes(DATA)
+    response = BlobFileResponse(open_file(path), media_type="application/octet-stream")
+    path.unlink()
+    assert open_file(path) is None
+    headers = [(b"range", range_header.encode())] if range_header else []
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "headers": headers,
+        "extensions": extensions,
+        "asgi": {"spec_version": "2.4"},
+    }
+    body = bytearray()
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.Event().wait()
+        return {}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == ZEROCOPYSEND:  # what the server does with it: the kernel reads the open file
+            body.extend(os.pread(message["file"].fileno(), message["count"], message["offset"]))
+        elif message["type"] == "http.response.body":
+            body.extend(message.get("body", b""))
+
+    asyncio.run(response(scope, receive, send))
+    assert bytes(body) == DATA[start:]
+    assert response.file.closed

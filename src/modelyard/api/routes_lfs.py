@@ -12,8 +12,8 @@ from modelyard.domain.lfs_pointer import LFS_JSON
 from modelyard.domain.repo_ids import RepoType
 from modelyard.frontdoor.access import OpenAction, declared, repo_access
 from modelyard.frontdoor.deps import base_url, get_actor, get_hub, json_body
-from modelyard.frontdoor.file_responses import xet_file_response
-from modelyard.frontdoor.streaming import BlobFileResponse, receive_into
+from modelyard.frontdoor.file_responses import object_response
+from modelyard.frontdoor.streaming import receive_into
 from modelyard.services import lfs
 from modelyard.services.access import Action
 from modelyard.services.hub import Hub
@@ -131,6 +131,4 @@ def download(
     request: Request, repo_pk: int, oid: str, size: int, exp: int, sig: str, tid: int = 0, hub: Hub = Depends(get_hub)
 ) -> Response:
     content = lfs.downloadable(hub, _ticket(hub, "download", repo_pk, oid, size, 0, tid, exp, sig))
-    if not content.blob and content.xet is not None:
-        return xet_file_response(request, hub, content.xet.hash, {})  # stored as Xet only: its plain copy, or rebuilt
-    return BlobFileResponse(hub.blobs.path(oid), media_type="application/octet-stream")
+    return object_response(request, hub, repo_pk, oid, content, {})  # the blob, or the Xet file's copy or rebuild

@@ -15,7 +15,6 @@ from modelyard.domain.repo_ids import RepoType
 from modelyard.frontdoor.access import repo_access
 from modelyard.frontdoor.deps import get_hub
 from modelyard.frontdoor.file_responses import resolve_lfs
-from modelyard.frontdoor.streaming import BlobFileResponse
 from modelyard.gitstore.repository import Entry
 from modelyard.services.access import Action
 from modelyard.services.files import Snapshot, file_entry, snapshot
@@ -57,10 +56,7 @@ async def _resolve(request: Request, hub: Hub, record: RepoRecord, revision: str
         headers["ETag"] = f'"{entry.lfs.oid}"'
         headers["X-Linked-Etag"] = f'"{entry.lfs.oid}"'
         headers["X-Linked-Size"] = str(entry.lfs.size)
-        xet_response = await resolve_lfs(request, hub, record, snap.commit, path, entry.lfs, headers, media_type)
-        if xet_response is not None:  # stored as Xet only
-            return xet_response
-        return BlobFileResponse(hub.blobs.path(entry.lfs.oid), headers=headers, media_type=media_type)
+        return await resolve_lfs(request, hub, record, snap.commit, path, entry.lfs, headers, media_type)
     headers["ETag"] = f'"{entry.oid}"'
     content = await run_in_threadpool(snap.git.read_blob, entry.oid)
     return _bytes_response(request, content, headers, media_type)

@@ -10,7 +10,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -161,9 +161,14 @@ def remove_stale(directory: Path, max_age: float) -> int:
     """Remove what a crash left in an upload directory: each file, or folder (a multipart upload's parts),
     untouched for `max_age` seconds. Something written to more recently is a live upload, maybe another
     process's, and stays. Returns how many entries went."""
+    return remove_stale_entries(list(directory.iterdir()) if directory.is_dir() else [], max_age)
+
+
+def remove_stale_entries(entries: Iterable[Path], max_age: float) -> int:
+    """Remove each of `entries` (a file, or a folder with everything in it) untouched for `max_age` seconds."""
     cutoff = time.time() - max_age
     removed = 0
-    for entry in list(directory.iterdir()) if directory.is_dir() else []:
+    for entry in entries:
         try:
             if _newest_mtime(entry) >= cutoff:
                 continue

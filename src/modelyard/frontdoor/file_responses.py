@@ -19,7 +19,7 @@ from modelyard.domain.errors import EntryNotFound, NotFound
 from modelyard.domain.lfs_pointer import LfsPointer
 from modelyard.domain.ranges import parse_range
 from modelyard.frontdoor.deps import base_url
-from modelyard.frontdoor.streaming import BlobFileResponse, PacedStreamingResponse
+from modelyard.frontdoor.streaming import BlobFileResponse, PacedStreamingResponse, open_file
 from modelyard.services import lfs, xet, xet_convert, xet_copies, xet_read
 from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord
@@ -34,7 +34,7 @@ def xet_file_response(
     size = record.size
     status, start, end = 200, 0, size
     selected = parse_range(request.headers.get("range"), size)
-    copy = xet_copies.copies(hub).find(record) if request.method == "GET" else None
+    copy = xet_copies.copies(hub).open_copy(record) if request.method == "GET" else None
     if copy is not None:  # served like an LFS blob; Range, HEAD and pacing as there
         return BlobFileResponse(copy, headers=headers, media_type=media_type)
     if selected is not None:
@@ -58,12 +58,11 @@ async def resolve_lfs(
     pointer: LfsPointer,
     headers: dict[str, str],
     media_type: str,
-) -> Response | None:
+) -> Response:
     """The large-file part of resolve (hub-api §7.1, xet.md §6.4).
 
     Adds `X-Xet-Hash` and the token refresh `Link` to `headers` when the file has a Xet reconstruction,
-    so that hf_xet downloads it through the CAS. Returns the response to send when the bytes exist only as
-    Xet (streamed from the xorbs), or None to let the caller send the LFS blob.
+    so that hf_xet downloads it through the CAS, and answers with the bytes (`object_response`).
     """
     located = await run_in_threadpool(lambda: lfs.locate(hub, record.pk, {pointer.oid}, hash_claims=False))
     content = located.get(pointer.oid)
@@ -74,10 +73,46 @@ async def resolve_lfs(
         headers["X-Xet-Hash"] = content.xet.hash
         headers["Link"] = f'<{token_url}>; rel="xet-auth"'
         headers["Access-Control-Expose-Headers"] = headers.get("Access-Control-Expose-Headers", "") + ", X-Xet-Hash"
-        if not content.blob:
-            return await run_in_threadpool(xet_file_response, request, hub, content.xet.hash, headers, media_type)
     else:
         await run_in_threadpool(xet_convert.schedule_missed, hub, record.pk, pointer.oid)
+    return await run_in_threadpool(object_response, request, hub, record.pk, pointer.oid, content, headers, media_type)
+
+
+def object_response(
+    request: Request,
+    hub: Hub,
+    repo_pk: int,
+    oid: str,
+    content: lfs.Content,
+    headers: dict[str, str],
+    media_type: str = "application/octet-stream",
+) -> Response:
+    """The bytes of a located large object: its LFS blob, else its Xet file (a plain copy, or rebuilt).
+
+    Its blob may be gone by the time it is opened: `modelyard admin xet-evict-lfs` removes blobs that have a verified
+    Xet file, maybe between this download locating the object and opening its blob. The object is then located
+    again, and its Xet file found. (A plain copy evicted the same way is caught by `xet_file_response`, which
+    rebuilds the bytes instead.) Call from a worker thread.
+    """
+    response = _stored_bytes(request, hub, oid, content, headers, media_type)
+    if response is None:
+        again = lfs.locate(hub, repo_pk, {oid}, hash_claims=False).get(oid)
+        response = None if again is None else _stored_bytes(request, hub, oid, again, headers, media_type)
+    if response is None:
+        raise NotFound(f"Object {oid} is no longer stored on this server")
+    return response
+
+
+def _stored_bytes(
+    request: Request, hub: Hub, oid: str, content: lfs.Content, headers: dict[str, str], media_type: str
+) -> Response | None:
+    """The response sending `content`; None when its blob went since it was located and it has no Xet file."""
+    if content.blob:
+        blob = open_file(hub.blobs.path(oid))
+        if blob is not None:
+            return BlobFileResponse(blob, headers=headers, media_type=media_type)
+    if content.xet is not None:
+        return xet_file_response(request, hub, content.xet.hash, headers, media_type)
     return None
 
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Iterable, Iterator
-from typing import Any, Protocol, TypeVar
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol, TypeVar
 
+import anyio
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
@@ -140,29 +144,63 @@ class PacedStreamingResponse(StreamingResponse):
 ZEROCOPYSEND = "http.response.zerocopysend"
 
 
+def open_file(path: Path) -> BinaryIO | None:
+    """`path` opened for a `BlobFileResponse`, or None when it is not there (removed since it was found)."""
+    try:
+        return open(path, "rb")  # the response closes it once it is sent
+    except FileNotFoundError:
+        return None
+
+
 class BlobFileResponse(FileResponse):
-    """FileResponse (Range, HEAD) sent zero-copy where the server offers it: the whole file with `pathsend` (as
-    Starlette does), a single range with `zerocopysend` (which Starlette does not use). Elsewhere it streams larger
-    reads than Starlette's, paced like `PacedStreamingResponse`: a slow download holds one read."""
+    """FileResponse (Range, HEAD) sent zero-copy where the server offers it (`zerocopysend`: the whole file or a
+    single range). Elsewhere it streams larger reads than Starlette's, paced like `PacedStreamingResponse`: a slow
+    download holds one read.
+
+    It sends a file opened beforehand (`open_file`), never its path: a blob or plain copy evicted once it is open
+    is still sent whole, and one evicted between being found and being opened is the caller's to answer otherwise
+    (`file_responses.object_response`), where a path opened later would turn into a 500. Starlette's `pathsend`
+    would open the path again, so the whole file goes as a `zerocopysend` of the open file instead."""
 
     chunk_size = 512 * 1024
 
+    def __init__(self, file: BinaryIO, **kwargs: Any) -> None:
+        super().__init__(file.name, stat_result=os.fstat(file.fileno()), **kwargs)
+        self.file = file
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self._zero_copy_ranges = ZEROCOPYSEND in scope.get("extensions", {})
-        await super().__call__(scope, receive, paced(send))
+        self._zero_copy = ZEROCOPYSEND in scope.get("extensions", {})
+        try:
+            await super().__call__(scope, receive, paced(send))
+        finally:
+            self.file.close()
+
+    @asynccontextmanager
+    async def _open_file(self) -> AsyncIterator[anyio.AsyncFile[bytes]]:
+        yield anyio.wrap_file(self.file)  # closed by __call__
+
+    async def _handle_simple(self, send: Send, send_header_only: bool, send_pathsend: bool) -> None:
+        if send_header_only or not self._zero_copy:
+            await super()._handle_simple(send, send_header_only, send_pathsend=False)
+            return
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        await send({"type": ZEROCOPYSEND, "file": self.file, "offset": 0, "count": self._size()})
 
     async def _handle_single_range(
         self, send: Send, start: int, end: int, file_size: int, send_header_only: bool
     ) -> None:
-        if send_header_only or not self._zero_copy_ranges:
+        if send_header_only or not self._zero_copy:
             await super()._handle_single_range(send, start, end, file_size, send_header_only)
             return
         headers = MutableHeaders(raw=list(self.raw_headers))
         headers["content-range"] = f"bytes {start}-{end - 1}/{file_size}"
         headers["content-length"] = str(end - start)
         await send({"type": "http.response.start", "status": 206, "headers": headers.raw})
-        with open(self.path, "rb") as file:  # a local file: opening it waits for none of its bytes
-            await send({"type": ZEROCOPYSEND, "file": file, "offset": start, "count": end - start})
+        await send({"type": ZEROCOPYSEND, "file": self.file, "offset": start, "count": end - start})
+
+    def _size(self) -> int:
+        assert self.stat_result is not None
+        return self.stat_result.st_size
 
     @classmethod
     def _parse_range_header(cls, http_range: str, file_size: int) -> list[tuple[int, int]]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import Option
 
+from modelyard.blobs.files import remove_stale_entries
 from modelyard.domain.errors import RepoNotFound, RepositoryBusy
 from modelyard.gitstore import locks
 from modelyard.gitstore.repository import GitRepository
@@ -20,6 +21,7 @@ from modelyard.gitstore.repository import GitRepository
 # In the repository's own directory: it goes with the repository, and git ignores files it does not know.
 WRITER_LOCK_NAME = "modelyard-writer.lock"
 TRASH_MARKER = ".deleted-"
+QUARANTINE_PREFIX = "tmp_objdir-incoming-"  # git's name for a push's objects until its hook accepts them
 
 
 def enable_fsync() -> None:
@@ -100,6 +102,17 @@ class GitStore:
         except locks.LockTimeout:
             raise self._busy() from None
         shutil.rmtree(trash, ignore_errors=True)
+
+    def sweep_quarantines(self, max_age: float) -> int:
+        """Remove the quarantine directories of pushes that were cut off; returns how many went.
+
+        `git receive-pack` receives a push's objects into `objects/tmp_objdir-incoming-*` and removes it once the
+        push is accepted or refused; a receive-pack killed first leaves it behind, with the whole pack it received:
+        the server kills it when the client hangs up mid-push (gitserve/process.py), and a crash does too. Only
+        those untouched for `max_age` go (their newest file counts): a live push keeps writing into its own, and
+        its checks in the pre-receive hook last minutes at most. One listing of `objects/` per repository.
+        """
+        return remove_stale_entries(self.root.glob(f"*/*.git/objects/{QUARANTINE_PREFIX}*"), max_age)
 
     def sweep_trash(self) -> int:
         """Finish deleting repositories whose deletion a crash interrupted; returns how many."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import struct
 import threading
+import time
 from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -36,6 +37,7 @@ from modelyard.domain.xet.hashes import MerkleHash
 from modelyard.domain.xet.reconstruction import plan_reconstruction
 from modelyard.domain.xet.terms import FileTerm
 from modelyard.domain.xet.xorb import XorbChunk
+from modelyard.gitstore import locks
 from modelyard.services.hub import Hub
 from modelyard.services.xet_tokens import CasGrant
 
@@ -47,6 +49,8 @@ CLAIMED = "xet"
 CAS_PREFIX = "/xet-cas"  # where the CAS API is mounted; casUrl = <origin> + CAS_PREFIX
 _CHUNK_TABLE_CACHE_ENTRIES = 512
 BATCH = 500  # rows per INSERT, values per IN (...)
+HASH_LOCK_DIGITS = 3  # 16**3 lock files make hashing a file single-flight (`hash_file`)
+HASH_WAIT_SECONDS = 3600.0
 
 _CHUNK = struct.Struct("<32sIII")  # raw hash, record offset, record length, uncompressed size
 _TERM = struct.Struct("<32sIIIII")  # xorb raw hash, chunk start, chunk end, unpacked bytes, record start, record end
@@ -286,19 +290,51 @@ def verify_claims(hub: Hub, repo_pk: int, sha256s: Iterable[str]) -> None:
 
 
 def _hash_and_record(hub: Hub, file_hash: str, claimed: str) -> str | None:
-    """The sha256 of a Xet file's bytes, recorded as its verified sha256; None if it cannot be reconstructed.
-    The same pass keeps the bytes as the file's plain copy when the claim holds (services/xet_copies.py)."""
-    from modelyard.services.xet_copies import copies  # builds on this module's records and tables
-
+    """The sha256 of a registered Xet file's bytes (`hash_file`); None if it cannot be reconstructed."""
     record = load_file(hub, file_hash)
     if record is None:
         return None
     try:
-        actual = copies(hub).hash_and_keep(record, claimed)  # the first download after the commit reads the copy
+        return hash_file(hub, record, claimed)
     except (OSError, ValueError, HubError) as error:  # a missing or damaged xorb: `modelyard admin fsck`
         log.error("Xet file %s (claimed as sha256 %s) cannot be reconstructed: %s", file_hash, claimed, error)
         return None
-    mark_verified(hub, file_hash, actual)
+
+
+def hash_file(hub: Hub, record: XetFileRecord, claimed: str) -> str:
+    """The sha256 of a registered Xet file's bytes: its verified sha256 if recorded, else hashed now and recorded.
+    The same pass keeps the bytes as the file's plain copy when they are `claimed` (services/xet_copies.py), so the
+    first download after the commit reads the copy.
+
+    Single-flight: two commits (or pushes, or shard uploads) needing one file hashed at once hash it once. The one
+    hashing holds the file's lock; the others wait for it, then find the sha256 recorded. The lock is one of 4096
+    lock files under `<data dir>/xet/hashing/`, named by the file hash's first `HASH_LOCK_DIGITS` hex digits
+    (gitstore/locks.py: threads queue on an in-process lock, processes sharing the data dir on an `flock`, which a
+    dying process releases): bounded on disk, and two different files hashed at the same moment wait for each other
+    only when they share a lock file (1 time in 4096). Past `HASH_WAIT_SECONDS` a waiter hashes the file itself:
+    the lock saves work, it guards no data.
+    """
+    lock = hub.settings.data_dir / "xet" / "hashing" / record.hash[:HASH_LOCK_DIGITS]
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with locks.exclusive(lock, HASH_WAIT_SECONDS):
+            return _hash_unless_known(hub, record, claimed)
+    except locks.LockTimeout:
+        log.warning("Hashing Xet file %s without its lock: still held after %g s", record.hash, HASH_WAIT_SECONDS)
+        return _hash_unless_known(hub, record, claimed)
+
+
+def _hash_unless_known(hub: Hub, record: XetFileRecord, claimed: str) -> str:
+    from modelyard.services.xet_copies import copies  # builds on this module's records and tables
+
+    with hub.db.session() as session:
+        known = session.scalar(select(XetFile.verified_sha256).where(XetFile.hash == record.hash))
+    if known is not None:  # hashed by whoever held the lock before
+        return known
+    started = time.monotonic()
+    actual = copies(hub).hash_and_keep(record, claimed)
+    mark_verified(hub, record.hash, actual)
+    log.info("Hashed Xet file %s (%d bytes) in %.2fs", record.hash, record.size, time.monotonic() - started)
     return actual
 
 

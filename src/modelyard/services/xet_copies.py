@@ -60,13 +60,18 @@ class PlainCopies:
     def path(self, file_hash: str) -> Path:
         return self.root / file_hash
 
-    def find(self, record: XetFileRecord) -> Path | None:
-        """The copy of `record` to serve, marked as just used; None when there is none (a rebuild is queued)."""
-        path = self.path(record.hash)
-        if self._intact(record):
-            with contextlib.suppress(FileNotFoundError):  # evicted meanwhile
-                os.utime(path)  # the least recently used go first
-                return path
+    def open_copy(self, record: XetFileRecord) -> BinaryIO | None:
+        """The copy of `record` to serve, opened and marked as just used; None when there is none whole (a rebuild
+        is queued). Open, it is read whole even if it is evicted meanwhile."""
+        try:
+            copy = open(self.path(record.hash), "rb")  # noqa: SIM115 - the response that sends it closes it
+        except OSError:  # evicted, or something else in its place (a folder): no copy to serve
+            copy = None
+        if copy is not None:
+            if os.fstat(copy.fileno()).st_size == record.size:
+                os.utime(copy.fileno())  # the least recently used go first
+                return copy
+            copy.close()
         self.schedule_rebuild(record)
         return None
 

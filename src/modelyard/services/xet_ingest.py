@@ -120,7 +120,8 @@ class _Ingest:
 def ingest_file(hub: Hub, repo_pk: int, path: Path, sha256: str) -> str:
     """Store the file at `path` as Xet for repository `repo_pk`, claiming `sha256`; returns its Xet file hash."""
     # The hub's own write grant: no access token stands behind it, and it never leaves this process.
-    grant = xet_tokens.CasGrant(repo_pk, xet_tokens.WRITE, int(time.time()) + xet_tokens.TOKEN_TTL_SECONDS)
+    expires = int(time.time()) + xet_tokens.TOKEN_TTL_SECONDS
+    grant = xet_tokens.CasGrant(repo_pk, xet_tokens.WRITE, expires, xet_tokens.HUB)
     ingest = _Ingest(hub, grant)
     chunker = StreamChunker()
     with path.open("rb") as source:

@@ -20,6 +20,9 @@ WRITE = "write"
 SCOPES = (READ, WRITE)
 TOKEN_TTL_SECONDS = 3600
 FETCH_URL_TTL_SECONDS = 3600
+# The issuer of the hub's own grants (the LFS -> Xet conversion): no access token stands behind them, no CAS token
+# carries it (`check_token` finds no such token), and they write only bytes the hub read itself.
+HUB = -1
 
 # Numbers of at most 19 digits: a longer one is not a token of ours, and never reaches int().
 _TOKEN = re.compile(r"^xet2\.([0-9]{1,19})\.(read|write)\.(-?[0-9]{1,19})\.([0-9]{1,19})\.([0-9a-f]{64})$")

@@ -3,7 +3,8 @@
 A xorb is verified whole (every chunk hashed, the Merkle root recomputed) before it is stored; a shard's files
 are checked against the stored chunk tables before anything is registered (§4.6). The sha256 a shard claims
 for a file is recorded for the token's repository, but stands for that sha256 only once verified
-(`xet.verify_claims`). See docs/architecture.md, "Xet storage → Trust".
+(`xet.verify_claims`); a contributor's is verified before it is recorded (`_hash_contributed_claims`). See
+docs/architecture.md, "Xet storage → Trust".
 """
 
 from __future__ import annotations
@@ -25,18 +26,21 @@ from modelyard.domain.xet.file_check import check_shard_file
 from modelyard.domain.xet.hashes import HASH_SIZE, MerkleHash, is_global_dedup_eligible
 from modelyard.domain.xet.shard import ShardXorb, dedup_answer_shard, parse_shard
 from modelyard.domain.xet.xorb import MAX_XORB_BODY_BYTES, parse_xorb
+from modelyard.services import grants, xet
+from modelyard.services.access import Action
 from modelyard.services.hub import Hub
 from modelyard.services.xet import (
     BATCH,
     CLAIMED,
     PackedChunks,
     StoredTerm,
+    XetFileRecord,
     load_chunk_tables,
     pack_chunks,
     pack_terms,
     store,
 )
-from modelyard.services.xet_tokens import WRITE, CasGrant
+from modelyard.services.xet_tokens import HUB, WRITE, CasGrant
 
 # A global-dedup answer returns the chunk's xorb and its neighbours from the same upload, up to these caps.
 DEDUP_ANSWER_MAX_XORBS = 32
@@ -119,8 +123,9 @@ def xorb_size(hub: Hub, xorb_hash: str) -> int | None:
 def register_shard(hub: Hub, grant: CasGrant, body: bytes) -> int:
     """Check an upload shard against the stored xorbs and register its files for the token's repository.
 
-    All files are checked before anything is written, and everything is written in one transaction:
-    a rejected shard registers nothing. Returns 1 when something new was registered, 0 otherwise.
+    All files are checked before anything is written, and everything is written in one transaction: a rejected
+    shard registers nothing (but the files of a contributor's, hashed first: `_hash_contributed_claims`). Returns 1
+    when something new was registered, 0 otherwise.
     """
     grant.require(WRITE)
     shard = parse_shard(body)
@@ -147,18 +152,21 @@ def register_shard(hub: Hub, grant: CasGrant, body: bytes) -> int:
     dedup_rows = _dedup_rows(shard, tables)
 
     _refuse_known_lies(hub, stored)
-    shard_sha = store(hub).publish_shard(bytes(body))
     now = utcnow()
+    with hub.db.session() as session:
+        hashes = [name for name, _, _, _ in stored]
+        existing = set(session.scalars(select(XetFile.hash).where(XetFile.hash.in_(hashes)))) if hashes else set()
+    file_rows = [
+        {"hash": name, "size": size, "term_count": len(terms), "terms": pack_terms(terms), "created_at": now}
+        for name, size, terms, _ in stored
+        if name not in existing
+    ]
+    if not _writes_claims_unhashed(hub, grant):
+        _hash_contributed_claims(hub, stored, file_rows)
+    shard_sha = store(hub).publish_shard(bytes(body))
     with hub.db.session() as session:
         if session.get(Repo, grant.repo_pk) is None:
             raise NotFound("The repository of this Xet token no longer exists")
-        hashes = [name for name, _, _, _ in stored]
-        existing = set(session.scalars(select(XetFile.hash).where(XetFile.hash.in_(hashes)))) if hashes else set()
-        file_rows = [
-            {"hash": name, "size": size, "term_count": len(terms), "terms": pack_terms(terms), "created_at": now}
-            for name, size, terms, _ in stored
-            if name not in existing
-        ]
         _insert_ignore(session, XetFile, file_rows, ["hash"])
         new = bool(file_rows)
         for name, size, _, sha256 in stored:
@@ -223,9 +231,44 @@ def _refuse_known_lies(hub: Hub, stored: list[tuple[str, int, list[StoredTerm], 
         )
         for name, verified in known:
             if verified != claims[name]:
-                raise ShardRejected(
-                    f"The shard claims sha256 {claims[name]} for Xet file {name}, whose content has sha256 {verified}"
-                )
+                raise _false_claim(name, claims[name], verified)
+
+
+def _writes_claims_unhashed(hub: Hub, grant: CasGrant) -> bool:
+    """Whether the shard's sha256 claims may be recorded unhashed (hashed by the first commit that uses them):
+    the hub's own (a conversion), or a writer's of the repository."""
+    return grant.issuer == HUB or grants.still_allowed(hub, grant.issuer, grant.repo_pk, Action.WRITE)
+
+
+def _hash_contributed_claims(
+    hub: Hub, stored: list[tuple[str, int, list[StoredTerm], str | None]], file_rows: list[dict[str, Any]]
+) -> None:
+    """Hash the files of a contributor's shard (a non-writer's, who may upload to a public repository for a pull
+    request) before its claims are recorded; a false claim refuses the shard whole.
+
+    A repository keeps the first claim of a sha256 until it is refuted, so a false claim recorded unhashed would
+    stand in front of the real file: a writer's commit of that sha256 would hash it, find it false and be refused,
+    and the contributor could do it again before every try. Hashed here, a contributor's claim is true or never
+    recorded. Writers pay nothing (theirs are hashed by their first commit, as before); a contributor pays the pass
+    over the bytes with the upload instead of with the commit of the pull request, which then finds it done.
+
+    The files (`file_rows`, checked against the stored xorbs, and linked to no repository) are registered first, so
+    that the sha256 each hashes to is recorded: hf_xet gives up on a shard upload after 5 minutes and sends it
+    again, and the retry then waits for the first hash (single-flight, `xet.hash_file`) and finds it done instead
+    of starting over; a lie told again is refused at once (`_refuse_known_lies`).
+    """
+    with hub.db.session() as session:
+        _insert_ignore(session, XetFile, file_rows, ["hash"])
+    for name, size, terms, claimed in stored:
+        if claimed is None:
+            continue
+        actual = xet.hash_file(hub, XetFileRecord(name, size, tuple(terms)), claimed)  # each file once: recorded
+        if actual != claimed:
+            raise _false_claim(name, claimed, actual)
+
+
+def _false_claim(name: str, claimed: str, actual: str) -> ShardRejected:
+    return ShardRejected(f"The shard claims sha256 {claimed} for Xet file {name}, whose content has sha256 {actual}")
 
 
 def _dedup_rows(shard: Any, tables: Mapping[MerkleHash, PackedChunks]) -> list[dict[str, Any]]:
