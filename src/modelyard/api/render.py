@@ -59,7 +59,9 @@ def repo_summary_json(record: RepoRecord) -> dict[str, Any]:
         "gated": record.gated or False,
         "disabled": False,
         "downloads": record.downloads,
-        "likes": 0,
+        "downloadsAllTime": record.downloads_all_time,
+        "likes": record.likes,
+        "trendingScore": round(record.trending_score),
         "createdAt": iso_z(record.created_at),
         "lastModified": iso_z(record.last_modified),
     }

@@ -42,6 +42,9 @@ class RepoRecord:
     last_modified: datetime
     downloads: int
     creator_id: int | None
+    downloads_all_time: int
+    likes: int
+    trending_score: float
 
     @property
     def target(self) -> Target:
@@ -60,6 +63,9 @@ class RepoRecord:
             last_modified=row.last_modified,
             downloads=row.downloads,
             creator_id=row.creator_id,
+            downloads_all_time=row.downloads_all_time,
+            likes=row.likes,
+            trending_score=row.trending_score,
         )
 
 
