@@ -2,15 +2,14 @@
 
 The download path (resolve, after the caller's access was checked and the file found) calls `count`, which touches
 only this process's DownloadTally. `flush`, run every `download_flush_seconds` by the serving process and once at
-shutdown (frontdoor/lifespan.py), adds the tally to `download_days` (an additive upsert, so that every process adds
-its own counts), adds it to `repos.downloads_all_time`, and recomputes `downloads` (30 days) and `trendingScore` in
-the same transaction. The first flush of each UTC day also refreshes every repository whose numbers decay with the
-date alone. See docs/popularity.md.
+shutdown (background/download_flusher.py), adds the tally to `download_days` (an additive upsert, so that every
+process adds its own counts), adds it to `repos.downloads_all_time`, and recomputes `downloads` (30 days) and
+`trendingScore` in the same transaction. The first flush of each UTC day also refreshes every repository whose
+numbers decay with the date alone. See docs/popularity.md.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections import OrderedDict
@@ -28,8 +27,6 @@ from modelyard.services import popularity
 from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord
 from modelyard.services.users import Actor
-
-log = logging.getLogger(__name__)
 
 LIBRARY_CACHE_SIZE = 4096
 UPSERT_BATCH = 300  # rows per INSERT: SQLite takes at most 32766 bound values in one statement
