@@ -78,6 +78,15 @@ LIBRARY_QUERIES: dict[str, Query] = {
 }
 
 
+def _terms_by_field(field: str) -> frozenset[str]:
+    queries = (DEFAULT_QUERY, *LIBRARY_QUERIES.values())
+    return frozenset(term.value for query in queries for terms in query for term in terms if term.field == field)
+
+
+# Every value any query looks for, by field: `may_count` is a few set lookups, for the many files that never count.
+_ANY_PATH, _ANY_EXTENSION, _ANY_FILENAME = (_terms_by_field(field) for field in ("path", "extension", "filename"))
+
+
 def _matches(query: Query, path_in_repo: str) -> bool:
     return any(all(term.matches(path_in_repo) for term in alternative) for alternative in query)
 
@@ -93,8 +102,12 @@ def may_count(repo_type: RepoType, path_in_repo: str) -> bool:
         return True
     if repo_type is RepoType.SPACE:
         return False
-    return _matches(DEFAULT_QUERY, path_in_repo) or any(
-        _matches(query, path_in_repo) for query in LIBRARY_QUERIES.values()
+    name = path_in_repo.rsplit("/", 1)[-1]
+    stem, dot, extension = name.rpartition(".")
+    return (
+        path_in_repo in _ANY_PATH
+        or (bool(dot) and extension in _ANY_EXTENSION)
+        or (stem if dot else name) in _ANY_FILENAME
     )
 
 
