@@ -69,6 +69,20 @@ def test_hf_hub_download_counts_the_query_file_only(api: HfApi, anon_api: HfApi,
     _settles_at(api, model_repo, 2)
 
 
+def test_a_library_named_by_the_card_has_its_own_query_file(api: HfApi, anon_api: HfApi, make_repo, tmp_path: Path):
+    adapter = make_repo(
+        {
+            "README.md": b"---\nlibrary_name: peft\nbase_model: org/base\n---\n# An adapter\n",
+            "adapter_config.json": b'{"peft_type": "LORA", "r": 8}\n',
+            "config.json": b'{"model_type": "bert"}\n',
+        }
+    )
+    anon_api.hf_hub_download(adapter, "config.json", cache_dir=tmp_path)  # not a PEFT model's query file
+    _settles_at(api, adapter, 0)
+    anon_api.hf_hub_download(adapter, "adapter_config.json", cache_dir=tmp_path)
+    _settles_at(api, adapter, 1)
+
+
 def test_snapshot_download_is_one_download_not_one_per_file(api: HfApi, anon_api: HfApi, model_repo: str, tmp_path):
     anon_api.snapshot_download(model_repo, cache_dir=tmp_path / "one")
     _settles_at(api, model_repo, 1)
