@@ -4,7 +4,11 @@ Goals (issues 2 and 9): a 1 GB download grows the server's memory by less than 1
 throughput of nginx (Debian's package, sendfile on) serving the same file in the same run with the same client;
 4 concurrent downloads of it reach at least 0.9x nginx's aggregate throughput.
 
-    .venv/bin/python bench/download_throughput.py [--size-mb 1024] [--rounds 5] [--concurrent 4]
+    .venv/bin/python bench/download_throughput.py [--size-mb 1024] [--rounds 5] [--concurrent 4] [--counted]
+
+With --counted the repository's card names `library_name: fasttext`, whose query file is any `*.bin`
+(docs/popularity.md): every download of the file is then a counted download, flushed every 5 s, and the count the
+API shows at the end is checked against the downloads made.
 
 Memory growth is counted from the server's RSS right after the upload, before its first download (a fresh server),
 to the peak over every download. One round right after the upload, while the server may still be busy with
@@ -54,6 +58,8 @@ REPO_ID = "bench/big"
 FILENAME = "big.bin"
 SLOW_RATE = "100M"  # curl --limit-rate for the slow reader: the server must hold back, not buffer the file
 SLOW_SECONDS = 5
+FLUSH_SECONDS = 5
+COUNTED_CARD = b"---\nlibrary_name: fasttext\n---\n# Bench model\n"
 
 
 @dataclass
@@ -73,6 +79,9 @@ def main() -> int:
         "--nginx-sendfile", choices=("on", "off"), default="on", help="nginx's sendfile (default on, the reference)"
     )
     parser.add_argument("--nginx-extra", default="", help="more nginx directives for its http block")
+    parser.add_argument(
+        "--counted", action="store_true", help="make the file the repository's query file: every download counts"
+    )
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     size = args.size_mb * MIB
@@ -99,7 +108,9 @@ def run(work: Path, size: int, args: argparse.Namespace) -> None:
     single_put = {"MODELYARD_LFS_MULTIPART_CHUNK_SIZE": str(size + MIB)}
     with (
         nginx_serving(www, work, **nginx_options) as nginx,
-        modelyard_serving(work, extra_env=single_put) as server,
+        modelyard_serving(
+            work, extra_env={**single_put, "MODELYARD_DOWNLOAD_FLUSH_SECONDS": str(FLUSH_SECONDS)}
+        ) as server,
     ):
         urls = {"nginx": f"{nginx.url}/{FILENAME}", "modelyard": f"{server.url}/{REPO_ID}/resolve/main/{FILENAME}"}
         pids = {"nginx": nginx.pid, "modelyard": server.pid}
@@ -110,6 +121,11 @@ def run(work: Path, size: int, args: argparse.Namespace) -> None:
         started = time.monotonic()
         commit = upload_with_huggingface_hub(server, REPO_ID, source, FILENAME)
         print(f"  commit {commit[:12]} in {time.monotonic() - started:.1f}s")
+        if args.counted:
+            card = work / "README.md"
+            card.write_bytes(COUNTED_CARD)
+            upload_with_huggingface_hub(server, REPO_ID, card, "README.md", create_repo=False)
+            print(f"  README.md names library_name: fasttext: every download of {FILENAME} counts")
         baseline_kib = rss_kib(server.pid)
         print(f"  server RSS before the first download: {baseline_kib / 1024:.1f} MiB")
 
@@ -163,6 +179,12 @@ def run(work: Path, size: int, args: argparse.Namespace) -> None:
             partial = curl_download(urls["modelyard"], extra_args=("--limit-rate", SLOW_RATE, "-m", str(SLOW_SECONDS)))
         sent = partial.size / MIB
         print(f"  {len(slow.samples)} samples while {sent:.0f} MiB went out; growth {slow.growth_mib:.1f} MiB")
+        if args.counted:
+            # Every GET from the first byte: eager, verify, warm-up, timed, concurrent, fast and slow reader.
+            made = 5 + args.rounds + (args.rounds * args.concurrent)
+            time.sleep(FLUSH_SECONDS + 1)
+            counted = httpx.get(f"{server.url}/api/models/{REPO_ID}").json()["downloads"]
+            print(f"Downloads counted: {counted} of {made} made, {verdict(counted == made)}")
 
     peak_mib = max(sampler.peak_mib for sampler in (eager_memory, settled_memory, fast, slow))
     summarize(size, eager, rounds, fast, slow, baseline_kib / 1024, peak_mib)

@@ -281,6 +281,8 @@ def _server_env(extra: dict[str, str]) -> dict[str, str]:
     # Tests send wrong tokens on purpose from 127.0.0.1, where every test client lives: only the throttling
     # tests (test_accounts.py) run a server with a limit low enough to reach.
     env["MODELYARD_AUTH_FAILURE_LIMIT"] = "1000000"
+    # Download counts reach the database within a fraction of a second, so tests see them without waiting long.
+    env["MODELYARD_DOWNLOAD_FLUSH_SECONDS"] = "0.2"
     env.update(extra)
     return env
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -17,11 +19,13 @@ from modelyard.api.routes_commit import router as commit_router
 from modelyard.api.routes_discussions import router as discussions_router
 from modelyard.api.routes_gating import router as gating_router
 from modelyard.api.routes_lfs import router as lfs_router
+from modelyard.api.routes_likes import router as likes_router
 from modelyard.api.routes_orgs import router as orgs_router
 from modelyard.api.routes_repos import router as repos_router
 from modelyard.api.routes_resolve import router as resolve_router
 from modelyard.api.routes_tokens import router as tokens_router
 from modelyard.api.routes_tree import router as tree_router
+from modelyard.background.download_flusher import flushing_download_counts
 from modelyard.config import Settings
 from modelyard.frontdoor import errors
 from modelyard.frontdoor.request_id import RequestIdMiddleware
@@ -34,8 +38,19 @@ from modelyard.xet.hub_routes import router as xet_hub_router
 
 def create_app(settings: Settings | None = None, hub: Hub | None = None) -> FastAPI:
     hub = hub or Hub.open(settings or Settings())
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with flushing_download_counts(hub):
+            yield
+
     app = FastAPI(
-        title="Modelyard", version=__version__, docs_url=None, redoc_url=None, openapi_url=openapi.OPENAPI_URL
+        title="Modelyard",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=openapi.OPENAPI_URL,
+        lifespan=lifespan,
     )
     app.state.hub = hub
     errors.install(app)
@@ -48,6 +63,7 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
         admin_router,
         tokens_router,
         orgs_router,
+        likes_router,  # /api/users/{user}/likes before the repository routes, which would read it as a repo id
         xet_hub_router,
         xet_cas_router,
         lfs_router,

@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     # one window; beyond them every authenticated request from there answers 429 until the window ends.
     auth_failure_limit: int = Field(default=20, gt=0)
     auth_failure_window_seconds: int = Field(default=600, gt=0)
+    # Each serving process counts downloads in memory and writes them to the database this often (and when it stops).
+    download_flush_seconds: float = Field(default=30, gt=0)
     tree_page_size: int = 1000
     commits_page_size: int = 50
     # Slow or stalled clients are cut off (http_protocol.py): seconds for the request head, and without progress

@@ -219,6 +219,10 @@ REPO_ROWS: dict[str, RepoRow | tuple[RepoRow, ...]] = {
     f"GET {A}/xet-read-token/{{revision}}": RepoRow(DOWNLOAD, lambda r: Probe(f"{r.api}/xet-read-token/main"), 200),
     f"GET {A}/xet-write-token/{{revision}}": RepoRow(CONTRIBUTE, lambda r: Probe(f"{r.api}/xet-write-token/main"), 200),
     f"GET {A}/storage": RepoRow(Level.READ, lambda r: Probe(f"{r.api}/storage"), 200),
+    # A like is the user's own act on a repository they can see, taken like a contribution (routes_likes.py).
+    f"POST {A}/like": RepoRow(CONTRIBUTE, lambda r: Probe(f"{r.api}/like"), 200),
+    f"DELETE {A}/like": RepoRow(CONTRIBUTE, lambda r: Probe(f"{r.api}/like"), 200),
+    f"GET {A}/likers": RepoRow(Level.READ, lambda r: Probe(f"{r.api}/likers"), 200),
     # Discussion #1 of every repository under test is the organization admin's (the world fixture opens it).
     f"GET {A}/discussions": RepoRow(Level.READ, lambda r: Probe(f"{r.api}/discussions"), 200),
     f"POST {A}/discussions": RepoRow(
@@ -352,6 +356,8 @@ ACTOR_ROWS: dict[str, ActorRow] = {
         lambda actor: {"anonymous": 401, "read-token": 403}.get(actor, 403 if actor.startswith("fine") else 404),
     ),
     "GET /api/users/{user}/overview": ActorRow(lambda w: Probe(f"/api/users/{w.admin.name}/overview"), _everyone(200)),
+    # Public, listing only the liked repositories the caller can see (tests/integration/test_popularity.py).
+    "GET /api/users/{user}/likes": ActorRow(lambda w: Probe(f"/api/users/{w.admin.name}/likes"), _everyone(200)),
     "GET /api/storage": ActorRow(lambda w: Probe("/api/storage"), _authenticated(200)),
     "GET /api/settings/repositories": ActorRow(lambda w: Probe("/api/settings/repositories"), _authenticated(200)),
     # Where the user may read; a fine-grained token lists only the repositories its grants reach.

@@ -13,13 +13,15 @@ from modelyard.api.raw_path import segment
 from modelyard.domain.ranges import parse_range
 from modelyard.domain.repo_ids import RepoType
 from modelyard.frontdoor.access import repo_access
-from modelyard.frontdoor.deps import get_hub
+from modelyard.frontdoor.deps import client_of, get_actor, get_hub
 from modelyard.frontdoor.file_responses import resolve_lfs
 from modelyard.gitstore.repository import Entry
+from modelyard.services import download_counts
 from modelyard.services.access import Action
 from modelyard.services.files import Snapshot, file_entry, snapshot
 from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord
+from modelyard.services.users import Actor
 
 router = APIRouter()
 
@@ -34,12 +36,21 @@ def split_special_ref(revision: str, path: str) -> tuple[str, str]:
     return revision, path
 
 
-async def _resolve(request: Request, hub: Hub, record: RepoRecord, revision: str, path: str) -> Response:
+async def _resolve(
+    request: Request, hub: Hub, record: RepoRecord, actor: Actor | None, revision: str, path: str
+) -> Response:
     revision, path = split_special_ref(segment(revision), segment(path))
+    who = download_counts.visitor(client_of(request).address, actor)
 
     def lookup() -> tuple[Snapshot, Entry]:
         snap = snapshot(hub, record, revision)
-        return snap, file_entry(snap, path)
+        entry = file_entry(snap, path)
+        size = entry.lfs.size if entry.lfs is not None else entry.size
+        selected = parse_range(request.headers.get("range"), size)  # a 416 counts nothing
+        start = selected[0] if selected is not None else None
+        user_agent = request.headers.get("user-agent", "")
+        download_counts.count(hub, record, snap.commit, path, snap.card, request.method, who, user_agent, start)
+        return snap, entry
 
     snap, entry = await run_in_threadpool(lookup)
     filename = path.rsplit("/", 1)[-1]
@@ -85,9 +96,10 @@ def _endpoint(repo_type: RepoType):  # type: ignore[no-untyped-def]
         revision: str,
         path: str,
         record: RepoRecord = Depends(repo_access(Action.DOWNLOAD, repo_type)),
+        actor: Actor | None = Depends(get_actor),
         hub: Hub = Depends(get_hub),
     ) -> Response:
-        return await _resolve(request, hub, record, revision, path)
+        return await _resolve(request, hub, record, actor, revision, path)
 
     return resolve
 

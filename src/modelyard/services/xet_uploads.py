@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from modelyard.blobs.files import TempFile
 from modelyard.db.models import LfsObject, Repo, XetDedupChunk, XetFile, XetRepoFile, XetShard, XetXorb
+from modelyard.db.upsert import dialect_insert
 from modelyard.domain.dates import utcnow
 from modelyard.domain.errors import NotFound, TooLarge
 from modelyard.domain.xet.errors import InvalidXorb, ShardRejected
@@ -51,23 +52,11 @@ DEDUP_KEY_EXPIRY_SECONDS = 7 * 24 * 3600
 # --- database helpers ----------------------------------------------------------------------------------
 
 
-def _insert(session: Session, model: type) -> Any:
-    """An INSERT that supports ON CONFLICT on both supported databases."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - the engine factory only makes these two
-        raise RuntimeError(f"unsupported database dialect {dialect}")
-    return insert(model)
-
-
 def _insert_ignore(session: Session, model: type, rows: list[dict[str, Any]], keys: list[str]) -> None:
     for i in range(0, len(rows), BATCH):
         batch = rows[i : i + BATCH]
         if batch:
-            session.execute(_insert(session, model).values(batch).on_conflict_do_nothing(index_elements=keys))
+            session.execute(dialect_insert(session, model).values(batch).on_conflict_do_nothing(index_elements=keys))
 
 
 # --- xorb upload -------------------------------------------------------------------------------------------
