@@ -22,6 +22,7 @@ from modelyard.api.routes_repos import router as repos_router
 from modelyard.api.routes_resolve import router as resolve_router
 from modelyard.api.routes_tokens import router as tokens_router
 from modelyard.api.routes_tree import router as tree_router
+from modelyard.api.routes_weights import router as weights_router
 from modelyard.config import Settings
 from modelyard.frontdoor import errors
 from modelyard.frontdoor.request_id import RequestIdMiddleware
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
         lfs_router,
         repos_router,
         tree_router,
+        weights_router,
         commit_router,
         discussions_router,
         gating_router,
