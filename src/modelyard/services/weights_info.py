@@ -2,8 +2,8 @@
 
 safetensors: `model.safetensors`, else the shards that `model.safetensors.index.json` lists, else a single variant
 (`model.safetensors.index.<variant>.json`, `model.<variant>.safetensors`), else a PEFT `adapter_model.safetensors`,
-as transformers and huggingface_hub look for them. Each file costs its 8-byte length and JSON header (one read of
-the first 64 KiB, a second only for a longer header). GGUF: the first `.gguf` file by path (every part of a split
+as transformers and huggingface_hub look for them. Each file costs exactly its 8-byte length and JSON header (two
+reads: a local read gains nothing from huggingface_hub's 100 kB guess, which saves a network round trip). GGUF: the first `.gguf` file by path (every part of a split
 one), read up to the end of its tensor infos (`domain/gguf_header`).
 
 Everything is read through `FileRanges`, from the LFS blob or the Xet file (only the chunks holding the header),
@@ -36,7 +36,6 @@ ADAPTER_FILE = "adapter_model.safetensors"
 _INDEX_VARIANT = re.compile(r"model\.safetensors\.index\.[^/]+\.json")
 _SINGLE_VARIANT = re.compile(r"model\.[^/]+\.safetensors")
 _SPLIT_GGUF = re.compile(r"(.+)-(\d{5})-of-(\d{5})\.gguf")
-FIRST_READ = 64 * 1024  # one read holds most headers (huggingface_hub reads 100 kB for the same reason)
 MAX_INDEX_SIZE = 16 * 1024 * 1024
 MAX_SHARDS = 10_000
 MAX_GGUF_PARTS = 512
@@ -127,15 +126,11 @@ def _header(ranges: FileRanges, entry: Entry) -> dict[str, Any]:
     """The parsed JSON header of one safetensors file, read from its first bytes only."""
     if ranges.bytes_read >= MAX_BYTES_PER_REPO:
         raise MalformedWeights(f"The repository's safetensors headers exceed {MAX_BYTES_PER_REPO} bytes")
-    first = ranges.read(entry, 0, FIRST_READ)
-    length = safetensors_header.header_length(first)
+    length = safetensors_header.header_length(ranges.read(entry, 0, safetensors_header.LENGTH_PREFIX))
     end = safetensors_header.LENGTH_PREFIX + length
     if end > entry.size:
         raise MalformedWeights(f"{entry.path}: the safetensors header runs past the end of the file")
-    data = first[safetensors_header.LENGTH_PREFIX : end]
-    if len(data) < length:
-        data += ranges.read(entry, len(first), end)
-    return safetensors_header.parse_header(data)
+    return safetensors_header.parse_header(ranges.read(entry, safetensors_header.LENGTH_PREFIX, end))
 
 
 def safetensors_headers(hub: Hub, snap: Snapshot, index_path: str) -> dict[str, Any]:
