@@ -87,7 +87,7 @@ def _read(hub: Hub, repo_id: str) -> weights_info.WeightsInfo:
 
 
 def _stored_as(hub: Hub, repo_id: str, path: str) -> str:
-    """"blob" when the file's bytes are an LFS blob, "xet" when they exist only as a Xet file."""
+    """ "blob" when the file's bytes are an LFS blob, "xet" when they exist only as a Xet file."""
     record = repos.get_repo(hub, None, RepoRef.parse(RepoType.MODEL, repo_id))
     entry = snapshot(hub, record, "main").git.entry(snapshot(hub, record, "main").commit, path)
     assert entry is not None and entry.lfs is not None
@@ -138,9 +138,11 @@ def test_sharded_safetensors_metadata_in_one_request(api, tiny_llama, make_repo)
     in_one = api.get_sharded_safetensors_metadata(repo_id)
     assert in_one.files_metadata == by_ranges.files_metadata
     assert in_one.weight_map == by_ranges.weight_map
-    assert in_one.metadata == by_ranges.metadata == json.loads(
-        (tiny_llama["sharded"] / "model.safetensors.index.json").read_text()
-    )["metadata"]
+    assert (
+        in_one.metadata
+        == by_ranges.metadata
+        == json.loads((tiny_llama["sharded"] / "model.safetensors.index.json").read_text())["metadata"]
+    )
 
 
 def _write_gguf(path: Path) -> None:

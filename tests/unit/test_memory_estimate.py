@@ -93,7 +93,8 @@ def test_attention_shape_from_gguf():
     assert attention_from_gguf({"layers": 2, "heads": 4, "kv_heads": 2, "hidden_size": 64}) == AttentionShape(
         (2, 2), 16, 16
     )
-    per_layer = attention_from_gguf({"layers": 3, "heads": 4, "kv_heads": [1, 2, 3], "key_length": 8, "value_length": 4})
+    shape = {"layers": 3, "heads": 4, "kv_heads": [1, 2, 3], "key_length": 8, "value_length": 4}
+    per_layer = attention_from_gguf(shape)
     assert per_layer is not None and per_layer.kv_cache_bytes(1, 2) == (1 + 2 + 3) * (8 + 4) * 2
     assert attention_from_gguf({"layers": 3, "kv_heads": [1, 2]}) is None
     assert attention_from_gguf({}) is None

@@ -3,6 +3,7 @@ malformed headers with MalformedWeights (never another exception)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import struct
 from pathlib import Path
@@ -47,7 +48,7 @@ def test_safetensors_counts_equal_the_safetensors_library(tmp_path: Path):
 
 @pytest.mark.parametrize(
     "prefix",
-    [b"", b"\x01\x00\x00", struct.pack("<Q", 0), struct.pack("<Q", 1), struct.pack("<Q", 2**63), struct.pack("<Q", 26_000_000)],
+    [b"", b"\x01\x00\x00", *(struct.pack("<Q", n) for n in (0, 1, 2**63, 26_000_000))],
 )
 def test_safetensors_header_lengths_out_of_bounds(prefix: bytes):
     with pytest.raises(MalformedWeights):
@@ -157,7 +158,7 @@ def test_gguf_large_header_is_read_in_growing_blocks(tmp_path: Path):
 
     header = gguf_header.parse_gguf(read, len(data))
     assert header.tokens is not None and header.tokens[99_999] == "token-099999"
-    assert all(a[1] == b[0] for a, b in zip(reads, reads[1:], strict=False)), "each byte is read once"
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(reads)), "each byte is read once"
     assert header.bytes_read == reads[-1][1] < 2 * header.end + gguf_header.FIRST_BLOCK
 
 

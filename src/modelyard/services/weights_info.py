@@ -3,8 +3,9 @@
 safetensors: `model.safetensors`, else the shards that `model.safetensors.index.json` lists, else a single variant
 (`model.safetensors.index.<variant>.json`, `model.<variant>.safetensors`), else a PEFT `adapter_model.safetensors`,
 as transformers and huggingface_hub look for them. Each file costs exactly its 8-byte length and JSON header (two
-reads: a local read gains nothing from huggingface_hub's 100 kB guess, which saves a network round trip). GGUF: the first `.gguf` file by path (every part of a split
-one), read up to the end of its tensor infos (`domain/gguf_header`).
+reads: a local read gains nothing from huggingface_hub's 100 kB guess, which saves a network round trip).
+GGUF: the first `.gguf` file by path (every part of a split one), read up to the end of its tensor infos
+(`domain/gguf_header`).
 
 Everything is read through `FileRanges`, from the LFS blob or the Xet file (only the chunks holding the header),
 and bounded: a header is user input. A malformed or missing file gives no metadata (None), never an error, so
