@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from modelyard.config import Settings
+from modelyard.db.models import RepoCard
 from modelyard.domain.repo_ids import RepoRef, RepoType
 from modelyard.services import lfs, repos, weights_info
 from modelyard.services.files import snapshot
@@ -81,6 +82,15 @@ def xet(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HF_XET_TELEMETRY_ENABLED", "false")
 
 
+def _indexed(hub: Hub, repo_id: str) -> tuple[dict | None, dict | None]:
+    """The weights fields the commit stored in the repository's index row."""
+    record = repos.get_repo(hub, None, RepoRef.parse(RepoType.MODEL, repo_id))
+    with hub.db.session() as session:
+        card = session.get(RepoCard, record.pk)
+        assert card is not None and card.commit == snapshot(hub, record, "main").commit
+        return card.safetensors, card.gguf
+
+
 def _read(hub: Hub, repo_id: str) -> weights_info.WeightsInfo:
     record = repos.get_repo(hub, None, RepoRef.parse(RepoType.MODEL, repo_id))
     return weights_info.read_weights(hub, snapshot(hub, record, "main"))
@@ -120,9 +130,9 @@ def test_safetensors_metadata_over_xet(xet, api, hub: Hub, tiny_llama, make_repo
 def _check_safetensors(api, hub: Hub, repo_id: str, folder: Path) -> None:
     expected = _local_counts(folder)
     assert set(expected["parameters"]) == {"BF16", "F32"}
+    assert _indexed(hub, repo_id) == (expected, None)  # stored by the commit
     info = _read(hub, repo_id)
-    assert info.safetensors == expected
-    assert info.gguf is None
+    assert (info.safetensors, info.gguf) == (expected, None)
     # The headers, never the weights: well under 2% of the files.
     assert 0 < info.bytes_read < _weights_size(folder) // 50
     # huggingface_hub's own reader (Range reads of /resolve) sees the same tensors.
@@ -185,6 +195,7 @@ def test_gguf_metadata_equals_the_reference_reader(request, api, hub: Hub, make_
     reader = gguf.GGUFReader(path)
     tokens = reader.fields["tokenizer.ggml.tokens"]
     assert info.gguf is not None and info.safetensors is None
+    assert _indexed(hub, repo_id) == (None, info.gguf)  # stored by the commit
     assert info.gguf["total"] == sum(t.n_elements for t in reader.tensors)
     assert info.gguf["architecture"] == reader.fields["general.architecture"].contents()
     assert info.gguf["context_length"] == reader.fields["llama.context_length"].contents() == 4096
@@ -211,7 +222,7 @@ def test_malformed_headers_give_no_metadata_and_no_error(api, hub: Hub, make_rep
         }
     )
     info = _read(hub, repo_id)
-    assert (info.safetensors, info.gguf) == (None, None)
+    assert (info.safetensors, info.gguf) == (None, None) == _indexed(hub, repo_id)
     memory = http.get(f"/api/models/{repo_id}/memory")
     assert (memory.status_code, memory.headers.get("x-error-code")) == (404, "NotFound")
     sharded = http.get(f"/api/models/{repo_id}/safetensors-metadata/other/model.safetensors.index.json")

@@ -84,6 +84,17 @@ def refresh(hub: Hub, record: RepoRecord, *, force: bool = False) -> None:
             if session.get(Repo, record.pk) is None:
                 return
         _store(hub, record.pk, head, index, config)
+    if record.ref.type is RepoType.MODEL:
+        _index_weights(hub, record, git, head)
+
+
+def _index_weights(hub: Hub, record: RepoRecord, git: GitRepository, head: str) -> None:
+    """The `safetensors` and `gguf` fields, from the weights' headers (a few KB of each file)."""
+    # Imported here: reading large files goes through services.lfs, which imports services.repos, which imports this.
+    from modelyard.services import weights_info
+    from modelyard.services.files import Snapshot
+
+    weights_info.index_weights(hub, Snapshot(record, git, head))
 
 
 def reindex(hub: Hub, record: RepoRecord) -> None:

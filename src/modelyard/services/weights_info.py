@@ -18,9 +18,13 @@ import json
 import logging
 import posixpath
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import update
+
+from modelyard.db.models import RepoCard
 from modelyard.domain import gguf_header, safetensors_header
 from modelyard.domain.errors import EntryNotFound, HubError, InvalidPath, MalformedWeights
 from modelyard.domain.paths import validate_repo_path
@@ -51,13 +55,45 @@ class WeightsInfo:
     bytes_read: int  # what reading them cost
 
 
+class _Files(Mapping[str, Entry]):
+    """The snapshot's files by path; an entry is read only when asked for (a pointer file is a blob read)."""
+
+    def __init__(self, snap: Snapshot) -> None:
+        self._snap = snap
+        self._paths = set(snap.git.file_paths(snap.commit))
+
+    def __getitem__(self, path: str) -> Entry:
+        entry = self._snap.git.entry(self._snap.commit, path) if path in self._paths else None
+        if entry is None:
+            raise KeyError(path)
+        return entry
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+
 def read_weights(hub: Hub, snap: Snapshot) -> WeightsInfo:
     """The `safetensors` and `gguf` fields of the snapshot's weights (None where it has none readable)."""
     ranges = FileRanges(hub, snap)
-    files = {entry.path: entry for entry in snap.git.files(snap.commit)}
+    files = _Files(snap)
     safetensors = _leniently(snap, "safetensors", lambda: _safetensors_field(ranges, files))
     gguf = _leniently(snap, "GGUF", lambda: _gguf_field(ranges, files))
     return WeightsInfo(safetensors, gguf, ranges.bytes_read)
+
+
+def index_weights(hub: Hub, snap: Snapshot) -> WeightsInfo:
+    """Store the snapshot's weights fields in its index row (`repo_cards`), if that row is still of this commit."""
+    info = read_weights(hub, snap)
+    with hub.db.session() as session:
+        session.execute(
+            update(RepoCard)
+            .where(RepoCard.repo_id == snap.record.pk, RepoCard.commit == snap.commit)
+            .values(safetensors=info.safetensors, gguf=info.gguf)
+        )
+    return info
 
 
 def _leniently(snap: Snapshot, what: str, read: Any) -> dict[str, Any] | None:
@@ -68,7 +104,7 @@ def _leniently(snap: Snapshot, what: str, read: Any) -> dict[str, Any] | None:
         return None
 
 
-def _safetensors_field(ranges: FileRanges, files: dict[str, Entry]) -> dict[str, Any] | None:
+def _safetensors_field(ranges: FileRanges, files: Mapping[str, Entry]) -> dict[str, Any] | None:
     chosen = _safetensors_files(ranges, files)
     if chosen is None:
         return None
@@ -76,7 +112,7 @@ def _safetensors_field(ranges: FileRanges, files: dict[str, Entry]) -> dict[str,
     return safetensors_header.parameter_counts(_header(ranges, entry) for entry in chosen)
 
 
-def _safetensors_files(ranges: FileRanges, files: dict[str, Entry]) -> list[Entry] | None:
+def _safetensors_files(ranges: FileRanges, files: Mapping[str, Entry]) -> list[Entry] | None:
     if SINGLE_FILE in files:
         return [files[SINGLE_FILE]]
     if INDEX_FILE in files:
@@ -93,7 +129,7 @@ def _safetensors_files(ranges: FileRanges, files: dict[str, Entry]) -> list[Entr
 
 
 def shard_entries(
-    ranges: FileRanges, files: dict[str, Entry], index_path: str
+    ranges: FileRanges, files: Mapping[str, Entry], index_path: str
 ) -> tuple[dict[str, Any], dict[str, Entry]]:
     """A sharded checkpoint's index (JSON object) and its shards: name in the index's weight_map -> file entry."""
     index_entry = files[index_path]
@@ -138,7 +174,7 @@ def safetensors_headers(hub: Hub, snap: Snapshot, index_path: str) -> dict[str, 
     """What the Hub's `GET /api/models/{id}/safetensors-metadata/{index_path}` answers: the index without its
     weight_map, and every shard's header by the name the index gives it. Raises on a missing or malformed file."""
     ranges = FileRanges(hub, snap)
-    files = {entry.path: entry for entry in snap.git.files(snap.commit)}
+    files = _Files(snap)
     if index_path not in files:
         raise EntryNotFound(f"{index_path} does not exist at revision {snap.commit}", snap.commit)
     index, shards = shard_entries(ranges, files, index_path)
@@ -147,7 +183,7 @@ def safetensors_headers(hub: Hub, snap: Snapshot, index_path: str) -> dict[str, 
     return {"index": {key: value for key, value in index.items() if key != "weight_map"}, "headers": headers}
 
 
-def _gguf_field(ranges: FileRanges, files: dict[str, Entry]) -> dict[str, Any] | None:
+def _gguf_field(ranges: FileRanges, files: Mapping[str, Entry]) -> dict[str, Any] | None:
     parts = _gguf_parts(files)
     if not parts:
         return None
@@ -160,7 +196,7 @@ def _gguf_field(ranges: FileRanges, files: dict[str, Entry]) -> dict[str, Any] |
     return gguf_header.hub_fields(headers)
 
 
-def _gguf_parts(files: dict[str, Entry]) -> list[Entry]:
+def _gguf_parts(files: Mapping[str, Entry]) -> list[Entry]:
     """The first GGUF model by path: one file, or every part of a split one (`name-00001-of-00003.gguf`…)."""
     for path in sorted(path for path in files if path.endswith(".gguf")):
         split = _SPLIT_GGUF.fullmatch(path)
