@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from modelyard.domain.cards import tags_from_card
+from modelyard.domain.card_text import citation, description
 from modelyard.domain.dates import iso_z
-from modelyard.domain.repo_ids import RepoType
+from modelyard.domain.repo_fields import FieldRequest
+from modelyard.domain.transformers_info import mask_token, transformers_info
 from modelyard.gitstore.repository import CommitInfo, Entry
-from modelyard.services.files import Snapshot
 from modelyard.services.lfs_files import LfsFile
+from modelyard.services.repo_facts import Item
 from modelyard.services.repos import RepoRecord
 
 
@@ -49,53 +51,121 @@ def sibling_json(entry: Entry, with_blobs: bool) -> dict[str, Any]:
     return data
 
 
-def repo_summary_json(record: RepoRecord) -> dict[str, Any]:
-    """What every listing shows of a repo without opening git."""
-    return {
-        "_id": str(record.pk),
-        "id": record.ref.id,
-        "author": record.ref.namespace,
-        "private": record.private,
-        "gated": record.gated or False,
-        "disabled": False,
-        "downloads": record.downloads,
-        "likes": 0,
-        "createdAt": iso_z(record.created_at),
-        "lastModified": iso_z(record.last_modified),
-    }
+def info_json(item: Item, fields: FieldRequest) -> dict[str, Any]:
+    """`model_info`, `dataset_info`, `space_info`: the properties `fields` names (docs/repo-fields.md)."""
+    return _item_json(item, fields, listing=False)
 
 
-def repo_info_json(snap: Snapshot, with_blobs: bool) -> dict[str, Any]:
-    record = snap.record
-    card = snap.card()
-    head = snap.last_commit()
-    files = snap.git.files(snap.commit)
-    data = repo_summary_json(record)
-    data.update(
-        {
-            "sha": snap.commit,
-            "lastModified": iso_z(head.date),
-            "tags": tags_from_card(card),
-            "siblings": [sibling_json(entry, with_blobs) for entry in files],
-            "usedStorage": sum(entry.size for entry in files),
-        }
-    )
-    if card:
-        data["cardData"] = card
-    if record.ref.type is RepoType.MODEL:
-        for key in ("library_name", "pipeline_tag"):
-            if isinstance(card.get(key), str):
-                data[key] = card[key]
-    if record.ref.type is RepoType.SPACE:
-        data["sdk"] = card.get("sdk")
+def listing_json(items: Sequence[Item], fields: FieldRequest) -> list[dict[str, Any]]:
+    """A page of `list_models`/`list_datasets`/`list_spaces` (items from `repo_facts.page`)."""
+    return [_item_json(item, fields, listing=True) for item in items]
+
+
+def _item_json(item: Item, fields: FieldRequest, listing: bool) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for name in sorted(fields.fields):
+        value = _FIELDS[name](item)
+        if name == "inferenceProviderMapping" and listing:
+            value = []  # a list in listings, a mapping by provider in info (huggingface_hub reads both)
+        if value is not _ABSENT:
+            data[name] = value
     return data
 
 
-def only_expanded(data: dict[str, Any], expand: list[str]) -> dict[str, Any]:
-    """With `expand=…`, the Hub returns just those properties (and `id`, which the client requires)."""
-    if not expand:
-        return data
-    return {key: value for key, value in data.items() if key in expand or key in ("id", "_id")}
+# `securityStatus=true`: Modelyard scans no files (no malware or pickle scans), and says so.
+NO_SCANS: dict[str, Any] = {"scansDone": False, "filesWithIssues": []}
+_ABSENT = object()  # a property Modelyard has nothing for: left out, which the client reads as None
+
+
+def _present(value: Any) -> Any:
+    return value if value not in (None, "", {}) else _ABSENT
+
+
+def _card(key: str) -> Callable[[Item], Any]:
+    return lambda item: _present(item.facts.card.get(key))
+
+
+def _base_models(item: Item) -> Any:
+    """The Hub's shape: one relation for the model (a merge when it has several parents) and its bases."""
+    bases = item.facts.base_models
+    if not bases:
+        return _ABSENT
+    relation = bases[0].relation if len({base.relation for base in bases}) == 1 else "merge"
+    models = [{"id": base.id, **({"_id": str(base.pk)} if base.pk is not None else {})} for base in bases]
+    return {"relation": relation, "models": models}
+
+
+def _listed(key: str) -> Callable[[Item], Any]:
+    """A card's list of repository ids (a Space's `models` and `datasets`), as a list even when one is named."""
+
+    def value(item: Item) -> Any:
+        listed = item.facts.card.get(key)
+        values = listed if isinstance(listed, list) else [listed]
+        return [value for value in values if isinstance(value, str)]
+
+    return value
+
+
+def _siblings(item: Item) -> Any:
+    if item.files is None:
+        return _ABSENT
+    return [sibling_json(entry, item.with_blobs) for entry in item.files]
+
+
+def _size(item: Item) -> Any:
+    return _ABSENT if item.files is None else sum(entry.size for entry in item.files)
+
+
+_FIELDS: dict[str, Callable[[Item], Any]] = {
+    "_id": lambda item: str(item.record.pk),
+    "id": lambda item: item.record.ref.id,
+    "author": lambda item: item.record.ref.namespace,
+    "private": lambda item: item.record.private,
+    "gated": lambda item: item.record.gated or False,
+    "disabled": lambda item: False,
+    "downloads": lambda item: item.record.downloads,
+    "downloadsAllTime": lambda item: item.record.downloads_all_time,
+    "likes": lambda item: item.record.likes,
+    "trendingScore": lambda item: round(item.record.trending_score),
+    "createdAt": lambda item: iso_z(item.record.created_at),
+    "lastModified": lambda item: iso_z(item.last_modified),
+    "sha": lambda item: _present(item.sha),
+    "tags": lambda item: item.facts.tags,
+    "cardData": lambda item: _present(item.facts.card),
+    "siblings": _siblings,
+    "usedStorage": _size,
+    "resourceGroup": lambda item: _ABSENT,  # no resource groups here
+    # models
+    "pipeline_tag": lambda item: _present(item.facts.pipeline_tag),
+    "library_name": lambda item: _present(item.facts.library_name),
+    "config": lambda item: _present(item.facts.config),
+    "safetensors": lambda item: _present(item.facts.safetensors),
+    "gguf": lambda item: _present(item.facts.gguf),
+    "transformersInfo": lambda item: _present(
+        transformers_info(item.facts.config, item.facts.pipeline_tag, item.facts.library_name)
+    ),
+    "mask_token": lambda item: _present(mask_token(item.facts.config)),
+    "model-index": _card("model-index"),
+    "widgetData": _card("widget"),
+    "spaces": lambda item: item.facts.spaces,
+    "baseModels": _base_models,
+    "childrenModelCount": lambda item: item.facts.children,
+    "evalResults": lambda item: [],  # `.eval_results/` files are not read
+    "inferenceProviderMapping": lambda item: {},  # no inference providers
+    "inference": lambda item: _ABSENT,  # not served: neither warm nor cold
+    # datasets
+    "citation": lambda item: _present(citation(item.facts.card_text)),
+    "description": lambda item: description(item.facts.card_text),
+    "paperswithcode_id": _card("paperswithcode_id"),
+    "mainSize": lambda item: _present(item.main_size),
+    # Spaces (never run here: no runtime, host, subdomain or region)
+    "sdk": _card("sdk"),
+    "models": _listed("models"),
+    "datasets": _listed("datasets"),
+    "runtime": lambda item: _ABSENT,
+    "region": lambda item: _ABSENT,
+    "subdomain": lambda item: _ABSENT,
+}
 
 
 def lfs_file_json(item: LfsFile) -> dict[str, Any]:

@@ -7,17 +7,18 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import JSONResponse, Response
 
+from modelyard.api.item_fields import listing_field_request
 from modelyard.api.pagination import page
 from modelyard.api.raw_path import segment
-from modelyard.api.render import lfs_file_json, only_expanded, owned_repo_json, repo_info_json, repo_summary_json
+from modelyard.api.render import NO_SCANS, info_json, lfs_file_json, listing_json, owned_repo_json
 from modelyard.domain.errors import BadRequest, Conflict
+from modelyard.domain.repo_fields import info_fields
 from modelyard.domain.repo_ids import RepoRef, RepoType
 from modelyard.domain.revisions import DEFAULT_BRANCH
 from modelyard.frontdoor.access import OpenAction, authenticated_actor, declared, repo_access
 from modelyard.frontdoor.deps import get_actor, get_hub, json_body, repo_url
-from modelyard.services import discussions, lfs_copies, lfs_files, repos
+from modelyard.services import discussions, lfs_copies, lfs_files, repo_facts, repos
 from modelyard.services.access import Action
-from modelyard.services.files import snapshot
 from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord
 from modelyard.services.users import Actor
@@ -134,35 +135,44 @@ def list_repos(
     actor: Actor | None = Depends(get_actor),
     hub: Hub = Depends(get_hub),
 ) -> JSONResponse:
-    records = repos.list_repos(hub, actor, RepoType.from_plural(repo_type), author, " ".join(search) or None)
+    kind = RepoType.from_plural(repo_type)
+    fields = listing_field_request(request, kind)
+    records = repos.list_repos(hub, actor, kind, author, " ".join(search) or None)
     chunk, headers = page(request, records, 1000)
-    return JSONResponse([repo_summary_json(record) for record in chunk], headers=headers)
+    return JSONResponse(listing_json(repo_facts.page(hub, chunk, fields), fields), headers=headers)
 
 
 @router.get("/api/{repo_type}/{namespace}/{name}")
 def info(
     blobs: bool = False,
+    securityStatus: bool = False,  # the Hub's name
     expand: list[str] = Query(default=[]),
     record: RepoRecord = Depends(repo_access(Action.READ)),
     hub: Hub = Depends(get_hub),
 ) -> dict[str, Any]:
-    return _info(hub, record, DEFAULT_BRANCH, blobs, expand)
+    return _info(hub, record, DEFAULT_BRANCH, blobs, securityStatus, expand)
 
 
 @router.get("/api/{repo_type}/{namespace}/{name}/revision/{revision:path}")
 def info_at_revision(
     revision: str,
     blobs: bool = False,
+    securityStatus: bool = False,  # the Hub's name
     expand: list[str] = Query(default=[]),
     record: RepoRecord = Depends(repo_access(Action.READ)),
     hub: Hub = Depends(get_hub),
 ) -> dict[str, Any]:
-    return _info(hub, record, segment(revision), blobs, expand)
+    return _info(hub, record, segment(revision), blobs, securityStatus, expand)
 
 
-def _info(hub: Hub, record: RepoRecord, revision: str, blobs: bool, expand: list[str]) -> dict[str, Any]:
-    snap = snapshot(hub, record, revision)
-    return only_expanded(repo_info_json(snap, blobs or "siblings" in expand), expand)
+def _info(
+    hub: Hub, record: RepoRecord, revision: str, blobs: bool, security: bool, expand: list[str]
+) -> dict[str, Any]:
+    fields = info_fields(record.ref.type, expand)
+    data = info_json(repo_facts.info(hub, record, revision, fields, with_blobs=blobs), fields)
+    if security:
+        data["securityRepoStatus"] = dict(NO_SCANS)
+    return data
 
 
 @router.get("/api/{repo_type}/{namespace}/{name}/auth-check")

@@ -40,8 +40,11 @@ class RepoRecord:
     gated: str
     created_at: datetime
     last_modified: datetime
-    downloads: int
+    downloads: int  # the last 30 days
     creator_id: int | None
+    downloads_all_time: int = 0
+    likes: int = 0
+    trending_score: float = 0.0
 
     @property
     def target(self) -> Target:
@@ -60,6 +63,9 @@ class RepoRecord:
             last_modified=row.last_modified,
             downloads=row.downloads,
             creator_id=row.creator_id,
+            downloads_all_time=row.downloads_all_time or 0,
+            likes=row.likes or 0,
+            trending_score=row.trending_score or 0.0,
         )
 
 
