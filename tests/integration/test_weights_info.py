@@ -131,6 +131,7 @@ def _check_safetensors(api, hub: Hub, repo_id: str, folder: Path) -> None:
     expected = _local_counts(folder)
     assert set(expected["parameters"]) == {"BF16", "F32"}
     assert _indexed(hub, repo_id) == (expected, None)  # stored by the commit
+    assert api.model_info(repo_id, expand=["safetensors"]).safetensors == expected
     info = _read(hub, repo_id)
     assert (info.safetensors, info.gguf) == (expected, None)
     # The headers, never the weights: well under 2% of the files.
@@ -196,6 +197,7 @@ def test_gguf_metadata_equals_the_reference_reader(request, api, hub: Hub, make_
     tokens = reader.fields["tokenizer.ggml.tokens"]
     assert info.gguf is not None and info.safetensors is None
     assert _indexed(hub, repo_id) == (None, info.gguf)  # stored by the commit
+    assert api.model_info(repo_id, expand=["gguf"]).gguf == info.gguf
     assert info.gguf["total"] == sum(t.n_elements for t in reader.tensors)
     assert info.gguf["architecture"] == reader.fields["general.architecture"].contents()
     assert info.gguf["context_length"] == reader.fields["llama.context_length"].contents() == 4096
@@ -223,6 +225,8 @@ def test_malformed_headers_give_no_metadata_and_no_error(api, hub: Hub, make_rep
     )
     info = _read(hub, repo_id)
     assert (info.safetensors, info.gguf) == (None, None) == _indexed(hub, repo_id)
+    shown = api.model_info(repo_id, expand=["safetensors", "gguf"])
+    assert (shown.safetensors, shown.gguf) == (None, None)
     memory = http.get(f"/api/models/{repo_id}/memory")
     assert (memory.status_code, memory.headers.get("x-error-code")) == (404, "NotFound")
     sharded = http.get(f"/api/models/{repo_id}/safetensors-metadata/other/model.safetensors.index.json")

@@ -23,13 +23,13 @@ router = APIRouter()
 
 
 # Headers are the files' own bytes: reading them is downloading (the gate applies), as Range reads of them are.
-@router.get("/api/models/{namespace}/{name}/safetensors-metadata/{filename:path}")
+@router.get("/api/models/{namespace}/{name}/safetensors-metadata/{path:path}")
 def safetensors_metadata(
-    filename: str,
+    path: str,
     record: RepoRecord = Depends(repo_access(Action.DOWNLOAD, RepoType.MODEL)),
     hub: Hub = Depends(get_hub),
 ) -> dict[str, Any]:
-    return weights_info.safetensors_headers(hub, snapshot(hub, record, DEFAULT_BRANCH), segment(filename))
+    return weights_info.safetensors_headers(hub, snapshot(hub, record, DEFAULT_BRANCH), segment(path))
 
 
 @router.get("/api/models/{namespace}/{name}/memory")

@@ -173,6 +173,7 @@ def _header(ranges: FileRanges, entry: Entry) -> dict[str, Any]:
 def safetensors_headers(hub: Hub, snap: Snapshot, index_path: str) -> dict[str, Any]:
     """What the Hub's `GET /api/models/{id}/safetensors-metadata/{index_path}` answers: the index without its
     weight_map, and every shard's header by the name the index gives it. Raises on a missing or malformed file."""
+    validate_repo_path(index_path)
     ranges = FileRanges(hub, snap)
     files = _Files(snap)
     if index_path not in files:
