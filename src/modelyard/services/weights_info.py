@@ -18,7 +18,7 @@ import json
 import logging
 import posixpath
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +68,9 @@ class _Files(Mapping[str, Entry]):
             raise KeyError(path)
         return entry
 
+    def __contains__(self, path: object) -> bool:  # without reading the entry, as Mapping's would
+        return path in self._paths
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._paths)
 
@@ -96,7 +99,7 @@ def index_weights(hub: Hub, snap: Snapshot) -> WeightsInfo:
     return info
 
 
-def _leniently(snap: Snapshot, what: str, read: Any) -> dict[str, Any] | None:
+def _leniently(snap: Snapshot, what: str, read: Callable[[], dict[str, Any] | None]) -> dict[str, Any] | None:
     try:
         return read()
     except (HubError, ValueError, OSError) as error:  # a malformed header, a missing blob: no metadata
