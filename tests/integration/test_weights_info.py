@@ -182,7 +182,9 @@ def _write_gguf(path: Path) -> None:
 
 
 @pytest.mark.parametrize("transfer", ["lfs", "xet"])
-def test_gguf_metadata_equals_the_reference_reader(request, api, hub: Hub, make_repo, tmp_path: Path, transfer: str):
+def test_gguf_metadata_equals_the_reference_reader(
+    request, api, hub: Hub, make_repo, http: httpx.Client, tmp_path: Path, transfer: str
+):
     import gguf
 
     if transfer == "xet":
@@ -210,6 +212,35 @@ def test_gguf_metadata_equals_the_reference_reader(request, api, hub: Hub, make_
         by_type[tensor.tensor_type.name] = by_type.get(tensor.tensor_type.name, 0) + tensor.n_elements
     assert info.gguf["parameters"] == by_type
     assert 0 < info.bytes_read < path.stat().st_size // 50
+    # The memory estimate sizes the stored weights as the reference reader does, and the cache from the metadata.
+    body = http.get(f"/api/models/{repo_id}/memory", params={"context_length": "100"}).json()
+    assert body["source"] == "gguf" and body["estimates"][0]["precision"] == "stored"
+    assert body["estimates"][0]["weightsBytes"] == sum(t.n_bytes for t in reader.tensors)
+    assert body["attention"] == {"layers": 2, "kvHeads": 4, "keyLength": 16, "valueLength": 16}
+    assert body["estimates"][0]["kvCacheBytes"] == 2 * 2 * (16 + 16) * 2 * 100
+
+
+def test_split_gguf_and_adapter_weights(api, hub: Hub, make_repo, tmp_path: Path):
+    """A split GGUF counts every part's tensors; a PEFT adapter's safetensors are the model's weights."""
+    import gguf
+    import torch
+    from safetensors.torch import save
+
+    parts = {}
+    for number, rows in ((1, 3), (2, 5)):
+        path = tmp_path / f"tiny-Q8_0-0000{number}-of-00002.gguf"
+        writer = gguf.GGUFWriter(str(path), "llama")
+        writer.add_tensor(f"t{number}", np.ones((rows, 32), dtype=np.float32))
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+        parts[path.name] = path.read_bytes()
+    adapter = save({"lora_A": torch.zeros(8, 64, dtype=torch.float16), "lora_B": torch.zeros(64, 8)})
+    repo_id = make_repo({**parts, "adapter_model.safetensors": adapter})
+    info = _read(hub, repo_id)
+    assert info.gguf is not None and info.gguf["total"] == (3 + 5) * 32
+    assert info.safetensors == {"parameters": {"F16": 512, "F32": 512}, "total": 1024}
 
 
 def test_malformed_headers_give_no_metadata_and_no_error(api, hub: Hub, make_repo, http: httpx.Client):
