@@ -136,6 +136,11 @@ def _check_safetensors(api, hub: Hub, repo_id: str, folder: Path) -> None:
     assert (info.safetensors, info.gguf) == (expected, None)
     # The headers, never the weights: well under 2% of the files.
     assert 0 < info.bytes_read < _weights_size(folder) // 50
+    # A commit that leaves the weights alone reads no safetensors header again (at most the shards' index).
+    again = _read(hub, repo_id)
+    assert again.safetensors == expected
+    index = folder / "model.safetensors.index.json"
+    assert again.bytes_read == (index.stat().st_size if index.exists() else 0)
     # huggingface_hub's own reader (Range reads of /resolve) sees the same tensors.
     metadata = api.get_safetensors_metadata(repo_id)
     assert metadata.parameter_count == expected["parameters"]

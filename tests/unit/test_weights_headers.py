@@ -42,7 +42,9 @@ def test_safetensors_counts_equal_the_safetensors_library(tmp_path: Path):
             sliced = opened.get_slice(name)
             count = int(np.prod(sliced.get_shape())) if sliced.get_shape() else 1
             expected[sliced.get_dtype()] = expected.get(sliced.get_dtype(), 0) + count
-    assert safetensors_header.parameter_counts([header]) == {"parameters": expected, "total": sum(expected.values())}
+    counts = safetensors_header.file_parameters(header)
+    assert safetensors_header.hub_field([counts]) == {"parameters": expected, "total": sum(expected.values())}
+    assert safetensors_header.hub_field([counts, {"F32": 1}])["parameters"]["F32"] == expected["F32"] + 1
     assert expected == {"BF16": 40, "F32": 4, "BOOL": 9, "F16": 1}
 
 

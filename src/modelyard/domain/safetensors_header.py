@@ -93,10 +93,19 @@ def _natural(value: Any) -> bool:
     return type(value) is int and 0 <= value < 2**63
 
 
-def parameter_counts(headers: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """The Hub's `safetensors` field over the files of one model: `{"parameters": {dtype: count}, "total": count}`."""
+def file_parameters(header: Mapping[str, Any]) -> dict[str, int]:
+    """Parameters per dtype of one file."""
+    counts: dict[str, int] = {}
+    for info in tensors(header).values():
+        counts[info.dtype] = counts.get(info.dtype, 0) + info.parameters
+    return counts
+
+
+def hub_field(files: Iterable[Mapping[str, int]]) -> dict[str, Any]:
+    """The Hub's `safetensors` field over the files of one model: `{"parameters": {dtype: count}, "total": count}`,
+    from each file's `file_parameters`."""
     parameters: dict[str, int] = {}
-    for header in headers:
-        for info in tensors(header).values():
-            parameters[info.dtype] = parameters.get(info.dtype, 0) + info.parameters
+    for counts in files:
+        for dtype, count in counts.items():
+            parameters[dtype] = parameters.get(dtype, 0) + count
     return {"parameters": dict(sorted(parameters.items())), "total": sum(parameters.values())}

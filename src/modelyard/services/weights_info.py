@@ -18,6 +18,8 @@ import json
 import logging
 import posixpath
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -111,8 +113,51 @@ def _safetensors_field(ranges: FileRanges, files: Mapping[str, Entry]) -> dict[s
     chosen = _safetensors_files(ranges, files)
     if chosen is None:
         return None
-    ranges.locate(chosen)
-    return safetensors_header.parameter_counts(_header(ranges, entry) for entry in chosen)
+    known = _known_counts(ranges.hub)
+    repo_pk = ranges.snap.record.pk
+    ranges.locate([entry for entry in chosen if known.get(repo_pk, entry) is None])
+    per_file = []
+    for entry in chosen:
+        counts = known.get(repo_pk, entry)
+        if counts is None:
+            counts = safetensors_header.file_parameters(_header(ranges, entry))
+            known.put(repo_pk, entry, counts)
+        per_file.append(counts)
+    return safetensors_header.hub_field(per_file)
+
+
+class _KnownCounts:
+    """Parameters per dtype of the safetensors files a repository's commits indexed, by content: a commit that
+    leaves the weights alone (a card edit) reads no header again. Keyed by repository too, so that knowing a hash
+    never shows what another repository stores. An LRU, per process."""
+
+    SIZE = 20_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: OrderedDict[tuple[int, str, int], dict[str, int]] = OrderedDict()
+
+    @staticmethod
+    def _key(repo_pk: int, entry: Entry) -> tuple[int, str, int]:
+        return (repo_pk, entry.lfs.oid if entry.lfs is not None else entry.oid, entry.size)
+
+    def get(self, repo_pk: int, entry: Entry) -> dict[str, int] | None:
+        key = self._key(repo_pk, entry)
+        with self._lock:
+            counts = self._counts.get(key)
+            if counts is not None:
+                self._counts.move_to_end(key)
+            return counts
+
+    def put(self, repo_pk: int, entry: Entry, counts: dict[str, int]) -> None:
+        with self._lock:
+            self._counts[self._key(repo_pk, entry)] = counts
+            while len(self._counts) > self.SIZE:
+                self._counts.popitem(last=False)
+
+
+def _known_counts(hub: Hub) -> _KnownCounts:
+    return hub.component("weights-known-counts", _KnownCounts)
 
 
 def _safetensors_files(ranges: FileRanges, files: Mapping[str, Entry]) -> list[Entry] | None:
