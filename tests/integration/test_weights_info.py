@@ -217,6 +217,8 @@ def test_gguf_metadata_equals_the_reference_reader(
         by_type[tensor.tensor_type.name] = by_type.get(tensor.tensor_type.name, 0) + tensor.n_elements
     assert info.gguf["parameters"] == by_type
     assert 0 < info.bytes_read < path.stat().st_size // 50
+    again = _read(hub, repo_id)  # the same file at the next commit: its header is not read again
+    assert (again.gguf, again.bytes_read) == (info.gguf, 0)
     # The memory estimate sizes the stored weights as the reference reader does, and the cache from the metadata.
     body = http.get(f"/api/models/{repo_id}/memory", params={"context_length": "100"}).json()
     assert body["source"] == "gguf" and body["estimates"][0]["precision"] == "stored"

@@ -75,33 +75,57 @@ class _Cursor:
         self._size = size
         self._buffer = bytearray()
         self.position = 0
-        self.order = "<"
+        self.big_endian(False)
 
-    def take(self, count: int) -> memoryview:
-        end = self.position + count
+    def big_endian(self, big: bool) -> None:
+        self.order = ">" if big else "<"
+        self._structs = {code: struct.Struct(self.order + code) for code in "BbHhIiQqfd?"}
+
+    def _advance(self, count: int) -> int:
+        """Move past `count` bytes, fetching them if needed; returns where they start."""
+        start, end = self.position, self.position + count
+        if end > len(self._buffer):
+            self._fill(end)
+        self.position = end
+        return start
+
+    def _fill(self, end: int) -> None:
         if end > self._size:
             raise MalformedWeights("GGUF header runs past the end of the file")
         if end > MAX_HEADER_BYTES:
             raise MalformedWeights(f"GGUF header is larger than {MAX_HEADER_BYTES} bytes")
-        if end > len(self._buffer):
-            want = min(self._size, MAX_HEADER_BYTES, max(end, 2 * len(self._buffer), FIRST_BLOCK))
-            data = self._read(len(self._buffer), want)
-            if len(data) != want - len(self._buffer):
-                raise MalformedWeights("GGUF file is shorter than its size")
-            self._buffer += data
-        view = memoryview(self._buffer)[self.position : end]
-        self.position = end
-        return view
+        want = min(self._size, MAX_HEADER_BYTES, max(end, 2 * len(self._buffer), FIRST_BLOCK))
+        data = self._read(len(self._buffer), want)
+        if len(data) != want - len(self._buffer):
+            raise MalformedWeights("GGUF file is shorter than its size")
+        self._buffer += data
+
+    def skip(self, count: int) -> None:
+        self._advance(count)
+
+    def take(self, count: int) -> bytes:
+        start = self._advance(count)
+        return bytes(self._buffer[start : self.position])
 
     def unpack(self, code: str) -> Any:
-        fmt = self.order + code
-        return struct.unpack(fmt, self.take(struct.calcsize(fmt)))[0]
+        layout = self._structs[code]
+        return layout.unpack_from(self._buffer, self._advance(layout.size))[0]
+
+    def unpack_many(self, code: str, count: int) -> list[Any]:
+        layout = struct.Struct(f"{self.order}{count}{code}")
+        return list(layout.unpack_from(self._buffer, self._advance(layout.size)))
+
+    def skip_string(self, limit: int) -> None:
+        self._advance(self._length(limit))
 
     def string(self, limit: int) -> str:
+        return self.take(self._length(limit)).decode("utf-8", errors="replace")
+
+    def _length(self, limit: int) -> int:
         length = self.unpack("Q")
         if length > limit:
             raise MalformedWeights(f"GGUF string of {length} bytes (at most {limit})")
-        return bytes(self.take(length)).decode("utf-8", errors="replace")
+        return length
 
     @property
     def fetched(self) -> int:
@@ -113,10 +137,10 @@ def parse_gguf(read: Callable[[int, int], bytes], size: int) -> GgufHeader:
     cursor = _Cursor(read, size)
     if struct.unpack("<I", cursor.take(4))[0] != GGUF_MAGIC:
         raise MalformedWeights("Not a GGUF file (no GGUF magic)")
-    raw_version = bytes(cursor.take(4))
+    raw_version = cursor.take(4)
     version = struct.unpack("<I", raw_version)[0]
     if version & 0xFFFF == 0:  # written on a big-endian machine
-        cursor.order = ">"
+        cursor.big_endian(True)
         version = struct.unpack(">I", raw_version)[0]
     if version not in SUPPORTED_VERSIONS:
         raise MalformedWeights(f"GGUF version {version} is not supported")
@@ -160,8 +184,12 @@ def _value(cursor: _Cursor, value_type: int, depth: int) -> Any:
     if item_code is not None:
         width = struct.calcsize(item_code)
         if item_type in _INTEGER_TYPES and count <= MAX_KEPT_INT_ARRAY:
-            return list(struct.unpack(f"{cursor.order}{count}{item_code}", cursor.take(width * count)))
-        cursor.take(width * count)  # fixed-width items: skipped in one step
+            return cursor.unpack_many(item_code, count)
+        cursor.skip(width * count)  # fixed-width items: skipped in one step
+        return _SKIPPED
+    if item_type == GGUFValueType.STRING:  # merges and the like: 100,000s of strings nobody needs decoded
+        for _ in range(count):
+            cursor.skip_string(MAX_STRING)
         return _SKIPPED
     for _ in range(count):
         _value(cursor, item_type, depth + 1)

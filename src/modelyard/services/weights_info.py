@@ -113,51 +113,50 @@ def _safetensors_field(ranges: FileRanges, files: Mapping[str, Entry]) -> dict[s
     chosen = _safetensors_files(ranges, files)
     if chosen is None:
         return None
-    known = _known_counts(ranges.hub)
-    repo_pk = ranges.snap.record.pk
-    ranges.locate([entry for entry in chosen if known.get(repo_pk, entry) is None])
+    known = _known(ranges.hub)
+    keys = [("safetensors", ranges.snap.record.pk, _content(entry)) for entry in chosen]
+    ranges.locate([entry for entry, key in zip(chosen, keys, strict=True) if known.get(key) is None])
     per_file = []
-    for entry in chosen:
-        counts = known.get(repo_pk, entry)
+    for entry, key in zip(chosen, keys, strict=True):
+        counts = known.get(key)
         if counts is None:
             counts = safetensors_header.file_parameters(_header(ranges, entry))
-            known.put(repo_pk, entry, counts)
+            known.put(key, counts)
         per_file.append(counts)
     return safetensors_header.hub_field(per_file)
 
 
-class _KnownCounts:
-    """Parameters per dtype of the safetensors files a repository's commits indexed, by content: a commit that
-    leaves the weights alone (a card edit) reads no header again. Keyed by repository too, so that knowing a hash
-    never shows what another repository stores. An LRU, per process."""
+class _Known:
+    """What the headers of a repository's weights said, by content: a commit that leaves the weights alone (a card
+    edit) reads no header again. Keyed by repository too, so that knowing a hash never shows what another repository
+    stores. An LRU, per process."""
 
     SIZE = 20_000
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._counts: OrderedDict[tuple[int, str, int], dict[str, int]] = OrderedDict()
+        self._found: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
 
-    @staticmethod
-    def _key(repo_pk: int, entry: Entry) -> tuple[int, str, int]:
-        return (repo_pk, entry.lfs.oid if entry.lfs is not None else entry.oid, entry.size)
-
-    def get(self, repo_pk: int, entry: Entry) -> dict[str, int] | None:
-        key = self._key(repo_pk, entry)
+    def get(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
         with self._lock:
-            counts = self._counts.get(key)
-            if counts is not None:
-                self._counts.move_to_end(key)
-            return counts
+            found = self._found.get(key)
+            if found is not None:
+                self._found.move_to_end(key)
+            return found
 
-    def put(self, repo_pk: int, entry: Entry, counts: dict[str, int]) -> None:
+    def put(self, key: tuple[Any, ...], found: dict[str, Any]) -> None:
         with self._lock:
-            self._counts[self._key(repo_pk, entry)] = counts
-            while len(self._counts) > self.SIZE:
-                self._counts.popitem(last=False)
+            self._found[key] = found
+            while len(self._found) > self.SIZE:
+                self._found.popitem(last=False)
 
 
-def _known_counts(hub: Hub) -> _KnownCounts:
-    return hub.component("weights-known-counts", _KnownCounts)
+def _known(hub: Hub) -> _Known:
+    return hub.component("weights-known-headers", _Known)
+
+
+def _content(entry: Entry) -> tuple[str, int]:
+    return (entry.lfs.oid if entry.lfs is not None else entry.oid, entry.size)
 
 
 def _safetensors_files(ranges: FileRanges, files: Mapping[str, Entry]) -> list[Entry] | None:
@@ -236,6 +235,16 @@ def _gguf_field(ranges: FileRanges, files: Mapping[str, Entry]) -> dict[str, Any
     parts = _gguf_parts(files)
     if not parts:
         return None
+    known = _known(ranges.hub)
+    key = ("gguf", ranges.snap.record.pk, tuple(_content(entry) for entry in parts))
+    found = known.get(key)
+    if found is None:
+        found = _read_gguf(ranges, parts)
+        known.put(key, found)
+    return found
+
+
+def _read_gguf(ranges: FileRanges, parts: list[Entry]) -> dict[str, Any]:
     ranges.locate(parts)
     headers = []
     for entry in parts:
