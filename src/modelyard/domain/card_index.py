@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
 
-from modelyard.domain.card_metadata import MAX_LISTED_ERRORS, validate_card
-from modelyard.domain.cards import card_body, lenient_front_matter
+from modelyard.domain.card_metadata import MAX_LISTED_ERRORS, validate_metadata
+from modelyard.domain.cards import card_body, front_matter
 from modelyard.domain.errors import BadRequest
 from modelyard.domain.model_tree import RELATIONS, BaseModel, RepoFiles, base_models, valid_model_id
 from modelyard.domain.repo_ids import RepoType
@@ -173,11 +173,12 @@ def json_safe(value: Any) -> Any:
 def _metadata(readme: str) -> tuple[dict[str, Any], list[str]]:
     """The card's JSON-safe metadata and the Hub's warnings; a card the Hub would refuse reads as empty."""
     try:
-        warnings = validate_card(readme)
+        metadata = front_matter(readme)
+        warnings = validate_metadata(metadata)
     except BadRequest as error:
         messages = [problem["message"] for problem in error.details.get("errors", [])] or [error.message]
         return {}, messages
-    card = json_safe(lenient_front_matter(readme))
+    card = json_safe(metadata)
     if len(json.dumps(card)) > MAX_CARD_JSON:
         return {}, [f"The README.md metadata is larger than {MAX_CARD_JSON} bytes as JSON: it is not indexed"]
     return card, warnings
@@ -199,6 +200,9 @@ def _field_warnings(card: dict[str, Any], repo_type: RepoType) -> list[str]:
         for item in _as_list(card["base_model"]):
             if isinstance(item, str) and valid_model_id(item) is None:
                 warnings.append(f'"base_model" {item!r} is not a model id (namespace/name)')
+    new_version = card.get("new_version")
+    if isinstance(new_version, str) and valid_model_id(new_version) is None:
+        warnings.append(f'"new_version" {new_version!r} is not a model id (namespace/name)')
     for name in ("license", "pipeline_tag", "library_name"):
         if len(_first(card.get(name))) > MAX_FIELD:
             warnings.append(f'"{name}" is longer than {MAX_FIELD} characters')

@@ -47,6 +47,11 @@ def validate_card(text: str) -> list[str]:
         metadata = front_matter(text)
     except BadRequest as error:
         raise _invalid([error.message]) from None
+    return validate_metadata(metadata)
+
+
+def validate_metadata(metadata: dict[str, Any]) -> list[str]:
+    """validate_card for metadata already parsed (by `cards.front_matter`)."""
     if not metadata:
         return [MISSING_METADATA_WARNING]
     problems = chain(_license_errors(metadata.get("license")), _model_index_errors(metadata.get("model-index")))

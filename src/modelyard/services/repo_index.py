@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from modelyard.db.models import ModelBase, Repo, RepoCard, RepoTag
 from modelyard.domain.card_index import CardIndex, config_subset, index_card
@@ -25,11 +25,9 @@ from modelyard.domain.model_tree import RepoFiles
 from modelyard.domain.repo_ids import RepoType
 from modelyard.domain.revisions import DEFAULT_BRANCH
 from modelyard.gitstore.repository import GitRepository
-from modelyard.services import jobs
+from modelyard.services import jobs, repos
 from modelyard.services.hub import Hub
-
-if TYPE_CHECKING:  # services.repos indexes new repositories
-    from modelyard.services.repos import RepoRecord
+from modelyard.services.repos import RepoRecord, touch
 
 log = logging.getLogger("modelyard.index")
 KIND = "repo-index"  # background job: index repository `subject` (its primary key) again
@@ -40,25 +38,31 @@ ADAPTER_CONFIG_PATH = "adapter_config.json"
 
 
 def after_change(hub: Hub, record: RepoRecord) -> None:
-    """Index the repository after its refs moved, under its writer lock; never raises (a failure is retried in
-    the background)."""
-    _safely(refresh, hub, record)
+    """The last step of every move of the repository's refs, under its writer lock: the repository is marked
+    modified and its default branch indexed, in one transaction. A failure of the index is logged and retried in
+    the background: it never fails the commit."""
+    try:
+        _refresh(hub, record, force=False, mark_modified=True)
+    except Exception:  # the commit stands whatever happens here: the job (or the next commit) repairs the index
+        log.exception("Indexing %s failed; a background job will retry it", record.ref)
+        touch(hub, record)
+        _retry_later(hub, record)
 
 
 def after_move(hub: Hub, record: RepoRecord) -> None:
     """Index the repository again under its new id; never raises."""
-    _safely(reindex, hub, record)
-
-
-def _safely(index: Callable[[Hub, RepoRecord], None], hub: Hub, record: RepoRecord) -> None:
     try:
-        index(hub, record)
-    except Exception:  # the commit stands whatever happens here: the job (or the next commit) repairs the index
-        log.exception("Indexing %s failed; a background job will retry it", record.ref)
-        try:
-            jobs.enqueue(hub, KIND, str(record.pk), record.pk)
-        except Exception:
-            log.exception("Could not queue the indexing of %s: `modelyard admin reindex` repairs it", record.ref)
+        reindex(hub, record)
+    except Exception:
+        log.exception("Indexing %s after its move failed; a background job will retry it", record.ref)
+        _retry_later(hub, record)
+
+
+def _retry_later(hub: Hub, record: RepoRecord) -> None:
+    try:
+        jobs.enqueue(hub, KIND, str(record.pk), record.pk)
+    except Exception:
+        log.exception("Could not queue the indexing of %s: `modelyard admin reindex` repairs it", record.ref)
 
 
 def refresh(hub: Hub, record: RepoRecord, *, force: bool = False) -> None:
@@ -66,35 +70,21 @@ def refresh(hub: Hub, record: RepoRecord, *, force: bool = False) -> None:
 
     The caller holds the repository's writer lock, or accepts that a writer racing with it indexes first.
     """
+    _refresh(hub, record, force, mark_modified=False)
+
+
+def _refresh(hub: Hub, record: RepoRecord, force: bool, mark_modified: bool) -> None:
     git = hub.git.open(record.storage_key)
     head = git.ref_target(DEFAULT_REF)
-    if head is None:
-        return
-    if not force:
-        with hub.db.session() as session:
-            if session.scalar(select(RepoCard.commit).where(RepoCard.repo_id == record.pk)) == head:
-                return
-    index, config = read_index(git, head, record.ref.type, record.ref.id)
     try:
-        _store(hub, record.pk, head, index, config)
+        _index(hub, git, record, head, force, mark_modified)
     except IntegrityError:
-        # The repository was deleted meanwhile (nothing to index), or another indexer inserted its rows between
-        # our delete and insert (PostgreSQL): one more try settles which.
+        # The repository was deleted meanwhile (nothing to index), or another indexer inserted rows between our
+        # read and our insert (PostgreSQL): one more try settles which.
         with hub.db.session() as session:
             if session.get(Repo, record.pk) is None:
                 return
-        _store(hub, record.pk, head, index, config)
-    if record.ref.type is RepoType.MODEL:
-        _index_weights(hub, record, git, head)
-
-
-def _index_weights(hub: Hub, record: RepoRecord, git: GitRepository, head: str) -> None:
-    """The `safetensors` and `gguf` fields, from the weights' headers (a few KB of each file)."""
-    # Imported here: reading large files goes through services.lfs, which imports services.repos, which imports this.
-    from modelyard.services import weights_info
-    from modelyard.services.files import Snapshot
-
-    weights_info.index_weights(hub, Snapshot(record, git, head))
+        _index(hub, git, record, head, force, mark_modified)
 
 
 def reindex(hub: Hub, record: RepoRecord) -> None:
@@ -107,15 +97,15 @@ def read_index(
     git: GitRepository, commit: str, repo_type: RepoType, repo_id: str
 ) -> tuple[CardIndex, dict[str, Any] | None]:
     """The card's index at `commit`, and the Hub's `config` field (models only)."""
-    paths = set(git.file_paths(commit))
-    readme, unread = _small_text(git, commit, CARD_PATH) if CARD_PATH in paths else (None, "")
+    readme, unread = _small_text(git, commit, CARD_PATH)
     config = None
     files = RepoFiles()
     if repo_type is RepoType.MODEL:
-        config = _json_file(git, commit, CONFIG_PATH) if CONFIG_PATH in paths else None
+        config = _json_file(git, commit, CONFIG_PATH)
         files = RepoFiles(
-            has_adapter_config=ADAPTER_CONFIG_PATH in paths,
-            has_gguf=any(path.lower().endswith(".gguf") for path in paths),
+            has_adapter_config=git.entry(commit, ADAPTER_CONFIG_PATH) is not None,
+            # Names only, and only until the first one: a dataset-sized tree of models is walked without reading.
+            has_gguf=any(path.lower().endswith(".gguf") for path in git.file_paths(commit)),
             has_quantization_config=isinstance(config, dict) and isinstance(config.get("quantization_config"), dict),
         )
     return index_card(repo_type, repo_id, readme, files, unread), config_subset(config)
@@ -141,14 +131,35 @@ def _json_file(git: GitRepository, commit: str, path: str) -> object:
         return None  # not JSON: the Hub shows no config either
 
 
-def _store(hub: Hub, repo_pk: int, commit: str, index: CardIndex, config: dict[str, Any] | None) -> None:
-    """Replace the repository's index rows in one transaction (keeping the weights fields, indexed elsewhere)."""
+def _index(
+    hub: Hub, git: GitRepository, record: RepoRecord, head: str | None, force: bool, mark_modified: bool
+) -> None:
+    """Read the card at `head` and store its index in one transaction.
+
+    Most commits change neither the card nor the files relations are inferred from: then only the indexed commit
+    moves (one UPDATE, not a rewrite of every tag), which keeps the commit path fast.
+    """
     with hub.db.session() as session:
-        row = session.get(RepoCard, repo_pk)
+        row = session.get(RepoCard, record.pk)
+        indexed = row is not None and row.commit == head and not force
+        # git is read before the first write: on SQLite, a write holds the database's one write lock.
+        index, config = (
+            (None, None) if head is None or indexed else read_index(git, head, record.ref.type, record.ref.id)
+        )
+        safetensors, gguf = (None, None) if index is None or head is None else _read_weights(hub, record, git, head)
+        if mark_modified:
+            repos.mark_modified(session, record.pk)
+        if index is None:
+            return
         if row is None:
-            row = RepoCard(repo_id=repo_pk, safetensors=None, gguf=None)
+            row = RepoCard(repo_id=record.pk)
             session.add(row)
-        row.commit = commit
+        elif _stored_unchanged(session, row, index, config):
+            row.commit, row.indexed_at = head, utcnow()
+            row.safetensors, row.gguf = safetensors, gguf
+            return
+        row.safetensors, row.gguf = safetensors, gguf
+        row.commit = head
         row.card = index.card
         row.card_text = index.card_text
         row.title = index.title
@@ -158,10 +169,38 @@ def _store(hub: Hub, repo_pk: int, commit: str, index: CardIndex, config: dict[s
         row.warnings = index.warnings
         row.config = config
         row.indexed_at = utcnow()
-        session.execute(delete(RepoTag).where(RepoTag.repo_id == repo_pk))
-        session.execute(delete(ModelBase).where(ModelBase.repo_id == repo_pk))
-        session.add_all(RepoTag(repo_id=repo_pk, tag=tag) for tag in index.tags)
+        session.execute(delete(RepoTag).where(RepoTag.repo_id == record.pk))
+        session.execute(delete(ModelBase).where(ModelBase.repo_id == record.pk))
+        session.add_all(RepoTag(repo_id=record.pk, tag=tag) for tag in index.tags)
         session.add_all(
-            ModelBase(repo_id=repo_pk, base_key=base.key, base_id=base.base_id, relation=base.relation)
+            ModelBase(repo_id=record.pk, base_key=base.key, base_id=base.base_id, relation=base.relation)
             for base in index.bases
         )
+
+
+def _read_weights(
+    hub: Hub, record: RepoRecord, git: GitRepository, head: str
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The `safetensors` and `gguf` fields of a model, from its weights' headers (a few KB of each file)."""
+    if record.ref.type is not RepoType.MODEL:
+        return None, None
+    # Imported here: reading large files goes through services.lfs, which imports services.repos, which imports this.
+    from modelyard.services import weights_info
+    from modelyard.services.files import Snapshot
+
+    info = weights_info.read_weights(hub, Snapshot(record, git, head))
+    return info.safetensors, info.gguf
+
+
+def _stored_unchanged(session: Session, row: RepoCard, index: CardIndex, config: dict[str, Any] | None) -> bool:
+    stored = (row.card, row.card_text, row.title, row.license, row.pipeline_tag, row.library_name, row.warnings)
+    fresh = (index.card, index.card_text, index.title, index.license, index.pipeline_tag, index.library_name)
+    if stored != (*fresh, index.warnings) or row.config != config:
+        return False
+    tags = set(session.scalars(select(RepoTag.tag).where(RepoTag.repo_id == row.repo_id)))
+    bases = set(
+        session.execute(
+            select(ModelBase.base_key, ModelBase.base_id, ModelBase.relation).where(ModelBase.repo_id == row.repo_id)
+        ).tuples()
+    )
+    return tags == set(index.tags) and bases == {(base.key, base.base_id, base.relation) for base in index.bases}

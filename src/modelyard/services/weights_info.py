@@ -24,9 +24,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import update
-
-from modelyard.db.models import RepoCard
 from modelyard.domain import gguf_header, safetensors_header
 from modelyard.domain.errors import EntryNotFound, HubError, InvalidPath, MalformedWeights
 from modelyard.domain.paths import validate_repo_path
@@ -87,18 +84,6 @@ def read_weights(hub: Hub, snap: Snapshot) -> WeightsInfo:
     safetensors = _leniently(snap, "safetensors", lambda: _safetensors_field(ranges, files))
     gguf = _leniently(snap, "GGUF", lambda: _gguf_field(ranges, files))
     return WeightsInfo(safetensors, gguf, ranges.bytes_read)
-
-
-def index_weights(hub: Hub, snap: Snapshot) -> WeightsInfo:
-    """Store the snapshot's weights fields in its index row (`repo_cards`), if that row is still of this commit."""
-    info = read_weights(hub, snap)
-    with hub.db.session() as session:
-        session.execute(
-            update(RepoCard)
-            .where(RepoCard.repo_id == snap.record.pk, RepoCard.commit == snap.commit)
-            .values(safetensors=info.safetensors, gguf=info.gguf)
-        )
-    return info
 
 
 def _leniently(snap: Snapshot, what: str, read: Callable[[], dict[str, Any] | None]) -> dict[str, Any] | None:
