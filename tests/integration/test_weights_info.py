@@ -310,3 +310,17 @@ def test_memory_estimate_of_a_tiny_llama(api, tiny_llama, make_repo, http: httpx
 def test_memory_estimate_refuses_bad_parameters(http: httpx.Client, make_repo, params):
     repo_id = make_repo()
     assert http.get(f"/api/models/{repo_id}/memory", params=params).status_code == 400
+
+
+def test_weights_follow_commits_that_leave_the_card_alone(api, hub: Hub, make_repo):
+    """Adding, then deleting weights changes nothing the card index reads: the weights fields still follow."""
+    import torch
+    from safetensors.torch import save
+
+    repo_id = make_repo({"README.md": b"---\nlicense: mit\n---\n# A model\n"})
+    assert _indexed(hub, repo_id) == (None, None)
+    weights = save({"w": torch.zeros(4, 8, dtype=torch.bfloat16)})
+    api.upload_file(path_or_fileobj=weights, path_in_repo="model.safetensors", repo_id=repo_id)
+    assert _indexed(hub, repo_id) == ({"parameters": {"BF16": 32}, "total": 32}, None)
+    api.delete_file("model.safetensors", repo_id=repo_id)
+    assert _indexed(hub, repo_id) == (None, None)
