@@ -148,10 +148,10 @@ def _safetensors_files(ranges: FileRanges, files: Mapping[str, Entry]) -> list[E
     if SINGLE_FILE in files:
         return [files[SINGLE_FILE]]
     if INDEX_FILE in files:
-        return list(shard_entries(ranges, files, INDEX_FILE)[1].values())
+        return list(_shard_entries(ranges, files, INDEX_FILE)[1].values())
     index_variants = [path for path in files if _INDEX_VARIANT.fullmatch(path)]
     if len(index_variants) == 1:
-        return list(shard_entries(ranges, files, index_variants[0])[1].values())
+        return list(_shard_entries(ranges, files, index_variants[0])[1].values())
     single_variants = [path for path in files if _SINGLE_VARIANT.fullmatch(path) and "-of-" not in path]
     if len(single_variants) == 1:
         return [files[single_variants[0]]]
@@ -160,7 +160,7 @@ def _safetensors_files(ranges: FileRanges, files: Mapping[str, Entry]) -> list[E
     return None
 
 
-def shard_entries(
+def _shard_entries(
     ranges: FileRanges, files: Mapping[str, Entry], index_path: str
 ) -> tuple[dict[str, Any], dict[str, Entry]]:
     """A sharded checkpoint's index (JSON object) and its shards: name in the index's weight_map -> file entry."""
@@ -210,7 +210,7 @@ def safetensors_headers(hub: Hub, snap: Snapshot, index_path: str) -> dict[str, 
     files = _Files(snap)
     if index_path not in files:
         raise EntryNotFound(f"{index_path} does not exist at revision {snap.commit}", snap.commit)
-    index, shards = shard_entries(ranges, files, index_path)
+    index, shards = _shard_entries(ranges, files, index_path)
     ranges.locate(list(shards.values()))
     headers = {name: _header(ranges, entry) for name, entry in shards.items()}
     return {"index": {key: value for key, value in index.items() if key != "weight_map"}, "headers": headers}
