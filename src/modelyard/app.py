@@ -25,6 +25,7 @@ from modelyard.api.routes_repos import router as repos_router
 from modelyard.api.routes_resolve import router as resolve_router
 from modelyard.api.routes_tokens import router as tokens_router
 from modelyard.api.routes_tree import router as tree_router
+from modelyard.api.routes_weights import router as weights_router
 from modelyard.background.download_flusher import flushing_download_counts
 from modelyard.config import Settings
 from modelyard.frontdoor import errors
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
         lfs_router,
         repos_router,
         tree_router,
+        weights_router,
         commit_router,
         discussions_router,
         gating_router,

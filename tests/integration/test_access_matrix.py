@@ -260,6 +260,17 @@ REPO_ROWS: dict[str, RepoRow | tuple[RepoRow, ...]] = {
     f"POST {A}/user-access-request/grant": RepoRow(
         Level.ADMIN, lambda r: Probe(f"{r.api}/user-access-request/grant", json={}), 400
     ),
+    # The repositories under test hold no weights: the estimate has nothing to go on, the index file is missing.
+    "GET /api/models/{namespace}/{name}/memory": RepoRow(
+        Level.READ, lambda r: Probe(f"{r.api}/memory", params={"gpu_memory_gb": "24"}), (404, "NotFound"), ("model",)
+    ),
+    # A header is the file's own bytes: reading it is downloading.
+    "GET /api/models/{namespace}/{name}/safetensors-metadata/{path:path}": RepoRow(
+        DOWNLOAD,
+        lambda r: Probe(f"{r.api}/safetensors-metadata/model.safetensors.index.json"),
+        (404, "EntryNotFound"),
+        ("model",),
+    ),
 }
 for _type in REPO_TYPES:
     _web = "/" + WEB_PREFIX[_type] + "{namespace}/{name}"

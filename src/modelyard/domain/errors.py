@@ -29,6 +29,12 @@ class InvalidName(BadRequest):
     pass
 
 
+class MalformedWeights(BadRequest):
+    """A weights file whose header does not parse as its format says (safetensors, GGUF)."""
+
+    code = "MalformedWeights"
+
+
 class InvalidPath(BadRequest):
     pass
 

@@ -146,17 +146,21 @@ def _index(
         index, config = (
             (None, None) if head is None or indexed else read_index(git, head, record.ref.type, record.ref.id)
         )
+        safetensors, gguf = (None, None) if index is None or head is None else _read_weights(hub, record, git, head)
         if mark_modified:
             repos.mark_modified(session, record.pk)
         if index is None:
             return
         if row is None:
-            row = RepoCard(repo_id=record.pk, safetensors=None, gguf=None)  # the weights are indexed elsewhere
+            row = RepoCard(repo_id=record.pk)
             session.add(row)
         elif _stored_unchanged(session, row, index, config):
-            if row.commit != head:  # a reindex of what is indexed already writes nothing
+            # A reindex of what is indexed already writes nothing.
+            if row.commit != head or (row.safetensors, row.gguf) != (safetensors, gguf):
                 row.commit, row.indexed_at = head, utcnow()
+                row.safetensors, row.gguf = safetensors, gguf
             return
+        row.safetensors, row.gguf = safetensors, gguf
         row.commit = head
         row.card = index.card
         row.card_text = index.card_text
@@ -174,6 +178,20 @@ def _index(
             ModelBase(repo_id=record.pk, base_key=base.key, base_id=base.base_id, relation=base.relation)
             for base in index.bases
         )
+
+
+def _read_weights(
+    hub: Hub, record: RepoRecord, git: GitRepository, head: str
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The `safetensors` and `gguf` fields of a model, from its weights' headers (a few KB of each file)."""
+    if record.ref.type is not RepoType.MODEL:
+        return None, None
+    # Imported here: reading large files goes through services.lfs, which imports services.repos, which imports this.
+    from modelyard.services import weights_info
+    from modelyard.services.files import Snapshot
+
+    info = weights_info.read_weights(hub, Snapshot(record, git, head))
+    return info.safetensors, info.gguf
 
 
 def _stored_unchanged(session: Session, row: RepoCard, index: CardIndex, config: dict[str, Any] | None) -> bool:
