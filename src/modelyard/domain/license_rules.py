@@ -192,7 +192,7 @@ RULES: tuple[LicenseRule, ...] = (
     *(
         LicenseRule(
             f"{version}-share-alike",
-            f"An adaptation of a {version.upper()} model must be under the same license or a later version",
+            f"An adaptation of a CC BY-NC-SA {version[-3:]} model must be under the same license or a later version",
             DerivativeLicenseIn(frozenset({version}), frozenset(_CC_NC_SA[index:])),
             f"https://creativecommons.org/licenses/by-nc-sa/{version[-3:]}/legalcode (ShareAlike: this License, "
             "a later version with the same License Elements, or a compatible license)",
