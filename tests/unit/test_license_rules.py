@@ -20,7 +20,7 @@ from modelyard.domain.license_rules import (
     LicenseRule,
     MergeParentsShareALicense,
 )
-from modelyard.domain.model_tree import BaseEdge, TreeNode, walk_ancestors
+from modelyard.domain.model_ancestry import BaseEdge, TreeNode, walk_ancestors
 
 PERMISSIVE = ("apache-2.0", "mit")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelyard.domain.license_lineage import LicenseFlag
-from modelyard.domain.model_tree import TreeNode
+from modelyard.domain.model_ancestry import TreeNode
 from modelyard.services.model_tree import ModelTree
 
 LICENSE_LINEAGE_KEY = "licenseLineage"  # in the tree's answer and in model_info

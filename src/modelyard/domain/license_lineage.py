@@ -27,7 +27,7 @@ from modelyard.domain.license_rules import (
     LicenseRule,
     MergeParentsShareALicense,
 )
-from modelyard.domain.model_tree import Ancestry, TreeNode
+from modelyard.domain.model_ancestry import Ancestry, TreeNode
 
 OTHER = "other"  # the Hub's license id for a license named by `license_name`
 

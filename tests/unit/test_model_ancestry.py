@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import pytest
 
 from modelyard.domain.license_lineage import effective_license, license_flags
-from modelyard.domain.model_tree import MAX_ANCESTORS, MAX_DEPTH, Ancestry, BaseEdge, TreeNode, walk_ancestors
+from modelyard.domain.model_ancestry import MAX_ANCESTORS, MAX_DEPTH, Ancestry, BaseEdge, TreeNode, walk_ancestors
 
 
 class Family:
