@@ -15,7 +15,7 @@ from modelyard.domain.lfs_pointer import MAX_POINTER_SIZE, LfsPointer, is_sha256
 from modelyard.domain.paths import validate_folder_path, validate_repo_path
 from modelyard.domain.revisions import is_commit_prefix
 from modelyard.gitstore.repository import GitRepository
-from modelyard.services import lfs, xet
+from modelyard.services import lfs, repo_index, xet
 from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord, open_git, signature, touch, writing
 from modelyard.services.users import Actor
@@ -42,6 +42,7 @@ def commit(hub: Hub, actor: Actor, record: RepoRecord, revision: str, request: C
         new_commit = _create_commit(git, head, upserts, request, actor)
         git.update_ref(ref_name, new_commit, expected=head)
         touch(hub, record)  # the index follows the ref, before the next writer starts
+        repo_index.after_change(hub, record)
     return new_commit
 
 

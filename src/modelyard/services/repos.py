@@ -20,7 +20,7 @@ from modelyard.domain.repo_ids import RepoRef, RepoType, validate_name_part
 from modelyard.domain.revisions import DEFAULT_BRANCH
 from modelyard.domain.spaces import initial_readme, validate_sdk
 from modelyard.gitstore.repository import GitRepository
-from modelyard.services import audit, orgs
+from modelyard.services import audit, orgs, repo_index
 from modelyard.services.access import Action, Target, authorize, can_see, level, user_level
 from modelyard.services.hub import Hub
 from modelyard.services.users import Actor, noreply_email
@@ -173,6 +173,7 @@ def create_repo(hub: Hub, actor: Actor | None, ref: RepoRef, private: bool, sdk:
     except BaseException:
         hub.git.delete(storage_key)
         raise
+    repo_index.after_change(hub, record)
     return record
 
 
@@ -222,9 +223,10 @@ def move_repo(hub: Hub, actor: Actor | None, source: RepoRef, target: RepoRef) -
             session.flush()
             moved = RepoRecord.of(row)
             audit.record(session, audit.Event.REPO_MOVED, audit.repo_target(record.ref), actor, to=moved.ref.id)
-            return moved
     except IntegrityError:
         raise Conflict(f"A {target.type.value} repo named {target.id} already exists") from None
+    repo_index.after_move(hub, moved)  # a model is not its own base: under its new id, one of its bases may be
+    return moved
 
 
 def update_settings(
