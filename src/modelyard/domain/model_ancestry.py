@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-# The Hub's relations of a model to its base (https://huggingface.co/docs/hub/model-cards#specifying-a-base-model).
-RELATIONS = ("adapter", "merge", "quantized", "finetune")
 MAX_DEPTH = 16
 MAX_ANCESTORS = 256
 MAX_PATHS = 64

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from modelyard.db.models import ModelBase, Repo, RepoCard
 from modelyard.domain.license_lineage import LicenseFlag, effective_license, license_flags
-from modelyard.domain.model_ancestry import RELATIONS, Ancestry, BaseEdge, TreeNode, walk_ancestors
+from modelyard.domain.model_ancestry import Ancestry, BaseEdge, TreeNode, walk_ancestors
+from modelyard.domain.model_tree import RELATIONS
 from modelyard.domain.repo_ids import RepoType
 from modelyard.services.access import can_see
 from modelyard.services.hub import Hub
