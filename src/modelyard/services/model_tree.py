@@ -74,10 +74,14 @@ def _visible_nodes(session: Session, actor: Actor | None, keys: set[str]) -> dic
     nodes = {}
     for pk, row in visible.items():
         card = cards.get(pk)
-        license_id = effective_license(card.license, card.card.get("license_name")) if card else ""
+        license_id = effective_license(card.license, _license_name(card)) if card else ""
         node = TreeNode(f"{row.namespace}/{row.name}", license_id, bool(row.gated), bases=tuple(bases[pk]))
         nodes[node.key] = node
     return nodes
+
+
+def _license_name(card: RepoCard) -> object:
+    return card.card.get("license_name") if isinstance(card.card, dict) else None
 
 
 def _children_counts(session: Session, actor: Actor | None, record: RepoRecord) -> dict[str, int]:
