@@ -216,3 +216,12 @@ def test_list_models_by_base_model_and_relation(api: HfApi, family: Family, bob)
     children = {model.id for model in api.list_models(filter=f"base_model:{family.base}")}
     assert children == {family.ft_apache, family.ft_llama, family.adapter, family.gguf}
     assert family.bob_private_ft not in children  # alice may not see bob's private fine-tune
+
+
+def test_model_info_agrees_with_the_tree(anon_api: HfApi, server, family: Family):
+    for model in (family.base, family.ft_llama, family.merge, family.on_missing):
+        info = anon_api.model_info(model, expand=["baseModels", "childrenModelCount"])
+        tree = _tree(server, model)
+        assert info.children_model_count == tree["childrenModelCount"], model
+        listed = {base["id"] for base in (info.base_models or {}).get("models", [])}
+        assert listed == {base["id"] for base in tree["bases"]}, model
