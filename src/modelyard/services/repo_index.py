@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from modelyard.db.models import ModelBase, Repo, RepoCard, RepoTag
 from modelyard.domain.card_index import CardIndex, config_subset, index_card
@@ -25,11 +25,9 @@ from modelyard.domain.model_tree import RepoFiles
 from modelyard.domain.repo_ids import RepoType
 from modelyard.domain.revisions import DEFAULT_BRANCH
 from modelyard.gitstore.repository import GitRepository
-from modelyard.services import jobs
+from modelyard.services import jobs, repos
 from modelyard.services.hub import Hub
-
-if TYPE_CHECKING:  # services.repos indexes new repositories
-    from modelyard.services.repos import RepoRecord
+from modelyard.services.repos import RepoRecord, touch
 
 log = logging.getLogger("modelyard.index")
 KIND = "repo-index"  # background job: index repository `subject` (its primary key) again
@@ -40,25 +38,31 @@ ADAPTER_CONFIG_PATH = "adapter_config.json"
 
 
 def after_change(hub: Hub, record: RepoRecord) -> None:
-    """Index the repository after its refs moved, under its writer lock; never raises (a failure is retried in
-    the background)."""
-    _safely(refresh, hub, record)
+    """The last step of every move of the repository's refs, under its writer lock: the repository is marked
+    modified and its default branch indexed, in one transaction. A failure of the index is logged and retried in
+    the background: it never fails the commit."""
+    try:
+        _refresh(hub, record, force=False, mark_modified=True)
+    except Exception:  # the commit stands whatever happens here: the job (or the next commit) repairs the index
+        log.exception("Indexing %s failed; a background job will retry it", record.ref)
+        touch(hub, record)
+        _retry_later(hub, record)
 
 
 def after_move(hub: Hub, record: RepoRecord) -> None:
     """Index the repository again under its new id; never raises."""
-    _safely(reindex, hub, record)
-
-
-def _safely(index: Callable[[Hub, RepoRecord], None], hub: Hub, record: RepoRecord) -> None:
     try:
-        index(hub, record)
-    except Exception:  # the commit stands whatever happens here: the job (or the next commit) repairs the index
-        log.exception("Indexing %s failed; a background job will retry it", record.ref)
-        try:
-            jobs.enqueue(hub, KIND, str(record.pk), record.pk)
-        except Exception:
-            log.exception("Could not queue the indexing of %s: `modelyard admin reindex` repairs it", record.ref)
+        reindex(hub, record)
+    except Exception:
+        log.exception("Indexing %s after its move failed; a background job will retry it", record.ref)
+        _retry_later(hub, record)
+
+
+def _retry_later(hub: Hub, record: RepoRecord) -> None:
+    try:
+        jobs.enqueue(hub, KIND, str(record.pk), record.pk)
+    except Exception:
+        log.exception("Could not queue the indexing of %s: `modelyard admin reindex` repairs it", record.ref)
 
 
 def refresh(hub: Hub, record: RepoRecord, *, force: bool = False) -> None:
@@ -66,24 +70,21 @@ def refresh(hub: Hub, record: RepoRecord, *, force: bool = False) -> None:
 
     The caller holds the repository's writer lock, or accepts that a writer racing with it indexes first.
     """
+    _refresh(hub, record, force, mark_modified=False)
+
+
+def _refresh(hub: Hub, record: RepoRecord, force: bool, mark_modified: bool) -> None:
     git = hub.git.open(record.storage_key)
     head = git.ref_target(DEFAULT_REF)
-    if head is None:
-        return
-    if not force:
-        with hub.db.session() as session:
-            if session.scalar(select(RepoCard.commit).where(RepoCard.repo_id == record.pk)) == head:
-                return
-    index, config = read_index(git, head, record.ref.type, record.ref.id)
     try:
-        _store(hub, record.pk, head, index, config)
+        _index(hub, git, record, head, force, mark_modified)
     except IntegrityError:
-        # The repository was deleted meanwhile (nothing to index), or another indexer inserted its rows between
-        # our delete and insert (PostgreSQL): one more try settles which.
+        # The repository was deleted meanwhile (nothing to index), or another indexer inserted rows between our
+        # read and our insert (PostgreSQL): one more try settles which.
         with hub.db.session() as session:
             if session.get(Repo, record.pk) is None:
                 return
-        _store(hub, record.pk, head, index, config)
+        _index(hub, git, record, head, force, mark_modified)
 
 
 def reindex(hub: Hub, record: RepoRecord) -> None:
@@ -130,14 +131,28 @@ def _json_file(git: GitRepository, commit: str, path: str) -> object:
         return None  # not JSON: the Hub shows no config either
 
 
-def _store(hub: Hub, repo_pk: int, commit: str, index: CardIndex, config: dict[str, Any] | None) -> None:
-    """Replace the repository's index rows in one transaction (keeping the weights fields, indexed elsewhere)."""
+def _index(
+    hub: Hub, git: GitRepository, record: RepoRecord, head: str | None, force: bool, mark_modified: bool
+) -> None:
+    """Read the card at `head` and store its index in one transaction.
+
+    Most commits change neither the card nor the files relations are inferred from: then only the indexed commit
+    moves (one UPDATE, not a rewrite of every tag), which keeps the commit path fast.
+    """
     with hub.db.session() as session:
-        row = session.get(RepoCard, repo_pk)
+        if mark_modified:
+            repos.mark_modified(session, record.pk)
+        row = session.get(RepoCard, record.pk)
+        if head is None or (row is not None and row.commit == head and not force):
+            return
+        index, config = read_index(git, head, record.ref.type, record.ref.id)
         if row is None:
-            row = RepoCard(repo_id=repo_pk, safetensors=None, gguf=None)
+            row = RepoCard(repo_id=record.pk, safetensors=None, gguf=None)  # the weights are indexed elsewhere
             session.add(row)
-        row.commit = commit
+        elif _stored_unchanged(session, row, index, config):
+            row.commit, row.indexed_at = head, utcnow()
+            return
+        row.commit = head
         row.card = index.card
         row.card_text = index.card_text
         row.title = index.title
@@ -147,10 +162,24 @@ def _store(hub: Hub, repo_pk: int, commit: str, index: CardIndex, config: dict[s
         row.warnings = index.warnings
         row.config = config
         row.indexed_at = utcnow()
-        session.execute(delete(RepoTag).where(RepoTag.repo_id == repo_pk))
-        session.execute(delete(ModelBase).where(ModelBase.repo_id == repo_pk))
-        session.add_all(RepoTag(repo_id=repo_pk, tag=tag) for tag in index.tags)
+        session.execute(delete(RepoTag).where(RepoTag.repo_id == record.pk))
+        session.execute(delete(ModelBase).where(ModelBase.repo_id == record.pk))
+        session.add_all(RepoTag(repo_id=record.pk, tag=tag) for tag in index.tags)
         session.add_all(
-            ModelBase(repo_id=repo_pk, base_key=base.key, base_id=base.base_id, relation=base.relation)
+            ModelBase(repo_id=record.pk, base_key=base.key, base_id=base.base_id, relation=base.relation)
             for base in index.bases
         )
+
+
+def _stored_unchanged(session: Session, row: RepoCard, index: CardIndex, config: dict[str, Any] | None) -> bool:
+    stored = (row.card, row.card_text, row.title, row.license, row.pipeline_tag, row.library_name, row.warnings)
+    fresh = (index.card, index.card_text, index.title, index.license, index.pipeline_tag, index.library_name)
+    if stored != (*fresh, index.warnings) or row.config != config:
+        return False
+    tags = set(session.scalars(select(RepoTag.tag).where(RepoTag.repo_id == row.repo_id)))
+    bases = set(
+        session.execute(
+            select(ModelBase.base_key, ModelBase.base_id, ModelBase.relation).where(ModelBase.repo_id == row.repo_id)
+        ).tuples()
+    )
+    return tags == set(index.tags) and bases == {(base.key, base.base_id, base.relation) for base in index.bases}
