@@ -40,18 +40,6 @@ def model_tree(hub: Hub, actor: Actor | None, record: RepoRecord) -> ModelTree:
     return ModelTree(ancestry, children, license_flags(ancestry))
 
 
-def license_lineage(hub: Hub, actor: Actor | None, record: RepoRecord) -> list[LicenseFlag]:
-    """The license lineage flags of `record` alone (for model_info's `licenseLineage`)."""
-    with hub.db.session() as session:
-        return license_flags(_ancestry(session, actor, record))
-
-
-def children_counts(hub: Hub, actor: Actor | None, record: RepoRecord) -> dict[str, int]:
-    """`record`'s direct children the caller can see, by relation (for model_info's `childrenModelCount`)."""
-    with hub.db.session() as session:
-        return _children_counts(session, actor, record)
-
-
 def _ancestry(session: Session, actor: Actor | None, record: RepoRecord) -> Ancestry:
     def load(keys: set[str]) -> Mapping[str, TreeNode]:
         return _visible_nodes(session, actor, keys)
