@@ -7,7 +7,15 @@ from collections.abc import Mapping
 import pytest
 
 from modelyard.domain.license_lineage import effective_license, license_flags
-from modelyard.domain.model_ancestry import MAX_ANCESTORS, MAX_DEPTH, Ancestry, BaseEdge, TreeNode, walk_ancestors
+from modelyard.domain.model_ancestry import (
+    MAX_ANCESTORS,
+    MAX_DEPTH,
+    MAX_PATHS,
+    Ancestry,
+    BaseEdge,
+    TreeNode,
+    walk_ancestors,
+)
 
 
 class Family:
@@ -18,6 +26,7 @@ class Family:
         self.loads: list[set[str]] = []
 
     def load(self, keys: set[str]) -> Mapping[str, TreeNode]:
+        assert keys, "the walk asks for something or stops"
         self.loads.append(keys)
         return {key: self.nodes[key] for key in keys if key in self.nodes}
 
@@ -49,6 +58,7 @@ def test_a_missing_base_ends_its_branch_and_keeps_its_spelling():
     ancestry = family.walk("o/m")
     missing = ancestry.nodes["gone/model"]
     assert missing == TreeNode("Gone/Model", missing=True)
+    assert (missing.license, missing.gated, missing.bases) == ("", False, ())
     assert sorted(ancestry.paths_to_roots()) == [("o/m", "Gone/Model"), ("o/m", "o/base")]
 
 
@@ -95,6 +105,32 @@ def test_a_wide_family_is_cut_at_max_ancestors():
     assert len(ancestry.ancestors) == MAX_ANCESTORS and ancestry.truncated
 
 
+@pytest.mark.parametrize(("count", "truncated"), [(MAX_ANCESTORS, False), (MAX_ANCESTORS + 1, True)])
+def test_the_ancestor_bound_is_exact(count: int, truncated: bool):
+    parents = [f"o/p{i}" for i in range(count)]
+    family = Family(node("o/m", "mit", *parents, relation="merge"), *(node(p, "mit") for p in parents))
+    ancestry = family.walk("o/m")
+    assert len(ancestry.ancestors) == min(count, MAX_ANCESTORS) and ancestry.truncated is truncated
+
+
+def test_a_family_wide_further_up_is_cut_at_max_ancestors_and_walked_no_further():
+    grandparents = [f"o/g{i}" for i in range(MAX_ANCESTORS + 10)]
+    family = Family(
+        node("o/m", "mit", "o/p"),
+        node("o/p", "mit", *grandparents, relation="merge"),
+        *(node(g, "mit", "o/root") for g in grandparents),
+    )
+    ancestry = family.walk("o/m")
+    assert len(ancestry.ancestors) == MAX_ANCESTORS and ancestry.truncated
+    assert len(family.loads) == 2
+
+
+def test_paths_to_roots_are_bounded():
+    parents = [f"o/p{i}" for i in range(MAX_PATHS + 5)]
+    family = Family(node("o/m", "mit", *parents, relation="merge"), *(node(p, "mit") for p in parents))
+    assert len(family.walk("o/m").paths_to_roots()) == MAX_PATHS
+
+
 def test_a_diamond_is_no_cycle_and_is_walked_once():
     family = Family(
         node("o/m", "mit", "o/l", "o/r", relation="merge"), node("o/l", "mit", "o/root"), node("o/r", "mit", "o/root")
@@ -120,6 +156,11 @@ def test_a_relicensed_middle_does_not_launder_the_base():
     assert [(f.rule, f.paths) for f in flags] == [
         ("non-commercial-stays-non-commercial", (("o/base", "o/ft1", "o/ft2"),))
     ]
+
+
+def test_a_missing_base_does_not_hide_the_next_one():
+    family = Family(node("o/m", "apache-2.0", "gone/x", "o/base", relation="merge"), node("o/base", "llama2"))
+    assert [f.rule for f in license_flags(family.walk("o/m"))] == ["llama2-keep-license"]
 
 
 def test_missing_bases_and_cycles_trigger_nothing_unknown():
