@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import FrozenInstanceError
 
 import pytest
 
-from modelyard.domain.license_lineage import effective_license, license_flags
+from modelyard.domain.license_lineage import LicenseFlag, effective_license, license_flags
 from modelyard.domain.model_ancestry import (
     MAX_ANCESTORS,
     MAX_DEPTH,
@@ -139,6 +140,18 @@ def test_a_diamond_is_no_cycle_and_is_walked_once():
     assert [n.id for n in ancestry.ancestors] == ["o/l", "o/r", "o/root"]
     assert ancestry.cycles() == []
     assert sorted(ancestry.paths_to_roots()) == [("o/m", "o/l", "o/root"), ("o/m", "o/r", "o/root")]
+
+
+def test_the_bounds_are_the_documented_ones():
+    assert (MAX_DEPTH, MAX_ANCESTORS, MAX_PATHS) == (16, 256, 64)  # docs/license-lineage.md
+
+
+def test_tree_values_are_frozen():
+    ancestry = Family(node("o/m", "mit", "o/b"), node("o/b", "mit")).walk("o/m")
+    flag = LicenseFlag("rule", "message", "https://source", (("o/b", "o/m"),))
+    assert len({ancestry.model, ancestry.model.bases[0], flag}) == 3  # hashable values
+    with pytest.raises(FrozenInstanceError):
+        ancestry.truncated = True  # type: ignore[misc]
 
 
 # ---- license lineage over the tree -----------------------------------------------------------------------------
