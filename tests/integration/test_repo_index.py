@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import Server
+from conftest import Server, launch_server
 from helpers.git import Git
 
 
@@ -110,6 +114,15 @@ def test_new_repo_is_indexed_with_a_warning(server, api, repo_id):
     assert index["commit"] == api.model_info(repo_id).sha
     assert index["warnings"] and "README.md" in index["warnings"][0]
     assert index["tags"] == []
+
+
+def test_new_space_is_indexed_with_its_sdk(server, api, unique_name, alice):
+    space = f"{alice.name}/{unique_name()}"
+    api.create_repo(space, repo_type="space", space_sdk="gradio")
+    index = index_of(server, f"spaces/{space}")
+    assert index["cardData"]["sdk"] == "gradio"
+    assert "gradio" in index["tags"]
+    assert index["baseModels"] == []
 
 
 def test_relation_inferred_from_files(server, api, make_repo):
@@ -218,6 +231,73 @@ def test_reindex_rebuilds_deleted_rows(server, api, make_repo):
 def test_reindex_of_a_missing_repo_is_refused(server):
     with pytest.raises(RuntimeError, match="No model repository"):
         server.admin("reindex", "--repo", "nobody/nothing")
+
+
+# Indexing that fails: a database trigger refuses every write to repo_cards, as a broken index would.
+REFUSE_INDEX = {
+    "sqlite": [
+        f"CREATE TRIGGER refuse_index_{when} BEFORE {when} ON repo_cards BEGIN SELECT RAISE(ABORT, 'index broken'); END"
+        for when in ("INSERT", "UPDATE")
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_index() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'index broken'; END $$",
+        "CREATE TRIGGER refuse_index BEFORE INSERT OR UPDATE ON repo_cards "
+        "FOR EACH ROW EXECUTE FUNCTION refuse_index()",
+    ],
+}
+ALLOW_INDEX = {
+    "sqlite": ["DROP TRIGGER refuse_index_INSERT", "DROP TRIGGER refuse_index_UPDATE"],
+    "postgresql": ["DROP TRIGGER refuse_index ON repo_cards", "DROP FUNCTION refuse_index()"],
+}
+
+
+@pytest.fixture(scope="module")
+def workerless(tmp_path_factory) -> Iterator[tuple[Server, str]]:
+    """A hub of its own whose `serve` starts no background worker (the test runs one)."""
+    root = tmp_path_factory.mktemp("index-retry")
+    with launch_server(root, extra_env={"MODELYARD_BACKGROUND_WORKERS": "0"}) as server:
+        server.create_user("alice")
+        yield server, server.create_token("alice", "write")
+
+
+def test_a_failed_indexing_never_fails_the_commit_and_is_retried(workerless, tmp_path):
+    from huggingface_hub import HfApi
+
+    server, token = workerless
+    api = HfApi(endpoint=server.url, token=token)
+    backend = "sqlite" if server.db_url.startswith("sqlite") else "postgresql"
+    repo = "alice/retried"
+    api.create_repo(repo)
+    api.upload_file(path_or_fileobj=CARD.encode(), path_in_repo="README.md", repo_id=repo)
+    _sql(server, *REFUSE_INDEX[backend])
+    relicensed = CARD.replace("apache-2.0", "mit").encode()
+    commit = api.upload_file(path_or_fileobj=relicensed, path_in_repo="README.md", repo_id=repo)
+    assert api.model_info(repo).sha == commit.oid  # the commit stands
+    assert index_of(server, repo)["license"] == "apache-2.0"  # the index does not follow yet...
+    assert _jobs(server)["queued"] == 1  # ...but a job will make it
+    assert "Indexing" in server.log_text() and "index broken" in server.log_text()
+
+    _sql(server, *ALLOW_INDEX[backend])
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "modelyard", "worker", "--data-dir", str(server.data_dir), "--database-url",
+         server.db_url],
+        env=server.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while index_of(server, repo)["license"] != "mit":
+            assert time.monotonic() < deadline, "the retried indexing never ran"
+            time.sleep(0.3)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    assert index_of(server, repo)["commit"] == commit.oid
+    assert _jobs(server) == {"queued": 0, "running": 0, "failed": 0, "failedJobs": []}
+
+
+def _jobs(server: Server) -> dict:
+    return json.loads(server.admin("stats", "--json"))["backgroundJobs"]
 
 
 def _sql(server: Server, *statements: str) -> None:

@@ -195,13 +195,14 @@ def test_a_card_the_hub_refuses_is_indexed_empty_with_its_errors():
 def test_wrong_types_of_known_fields_warn():
     index = model(
         "---\npipeline_tag: [a]\ntags: {a: 1}\nbase_model: [ok/model, not an id]\nbase_model_relation: fork\n"
-        f"library_name: {'x' * (MAX_FIELD + 1)}\n---\n"
+        f"library_name: {'x' * (MAX_FIELD + 1)}\nnew_version: latest\n---\n"
     )
     assert index.warnings == [
         '"pipeline_tag" must be a string',
         '"tags" must be a string or a list of strings',
         '"base_model_relation" must be one of adapter, merge, quantized, finetune',
         "\"base_model\" 'not an id' is not a model id (namespace/name)",
+        "\"new_version\" 'latest' is not a model id (namespace/name)",
         f'"library_name" is longer than {MAX_FIELD} characters',
     ]
     assert index.library_name == "" and index.pipeline_tag == ""

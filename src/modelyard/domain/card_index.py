@@ -199,6 +199,9 @@ def _field_warnings(card: dict[str, Any], repo_type: RepoType) -> list[str]:
         for item in _as_list(card["base_model"]):
             if isinstance(item, str) and valid_model_id(item) is None:
                 warnings.append(f'"base_model" {item!r} is not a model id (namespace/name)')
+    new_version = card.get("new_version")
+    if isinstance(new_version, str) and valid_model_id(new_version) is None:
+        warnings.append(f'"new_version" {new_version!r} is not a model id (namespace/name)')
     for name in ("license", "pipeline_tag", "library_name"):
         if len(_first(card.get(name))) > MAX_FIELD:
             warnings.append(f'"{name}" is longer than {MAX_FIELD} characters')

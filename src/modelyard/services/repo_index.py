@@ -97,15 +97,15 @@ def read_index(
     git: GitRepository, commit: str, repo_type: RepoType, repo_id: str
 ) -> tuple[CardIndex, dict[str, Any] | None]:
     """The card's index at `commit`, and the Hub's `config` field (models only)."""
-    paths = set(git.file_paths(commit))
-    readme, unread = _small_text(git, commit, CARD_PATH) if CARD_PATH in paths else (None, "")
+    readme, unread = _small_text(git, commit, CARD_PATH)
     config = None
     files = RepoFiles()
     if repo_type is RepoType.MODEL:
-        config = _json_file(git, commit, CONFIG_PATH) if CONFIG_PATH in paths else None
+        config = _json_file(git, commit, CONFIG_PATH)
         files = RepoFiles(
-            has_adapter_config=ADAPTER_CONFIG_PATH in paths,
-            has_gguf=any(path.lower().endswith(".gguf") for path in paths),
+            has_adapter_config=git.entry(commit, ADAPTER_CONFIG_PATH) is not None,
+            # Names only, and only until the first one: a dataset-sized tree of models is walked without reading.
+            has_gguf=any(path.lower().endswith(".gguf") for path in git.file_paths(commit)),
             has_quantization_config=isinstance(config, dict) and isinstance(config.get("quantization_config"), dict),
         )
     return index_card(repo_type, repo_id, readme, files, unread), config_subset(config)
@@ -140,12 +140,16 @@ def _index(
     moves (one UPDATE, not a rewrite of every tag), which keeps the commit path fast.
     """
     with hub.db.session() as session:
+        row = session.get(RepoCard, record.pk)
+        indexed = row is not None and row.commit == head and not force
+        # git is read before the first write: on SQLite, a write holds the database's one write lock.
+        index, config = (
+            (None, None) if head is None or indexed else read_index(git, head, record.ref.type, record.ref.id)
+        )
         if mark_modified:
             repos.mark_modified(session, record.pk)
-        row = session.get(RepoCard, record.pk)
-        if head is None or (row is not None and row.commit == head and not force):
+        if index is None:
             return
-        index, config = read_index(git, head, record.ref.type, record.ref.id)
         if row is None:
             row = RepoCard(repo_id=record.pk, safetensors=None, gguf=None)  # the weights are indexed elsewhere
             session.add(row)
