@@ -20,6 +20,7 @@ from modelyard.api.routes_discussions import router as discussions_router
 from modelyard.api.routes_gating import router as gating_router
 from modelyard.api.routes_lfs import router as lfs_router
 from modelyard.api.routes_likes import router as likes_router
+from modelyard.api.routes_model_tree import router as model_tree_router
 from modelyard.api.routes_orgs import router as orgs_router
 from modelyard.api.routes_repos import router as repos_router
 from modelyard.api.routes_resolve import router as resolve_router
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
         repos_router,
         tree_router,
         weights_router,
+        model_tree_router,
         commit_router,
         discussions_router,
         gating_router,

@@ -191,6 +191,9 @@ REPO_ROWS: dict[str, RepoRow | tuple[RepoRow, ...]] = {
     f"POST {A}/paths-info/{{revision}}": RepoRow(
         Level.READ, lambda r: Probe(f"{r.api}/paths-info/main", data={"paths": [FILE]}), 200
     ),
+    "GET /api/models/{namespace}/{name}/model-tree": RepoRow(
+        Level.READ, lambda r: Probe(f"{r.api}/model-tree"), 200, ("model",)
+    ),
     f"GET {A}/refs": RepoRow(Level.READ, lambda r: Probe(f"{r.api}/refs"), 200),
     f"GET {A}/commits/{{revision}}": RepoRow(Level.READ, lambda r: Probe(f"{r.api}/commits/main"), 200),
     f"POST {A}/branch/{{branch}}": RepoRow(

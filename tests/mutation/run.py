@@ -50,6 +50,7 @@ class Target:
 
 
 BLOB_TESTS = "tests/unit/test_blob_store.py tests/unit/test_multipart_parts.py"
+LINEAGE_TESTS = "tests/unit/test_license_rules.py tests/unit/test_model_ancestry.py"
 TARGETS = [
     Target("ranges", "domain/ranges.py", "tests/unit/test_ranges.py tests/unit/test_domain_formats.py -k range", 30),
     Target(
@@ -79,6 +80,8 @@ TARGETS = [
         240,
     ),
     Target("push", "services/push.py", "tests/unit/test_push_checks.py", 120),
+    Target("license_lineage", "domain/license_lineage.py", LINEAGE_TESTS, 30),
+    Target("model_ancestry", "domain/model_ancestry.py", LINEAGE_TESTS, 30),
     Target(
         "access",
         "services/access.py",
