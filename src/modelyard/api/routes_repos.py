@@ -7,15 +7,16 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import JSONResponse, Response
 
-from modelyard.api.pagination import page
+from modelyard.api.pagination import next_link, page
 from modelyard.api.raw_path import segment
 from modelyard.api.render import lfs_file_json, only_expanded, owned_repo_json, repo_info_json, repo_summary_json
 from modelyard.domain.errors import BadRequest, Conflict
+from modelyard.domain.listing import ListingQuery
 from modelyard.domain.repo_ids import RepoRef, RepoType
 from modelyard.domain.revisions import DEFAULT_BRANCH
 from modelyard.frontdoor.access import OpenAction, authenticated_actor, declared, repo_access
 from modelyard.frontdoor.deps import get_actor, get_hub, json_body, repo_url
-from modelyard.services import discussions, lfs_copies, lfs_files, repos
+from modelyard.services import discussions, lfs_copies, lfs_files, repo_search, repos
 from modelyard.services.access import Action
 from modelyard.services.files import snapshot
 from modelyard.services.hub import Hub
@@ -127,16 +128,13 @@ def _owned(request: Request, hub: Hub, actor: Actor, namespace: str | None) -> J
 
 @router.get("/api/{repo_type}", dependencies=[Depends(declared(OpenAction.PUBLIC))])
 def list_repos(
-    request: Request,
-    repo_type: str,
-    author: str | None = None,
-    search: list[str] = Query(default=[]),
-    actor: Actor | None = Depends(get_actor),
-    hub: Hub = Depends(get_hub),
+    request: Request, repo_type: str, actor: Actor | None = Depends(get_actor), hub: Hub = Depends(get_hub)
 ) -> JSONResponse:
-    records = repos.list_repos(hub, actor, RepoType.from_plural(repo_type), author, " ".join(search) or None)
-    chunk, headers = page(request, records, 1000)
-    return JSONResponse([repo_summary_json(record) for record in chunk], headers=headers)
+    """`list_models`, `list_datasets`, `list_spaces`: parameters in domain/listing.py."""
+    query = ListingQuery.parse(RepoType.from_plural(repo_type), request.query_params)
+    found = repo_search.list_repos(hub, actor, query)
+    headers = next_link(request, found.next_cursor)
+    return JSONResponse([repo_summary_json(record) for record in found.records], headers=headers)
 
 
 @router.get("/api/{repo_type}/{namespace}/{name}")

@@ -1,0 +1,129 @@
+"""Repository listings and search (`list_models`, `list_datasets`, `list_spaces`): one SQL query per page.
+
+Visibility is part of the query (services/access.visible_repos), so a private repository the caller may not see
+is never read, listed or counted. Pages follow each other by keyset (the sort value and id of the last repo
+shown), so a page costs the same at any depth.
+
+Search words of three characters or more are looked up in the trigram index (SQLite FTS5, PostgreSQL pg_trgm),
+unless they match so many repositories that walking the sort order's index and checking each repo's document
+is faster: a probe counts matches up to PROBE_LIMIT to choose. Shorter words are always checked that way.
+docs/architecture.md, "Listing and search", explains the choice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, Select, column, exists, func, literal_column, or_, select, table
+from sqlalchemy.orm import Session
+
+from modelyard.db.models import Repo, RepoCard, RepoLink, RepoSearch, RepoTag
+from modelyard.domain.listing import TRIGRAM, Cursor, ListingQuery, fts_phrase, like_pattern
+from modelyard.services.access import visible_repos
+from modelyard.services.hub import Hub
+from modelyard.services.repos import RepoRecord
+from modelyard.services.users import Actor
+
+# Past this many matches of the indexed words, reading the sort order and checking documents wins: a page of
+# 50 is then found within about 50 * repos / PROBE_LIMIT rows of the sort index.
+PROBE_LIMIT = 5000
+_FTS = table("repo_search_fts", column("rowid"))
+
+
+@dataclass(frozen=True)
+class ListingPage:
+    records: list[RepoRecord]
+    next_cursor: str | None  # None on the last page
+
+
+def list_repos(hub: Hub, actor: Actor | None, query: ListingQuery) -> ListingPage:
+    """One page of the repositories `query` asks for that `actor` can see, in its order."""
+    sort_column = getattr(Repo, query.sort_column)
+    with hub.db.session() as session:
+        statement = (
+            select(Repo, sort_column)
+            .where(Repo.type == query.repo_type.value, visible_repos(actor))
+            .where(*_filters(query), *_search(session, query))
+        )
+        rows = session.execute(_ordered(statement, query, sort_column).limit(query.page_size + 1)).all()
+    shown = rows[: query.page_size]
+    records = [RepoRecord.of(repo) for repo, _ in shown]
+    if len(rows) <= query.page_size:
+        return ListingPage(records, None)
+    last, value = shown[-1]
+    return ListingPage(records, Cursor(query.sort, query.descending, value, last.id).encode())
+
+
+def _ordered(statement: Select, query: ListingQuery, sort_column: ColumnElement) -> Select:  # type: ignore[type-arg]
+    """In the query's order, ties by id (same direction, so one index serves both), from the cursor on."""
+    if query.after is not None:
+        value, pk = query.after.value, query.after.repo_pk
+        if query.descending:
+            statement = statement.where(sort_column <= value, or_(sort_column < value, Repo.id < pk))
+        else:
+            statement = statement.where(sort_column >= value, or_(sort_column > value, Repo.id > pk))
+    if query.descending:
+        return statement.order_by(sort_column.desc(), Repo.id.desc())
+    return statement.order_by(sort_column.asc(), Repo.id.asc())
+
+
+def _filters(query: ListingQuery) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if query.author:
+        conditions.append(func.lower(Repo.namespace) == query.author.lower())
+    conditions.extend(Repo.id.in_(select(RepoTag.repo_id).where(RepoTag.tag == tag)) for tag in query.tags)
+    if query.gated is not None:
+        conditions.append(Repo.gated != "" if query.gated else Repo.gated == "")
+    card = [RepoCard.repo_id == Repo.id]
+    if query.pipeline_tag:
+        card.append(RepoCard.pipeline_tag == query.pipeline_tag)
+    parameters = RepoCard.safetensors["total"].as_float()
+    if query.min_parameters is not None:
+        card.append(parameters >= query.min_parameters)
+    if query.max_parameters is not None:
+        card.append(parameters <= query.max_parameters)
+    if len(card) > 1:
+        conditions.append(exists().where(*card))
+    if query.linked:
+        conditions.append(Repo.id.in_(select(RepoLink.repo_id)))
+    for kind, keys in (("model", query.linked_models), ("dataset", query.linked_datasets)):
+        conditions.extend(
+            Repo.id.in_(select(RepoLink.repo_id).where(RepoLink.kind == kind, RepoLink.target_key == key))
+            for key in keys
+        )
+    return conditions
+
+
+def _search(session: Session, query: ListingQuery) -> list[ColumnElement[bool]]:
+    """Conditions that keep the repositories whose search text contains every search word."""
+    indexed = [word for word in query.search_words if len(word) >= TRIGRAM]
+    if indexed and _matches_few(session, indexed, query.full_text):
+        checked = [word for word in query.search_words if len(word) < TRIGRAM]
+        return [Repo.id.in_(_index_matches(session, indexed, query.full_text)), *_checked(checked, query.full_text)]
+    return _checked(query.search_words, query.full_text)
+
+
+def _matches_few(session: Session, words: Sequence[str], full_text: bool) -> bool:
+    matches = _index_matches(session, words, full_text).limit(PROBE_LIMIT).subquery()
+    return session.scalar(select(func.count()).select_from(matches)) < PROBE_LIMIT  # type: ignore[operator]
+
+
+def _index_matches(session: Session, words: Sequence[str], full_text: bool) -> Select:  # type: ignore[type-arg]
+    """The ids of the repositories whose search text holds every word, from the trigram index."""
+    if session.get_bind().dialect.name == "sqlite":
+        # A phrase matches where the document holds it as a substring; the column filter leaves out the body.
+        phrases = " AND ".join(fts_phrase(word) for word in words)
+        expression = phrases if full_text else f"document : ({phrases})"
+        return select(_FTS.c.rowid).where(literal_column("repo_search_fts").op("MATCH")(expression))
+    texts = [RepoSearch.document, *([RepoSearch.body] if full_text else [])]
+    return select(RepoSearch.repo_id).where(
+        *(or_(*(text.like(like_pattern(word), escape="\\") for text in texts)) for word in words)
+    )
+
+
+def _checked(words: Sequence[str], full_text: bool) -> list[ColumnElement[bool]]:
+    """Conditions checking each repository's document as it comes, in the order the query reads them."""
+    text = RepoSearch.document + "\n" + RepoSearch.body if full_text else RepoSearch.document
+    searched = select(text).where(RepoSearch.repo_id == Repo.id).scalar_subquery()
+    return [searched.like(like_pattern(word), escape="\\") for word in words]
