@@ -41,12 +41,17 @@ def list_repos(hub: Hub, actor: Actor | None, query: ListingQuery) -> ListingPag
     """One page of the repositories `query` asks for that `actor` can see, in its order."""
     sort_column = getattr(Repo, query.sort_column)
     with hub.db.session() as session:
+        searched, few = _search(session, query)
+        # When the index found few matches, they are fetched by id and sorted: the type and the sort column are
+        # then compared as expressions no index covers, or the planner could walk an index of repos (the sort's,
+        # the type's) and test each row against the matches, reading the whole type.
+        kind, order = (_unindexed(Repo.type), _unindexed(sort_column)) if few else (Repo.type, sort_column)
         statement = (
             select(Repo, sort_column)
-            .where(Repo.type == query.repo_type.value, visible_repos(actor))
-            .where(*_filters(query), *_search(session, query))
+            .where(kind == query.repo_type.value, visible_repos(actor))
+            .where(*_filters(query), *searched)
         )
-        rows = session.execute(_ordered(statement, query, sort_column).limit(query.page_size + 1)).all()
+        rows = session.execute(_ordered(statement, query, sort_column, order).limit(query.page_size + 1)).all()
     shown = rows[: query.page_size]
     records = [RepoRecord.of(repo) for repo, _ in shown]
     if len(rows) <= query.page_size:
@@ -55,8 +60,11 @@ def list_repos(hub: Hub, actor: Actor | None, query: ListingQuery) -> ListingPag
     return ListingPage(records, Cursor(query.sort, query.descending, value, last.id).encode())
 
 
-def _ordered(statement: Select, query: ListingQuery, sort_column: ColumnElement) -> Select:  # type: ignore[type-arg]
-    """In the query's order, ties by id (same direction, so one index serves both), from the cursor on."""
+def _ordered(statement: Select, query: ListingQuery, sort_column: ColumnElement, order: ColumnElement) -> Select:  # type: ignore[type-arg]
+    """In the query's order, ties by id (same direction, so one index serves both), from the cursor on.
+
+    `order` is the sort column or, when the matches are few, an expression of it that no index provides.
+    """
     if query.after is not None:
         value, pk = query.after.value, query.after.repo_pk
         if query.descending:
@@ -64,8 +72,13 @@ def _ordered(statement: Select, query: ListingQuery, sort_column: ColumnElement)
         else:
             statement = statement.where(sort_column >= value, or_(sort_column > value, Repo.id > pk))
     if query.descending:
-        return statement.order_by(sort_column.desc(), Repo.id.desc())
-    return statement.order_by(sort_column.asc(), Repo.id.asc())
+        return statement.order_by(order.desc(), Repo.id.desc())
+    return statement.order_by(order.asc(), Repo.id.asc())
+
+
+def _unindexed(column: ColumnElement) -> ColumnElement:  # type: ignore[type-arg]
+    """`column`'s value, as an expression that no index covers."""
+    return func.coalesce(column, column)
 
 
 def _filters(query: ListingQuery) -> list[ColumnElement[bool]]:
@@ -95,13 +108,15 @@ def _filters(query: ListingQuery) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def _search(session: Session, query: ListingQuery) -> list[ColumnElement[bool]]:
-    """Conditions that keep the repositories whose search text contains every search word."""
+def _search(session: Session, query: ListingQuery) -> tuple[list[ColumnElement[bool]], bool]:
+    """Conditions that keep the repositories whose search text contains every search word, and whether they
+    come from the index because the matches are few."""
     indexed = [word for word in query.search_words if len(word) >= TRIGRAM]
     if indexed and _matches_few(session, indexed, query.full_text):
         checked = [word for word in query.search_words if len(word) < TRIGRAM]
-        return [Repo.id.in_(_index_matches(session, indexed, query.full_text)), *_checked(checked, query.full_text)]
-    return _checked(query.search_words, query.full_text)
+        matches = Repo.id.in_(_index_matches(session, indexed, query.full_text))
+        return [matches, *_checked(checked, query.full_text)], True
+    return _checked(query.search_words, query.full_text), False
 
 
 def _matches_few(session: Session, words: Sequence[str], full_text: bool) -> bool:
