@@ -355,6 +355,39 @@ def fsck(hub: Hub, repo: str | None) -> None:
         raise SystemExit(1)
 
 
+@admin_command("reindex")
+@click.option("--repo", help="Only this repository: [datasets/|spaces/]namespace/name")
+def reindex(hub: Hub, repo: str | None) -> None:
+    """Rebuild the hub index (card metadata, tags, model tree) of every repository, or one, from git."""
+    from tqdm import tqdm
+
+    from modelyard.services import index_admin, xet_convert
+
+    only = None if repo is None else _run(lambda: xet_convert.repo_pk_of(hub, repo))
+    indexed = failed = 0
+    for repo_pk in tqdm(index_admin.repo_pks(hub, only), unit="repo", desc="Indexing", disable=None):
+        try:
+            indexed += index_admin.reindex(hub, repo_pk)
+        except Exception as error:  # one broken repository does not stop the others
+            failed += 1
+            click.echo(f"Repository {repo_pk}: {type(error).__name__}: {error}", err=True)
+    click.echo(f"Indexed {indexed} repositories" + (f", {failed} failed" if failed else ""))
+    if failed:
+        raise SystemExit(1)
+
+
+@admin_command("index")
+@click.argument("repo")
+def show_index(hub: Hub, repo: str) -> None:
+    """What the hub index holds for REPO ([datasets/|spaces/]namespace/name), as JSON."""
+    import json
+
+    from modelyard.services import index_admin, xet_convert
+
+    repo_pk = _run(lambda: xet_convert.repo_pk_of(hub, repo))
+    click.echo(json.dumps(index_admin.describe(hub, repo_pk), indent=2))
+
+
 def _run(action):  # type: ignore[no-untyped-def]
     try:
         return action()

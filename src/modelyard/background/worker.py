@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 
 from modelyard.config import Settings
-from modelyard.services import jobs, xet_convert
+from modelyard.services import index_admin, jobs, repo_index, xet_convert
 from modelyard.services.hub import Hub
 
 log = logging.getLogger("modelyard.worker")
@@ -41,6 +41,7 @@ class Worker:
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self.handlers: dict[str, Callable[[jobs.Job], None]] = {
             xet_convert.KIND: lambda job: xet_convert.run_job(hub, job),
+            repo_index.KIND: lambda job: index_admin.run_job(hub, job),
         }
 
     def run_one(self) -> bool:

@@ -66,6 +66,12 @@ def _check_json_like(data: dict[str, Any]) -> None:
             pending.extend((child, False) for child in children)
 
 
+def card_body(text: str) -> str:
+    """The card's Markdown: what follows its metadata block (the whole text when it has none)."""
+    match = _FRONT_MATTER.match(text)
+    return text if match is None else text[match.end() :]
+
+
 def lenient_front_matter(text: str) -> dict[str, Any]:
     """Like front_matter, but a broken card reads as empty metadata (for listings and info); never raises."""
     try:

@@ -300,6 +300,18 @@ class GitRepository:
             return Entry(path, "file", str(obj.id), pointer.size, pointer, size)
         return Entry(path, "file", str(obj.id), size)
 
+    def file_paths(self, commit_id: str) -> Iterator[str]:
+        """The paths of every file at `commit_id`, without reading their contents."""
+        pending: list[tuple[pygit2.Tree, str]] = [(self.repo[commit_id].tree, "")]
+        while pending:
+            tree, prefix = pending.pop()
+            for obj in tree:
+                path = f"{prefix}{obj.name}"
+                if isinstance(obj, pygit2.Tree):
+                    pending.append((obj, f"{path}/"))
+                else:
+                    yield path
+
     def files(self, commit_id: str) -> list[Entry]:
         return [entry for entry in self.list(commit_id, "", recursive=True) if entry.type == "file"]
 

@@ -15,9 +15,9 @@ from modelyard.domain.lfs_pointer import MAX_POINTER_SIZE, LfsPointer, is_sha256
 from modelyard.domain.paths import validate_folder_path, validate_repo_path
 from modelyard.domain.revisions import is_commit_prefix
 from modelyard.gitstore.repository import GitRepository
-from modelyard.services import lfs, xet
+from modelyard.services import lfs, repo_index, xet
 from modelyard.services.hub import Hub
-from modelyard.services.repos import RepoRecord, open_git, signature, touch, writing
+from modelyard.services.repos import RepoRecord, open_git, signature, writing
 from modelyard.services.users import Actor
 
 
@@ -41,7 +41,7 @@ def commit(hub: Hub, actor: Actor, record: RepoRecord, revision: str, request: C
         _check_parent(request.parent_commit, head)
         new_commit = _create_commit(git, head, upserts, request, actor)
         git.update_ref(ref_name, new_commit, expected=head)
-        touch(hub, record)  # the index follows the ref, before the next writer starts
+        repo_index.after_change(hub, record)  # the index follows the ref, before the next writer starts
     return new_commit
 
 

@@ -21,10 +21,10 @@ from modelyard.domain.commit_ops import CommitRequest
 from modelyard.domain.errors import BadRequest, Conflict, Forbidden, HubError, NotFound, RevisionNotFound
 from modelyard.domain.revisions import DEFAULT_BRANCH
 from modelyard.gitstore.repository import GitRepository
-from modelyard.services import commits, discussions
+from modelyard.services import commits, discussions, repo_index
 from modelyard.services.access import Action, authorize
 from modelyard.services.hub import Hub
-from modelyard.services.repos import RepoRecord, open_git, signature, touch, writing
+from modelyard.services.repos import RepoRecord, open_git, signature, writing
 from modelyard.services.users import Actor
 
 PULL_REQUEST_REF = re.compile(r"refs/pr/([1-9][0-9]{0,8})")
@@ -209,7 +209,7 @@ def merge(hub: Hub, actor: Actor | None, record: RepoRecord, num: int, note: obj
         message = f"{title} (#{num})\n"
         merged = git.create_commit(tree, [target], message, signature(actor))
         git.update_ref(branch_ref, merged, expected=target)
-        touch(hub, record)
+        repo_index.after_change(hub, record)  # the index follows the ref, before the next writer starts
         with hub.db.session() as session:
             row = discussions.load(session, record, num)
             row.merge_commit = merged

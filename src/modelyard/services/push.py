@@ -32,9 +32,9 @@ from modelyard.domain.lfs_pointer import MAX_POINTER_SIZE, LfsPointer
 from modelyard.domain.paths import validate_repo_path
 from modelyard.domain.revisions import DEFAULT_BRANCH, validate_new_ref_name
 from modelyard.gitstore.locks import LockHandle, LockTimeout
-from modelyard.services import lfs
+from modelyard.services import lfs, repo_index
 from modelyard.services.hub import Hub
-from modelyard.services.repos import RepoRecord, touch
+from modelyard.services.repos import RepoRecord
 
 ZERO_ID = "0" * 40
 DEFAULT_REF = f"refs/heads/{DEFAULT_BRANCH}"
@@ -119,7 +119,7 @@ def check_push(hub: Hub, record: RepoRecord, repo: pygit2.Repository, updates: I
 
 def record_push(hub: Hub, record: RepoRecord) -> None:
     """Update the index after refs moved through git: the same step that ends an API commit."""
-    touch(hub, record)
+    repo_index.after_change(hub, record)
 
 
 class _PushChecker:

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 from modelyard.domain.errors import BadRequest, Forbidden, RevisionNotFound
 from modelyard.domain.revisions import DEFAULT_BRANCH, is_commit_prefix, validate_new_ref_name
+from modelyard.services import repo_index
 from modelyard.services.hub import Hub
-from modelyard.services.repos import RepoRecord, open_git, signature, touch, writing
+from modelyard.services.repos import RepoRecord, open_git, signature, writing
 from modelyard.services.users import Actor
 
 
@@ -91,5 +92,5 @@ def super_squash(hub: Hub, actor: Actor, record: RepoRecord, branch: str, messag
             raise RevisionNotFound(f"Invalid rev id: {branch}")
         squashed = git.create_commit(git.tree_id(head), [], message.strip() + "\n", signature(actor))
         git.update_ref(ref, squashed, expected=head)
-        touch(hub, record)  # the index follows the ref, before the next writer starts
+        repo_index.after_change(hub, record)  # the index follows the ref, before the next writer starts
     return squashed

@@ -174,6 +174,7 @@ def create_repo(hub: Hub, actor: Actor | None, ref: RepoRef, private: bool, sdk:
     except BaseException:
         hub.git.delete(storage_key)
         raise
+    _index(hub, record)
     return record
 
 
@@ -224,9 +225,19 @@ def move_repo(hub: Hub, actor: Actor | None, source: RepoRef, target: RepoRef) -
             search_documents.index_repo(session, row.id)
             moved = RepoRecord.of(row)
             audit.record(session, audit.Event.REPO_MOVED, audit.repo_target(record.ref), actor, to=moved.ref.id)
-            return moved
     except IntegrityError:
         raise Conflict(f"A {target.type.value} repo named {target.id} already exists") from None
+    _index(hub, moved, moved=True)  # a model is not its own base: under its new id, one of its bases may be
+    return moved
+
+
+def _index(hub: Hub, record: RepoRecord, moved: bool = False) -> None:
+    from modelyard.services import repo_index  # it builds on this module
+
+    if moved:
+        repo_index.after_move(hub, record)
+    else:
+        repo_index.after_change(hub, record)
 
 
 def update_settings(
@@ -251,9 +262,13 @@ def update_settings(
 
 
 def touch(hub: Hub, record: RepoRecord) -> None:
-    # One UPDATE, which matches nothing when the repository was deleted meanwhile (a read-then-write would fail).
     with hub.db.session() as session:
-        session.execute(update(Repo).where(Repo.id == record.pk).values(last_modified=utcnow()))
+        mark_modified(session, record.pk)
+
+
+def mark_modified(session: Session, repo_pk: int) -> None:
+    # One UPDATE, which matches nothing when the repository was deleted meanwhile (a read-then-write would fail).
+    session.execute(update(Repo).where(Repo.id == repo_pk).values(last_modified=utcnow()))
 
 
 def parse_gating(gated: object) -> str | None:
