@@ -25,7 +25,7 @@ from modelyard.domain.model_tree import RepoFiles
 from modelyard.domain.repo_ids import RepoType
 from modelyard.domain.revisions import DEFAULT_BRANCH
 from modelyard.gitstore.repository import GitRepository
-from modelyard.services import jobs, repos
+from modelyard.services import jobs, repos, search_documents
 from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord, touch
 
@@ -169,6 +169,7 @@ def _index(
             ModelBase(repo_id=record.pk, base_key=base.key, base_id=base.base_id, relation=base.relation)
             for base in index.bases
         )
+        search_documents.index_repo(session, record.pk)  # what listings search: the title and tags changed
 
 
 def _stored_unchanged(session: Session, row: RepoCard, index: CardIndex, config: dict[str, Any] | None) -> bool:
