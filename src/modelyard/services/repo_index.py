@@ -151,6 +151,8 @@ def _index(
             session.add(row)
         elif _stored_unchanged(session, row, index, config):
             row.commit, row.indexed_at = head, utcnow()
+            if force:  # a rebuild rewrites what listings search too
+                search_documents.index_repo(session, record.pk)
             return
         row.commit = head
         row.card = index.card
