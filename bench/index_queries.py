@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import bench_workdir, load_warning, machine_description, modelyard_serving, source_revision, step
@@ -143,6 +145,15 @@ def measure_searches(api, count: int) -> float:  # type: ignore[no-untyped-def]
     return statistics.median(everything)
 
 
+def references(api, url: str, count: int) -> None:  # type: ignore[no-untyped-def]
+    """What any request costs on this machine now: the floor under the figures above."""
+    with httpx.Client(base_url=url) as client:
+        health, _ = p50(lambda: client.get("/api/health").raise_for_status(), count)
+    listing, _ = p50(lambda: list(api.list_models(sort="downloads", limit=50)), count)
+    print(f"  references: GET /api/health p50 {health:.1f} ms; list_models(sort='downloads', limit=50), no search,")
+    print(f"  p50 {listing:.1f} ms")
+
+
 def report(name: str, value: float) -> None:
     goal = GOALS_MS[name]
     verdict = "meets the goal" if value < goal else "MISSES the goal"
@@ -193,6 +204,7 @@ def run(backend: str, args: argparse.Namespace) -> None:
             info, _ = p50(lambda: api.model_info(real[0]), args.requests * 4)
             report("search", search)
             report("model_info", info)
+            references(api, server.url, args.requests * 4)
             if args.large > args.repos:
                 step(f"seeding up to {args.large:,} repos")
                 seconds = seed(database, range(first + args.repos, first + args.large), rng)
