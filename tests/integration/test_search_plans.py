@@ -1,8 +1,9 @@
-"""Both ways a search runs (services/repo_search.py) give the same pages: matches fetched from the trigram index
-and sorted, or the sort order walked and each repo's document checked. Which one runs depends on how many repos
-match (PROBE_LIMIT), so the live tests' small hub only ever takes the first: here the limit is set to take each in
-turn, over a database (the session's backend) seeded through the search-document service, and both are compared
-with the answer computed in Python.
+"""Both ways SQLite runs a search (services/repo_search.py) give the same pages: matches fetched from the FTS5
+trigram index and sorted, or the sort order walked and each repo's document checked. Which one runs depends on how
+many repos match (PROBE_LIMIT), so the live tests' small hub only ever takes the first: here the limit is set to
+take each in turn, over a database seeded through the search-document service, and both are compared with the
+answer computed in Python. On PostgreSQL, whose planner chooses by itself, the same pages are checked once per
+parametrization.
 """
 
 from __future__ import annotations

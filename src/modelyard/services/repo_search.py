@@ -4,9 +4,11 @@ Visibility is part of the query (services/access.visible_repos), so a private re
 is never read, listed or counted. Pages follow each other by keyset (the sort value and id of the last repo
 shown), so a page costs the same at any depth.
 
-Search words of three characters or more are looked up in the trigram index (SQLite FTS5, PostgreSQL pg_trgm),
-unless they match so many repositories that walking the sort order's index and checking each repo's document
-is faster: a probe counts matches up to PROBE_LIMIT to choose. Shorter words are always checked that way.
+How a search runs depends on the database. PostgreSQL keeps statistics (pg_trgm's GIN index, LIKE selectivity
+from the column's histogram), so one query with the words as a semi-join lets its planner choose between the
+trigram index and the sort order. SQLite has none: a probe counts the FTS5 trigram index's matches for the words
+of three characters or more, up to PROBE_LIMIT; fewer are fetched by id and sorted, more are found walking the
+sort column's index and checking each repo's document, as words shorter than three characters always are.
 docs/architecture.md, "Listing and search", explains the choice.
 """
 
@@ -25,8 +27,8 @@ from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord
 from modelyard.services.users import Actor
 
-# Past this many matches of the indexed words, reading the sort order and checking documents wins: a page of
-# 50 is then found within about 50 * repos / PROBE_LIMIT rows of the sort index.
+# Past this many matches of the indexed words, SQLite reads the sort order and checks documents: a page of 50 is
+# then found within about 50 * repos / PROBE_LIMIT rows of the sort index.
 PROBE_LIMIT = 5000
 _FTS = table("repo_search_fts", column("rowid"))
 
@@ -42,9 +44,9 @@ def list_repos(hub: Hub, actor: Actor | None, query: ListingQuery) -> ListingPag
     sort_column = getattr(Repo, query.sort_column)
     with hub.db.session() as session:
         searched, few = _search(session, query)
-        # When the index found few matches, they are fetched by id and sorted: the type and the sort column are
-        # then compared as expressions no index covers, or the planner could walk an index of repos (the sort's,
-        # the type's) and test each row against the matches, reading the whole type.
+        # When SQLite's index found few matches, they are fetched by id and sorted: the type and the sort column
+        # are then compared as expressions no index covers, or its planner could walk an index of repos (the
+        # sort's, the type's) and test each row against the matches, reading the whole type.
         kind, order = (_unindexed(Repo.type), _unindexed(sort_column)) if few else (Repo.type, sort_column)
         statement = (
             select(Repo, sort_column)
@@ -109,32 +111,33 @@ def _filters(query: ListingQuery) -> list[ColumnElement[bool]]:
 
 
 def _search(session: Session, query: ListingQuery) -> tuple[list[ColumnElement[bool]], bool]:
-    """Conditions that keep the repositories whose search text contains every search word, and whether they
-    come from the index because the matches are few."""
-    indexed = [word for word in query.search_words if len(word) >= TRIGRAM]
-    if indexed and _matches_few(session, indexed, query.full_text):
-        checked = [word for word in query.search_words if len(word) < TRIGRAM]
-        matches = Repo.id.in_(_index_matches(session, indexed, query.full_text))
-        return [matches, *_checked(checked, query.full_text)], True
-    return _checked(query.search_words, query.full_text), False
+    """Conditions that keep the repositories whose search text contains every search word, and whether they are
+    the few matches the index found (to be fetched by id and sorted)."""
+    words = query.search_words
+    if not words:
+        return [], False
+    if session.get_bind().dialect.name != "sqlite":
+        texts = [RepoSearch.document, *([RepoSearch.body] if query.full_text else [])]
+        contains = [or_(*(text.like(like_pattern(word), escape="\\") for text in texts)) for word in words]
+        return [exists().where(RepoSearch.repo_id == Repo.id, *contains)], False
+    indexed = [word for word in words if len(word) >= TRIGRAM]
+    if indexed and _matches_few(indexed, query.full_text, session):
+        matches = Repo.id.in_(_fts_matches(indexed, query.full_text))
+        return [matches, *_checked([word for word in words if len(word) < TRIGRAM], query.full_text)], True
+    return _checked(words, query.full_text), False
 
 
-def _matches_few(session: Session, words: Sequence[str], full_text: bool) -> bool:
-    matches = _index_matches(session, words, full_text).limit(PROBE_LIMIT).subquery()
+def _matches_few(words: Sequence[str], full_text: bool, session: Session) -> bool:
+    matches = _fts_matches(words, full_text).limit(PROBE_LIMIT).subquery()
     return session.scalar(select(func.count()).select_from(matches)) < PROBE_LIMIT  # type: ignore[operator]
 
 
-def _index_matches(session: Session, words: Sequence[str], full_text: bool) -> Select:  # type: ignore[type-arg]
-    """The ids of the repositories whose search text holds every word, from the trigram index."""
-    if session.get_bind().dialect.name == "sqlite":
-        # A phrase matches where the document holds it as a substring; the column filter leaves out the body.
-        phrases = " AND ".join(fts_phrase(word) for word in words)
-        expression = phrases if full_text else f"document : ({phrases})"
-        return select(_FTS.c.rowid).where(literal_column("repo_search_fts").op("MATCH")(expression))
-    texts = [RepoSearch.document, *([RepoSearch.body] if full_text else [])]
-    return select(RepoSearch.repo_id).where(
-        *(or_(*(text.like(like_pattern(word), escape="\\") for text in texts)) for word in words)
-    )
+def _fts_matches(words: Sequence[str], full_text: bool) -> Select:  # type: ignore[type-arg]
+    """The ids of the repositories whose search text holds every word, from SQLite's FTS5 trigram index: a phrase
+    matches where the text holds it as a substring; the column filter leaves out the card's text."""
+    phrases = " AND ".join(fts_phrase(word) for word in words)
+    expression = phrases if full_text else f"document : ({phrases})"
+    return select(_FTS.c.rowid).where(literal_column("repo_search_fts").op("MATCH")(expression))
 
 
 def _checked(words: Sequence[str], full_text: bool) -> list[ColumnElement[bool]]:
