@@ -33,8 +33,9 @@ class Params(dict):
 
 
 @pytest.fixture(scope="module")
-def seeded(tmp_path_factory) -> Iterator[tuple[SimpleNamespace, dict[int, tuple[str, str, int, bool]]]]:
-    """300 repos (some private), ids, titles and tags drawn from WORDS; pk -> (type, document, downloads, private)."""
+def seeded(tmp_path_factory) -> Iterator[tuple[SimpleNamespace, dict[int, tuple]]]:
+    """300 repos (some private), ids, titles and tags drawn from WORDS; pk -> (type, document, downloads, private,
+    tags, namespace)."""
     rng = random.Random(5)
     with _database(tmp_path_factory.mktemp("plans")) as url:
         database = Database(url)
@@ -73,18 +74,18 @@ def seeded(tmp_path_factory) -> Iterator[tuple[SimpleNamespace, dict[int, tuple[
                 session.flush()
                 search_documents.index_repo(session, repo.id)
                 document = search_document(f"{repo.namespace}/{name}", title, set(tags))
-                expected[repo.id] = (kind.value, document, repo.downloads, repo.private)
+                expected[repo.id] = (kind.value, document, repo.downloads, repo.private, set(tags), repo.namespace)
         yield SimpleNamespace(db=database), expected
         database.engine.dispose()
 
 
-def _pages(hub: SimpleNamespace, repo_type: RepoType, search: str, limit: int) -> list[int]:
-    """Every page of an anonymous search, followed by cursor: the repos' ids in order."""
+def _pages(hub: SimpleNamespace, repo_type: RepoType, params: dict[str, str], limit: int) -> list[int]:
+    """Every page of an anonymous listing, followed by cursor: the repos' ids in order."""
     shown: list[int] = []
     cursor = None
     while True:
-        params = Params(search=search, sort="downloads", limit=str(limit), **({"cursor": cursor} if cursor else {}))
-        page = repo_search.list_repos(hub, None, ListingQuery.parse(repo_type, params))  # type: ignore[arg-type]
+        page_params = Params(params, sort="downloads", limit=str(limit), **({"cursor": cursor} if cursor else {}))
+        page = repo_search.list_repos(hub, None, ListingQuery.parse(repo_type, page_params))  # type: ignore[arg-type]
         shown += [record.pk for record in page.records]
         if page.next_cursor is None:
             return shown
@@ -92,17 +93,22 @@ def _pages(hub: SimpleNamespace, repo_type: RepoType, search: str, limit: int) -
 
 
 @pytest.mark.parametrize("search", QUERIES)
-@pytest.mark.parametrize("probe_limit", [0, 1_000_000], ids=["walk-the-sort-order", "fetch-from-the-index"])
-def test_both_plans_give_the_expected_pages(seeded, monkeypatch, search: str, probe_limit: int):
+@pytest.mark.parametrize("narrowed", [{}, {"filter": "llama"}, {"filter": "transformers"}, {"author": "org3"}])
+@pytest.mark.parametrize("probe_limit", [0, 1_000_000], ids=["walk-the-sort-order", "fetch-by-id"])
+def test_both_plans_give_the_expected_pages(seeded, monkeypatch, search: str, narrowed: dict, probe_limit: int):
     hub, repos = seeded
     monkeypatch.setattr(repo_search, "PROBE_LIMIT", probe_limit)
     words = search.lower().split()
     for repo_type in (RepoType.MODEL, RepoType.DATASET):
         matching = [
             (downloads, pk)
-            for pk, (kind, document, downloads, private) in repos.items()
-            if kind == repo_type.value and not private and all(word in document for word in words)
+            for pk, (kind, document, downloads, private, tags, namespace) in repos.items()
+            if kind == repo_type.value
+            and not private
+            and all(word in document for word in words)
+            and narrowed.get("filter", "transformers") in tags
+            and narrowed.get("author", namespace) == namespace
         ]
         expected = [pk for _, pk in sorted(matching, reverse=True)]
-        assert _pages(hub, repo_type, search, 7) == expected, (repo_type, search)
-    assert any(_pages(hub, RepoType.MODEL, query, 50) for query in QUERIES)
+        assert _pages(hub, repo_type, {"search": search, **narrowed}, 7) == expected, (repo_type, search)
+    assert any(_pages(hub, RepoType.MODEL, {"search": query}, 50) for query in QUERIES)

@@ -43,15 +43,20 @@ def list_repos(hub: Hub, actor: Actor | None, query: ListingQuery) -> ListingPag
     """One page of the repositories `query` asks for that `actor` can see, in its order."""
     sort_column = getattr(Repo, query.sort_column)
     with hub.db.session() as session:
-        searched, few = _search(session, query)
-        # When SQLite's index found few matches, they are fetched by id and sorted: the type and the sort column
-        # are then compared as expressions no index covers, or its planner could walk an index of repos (the
-        # sort's, the type's) and test each row against the matches, reading the whole type.
-        kind, order = (_unindexed(Repo.type), _unindexed(sort_column)) if few else (Repo.type, sort_column)
+        sqlite = session.get_bind().dialect.name == "sqlite"
+        searched, few_matches = _search(session, query, sqlite)
+        tagged, few_tagged = _tagged(session, query, sqlite)
+        # SQLite's planner has no statistics and, given an ORDER BY it can read from an index, walks that index
+        # whatever else narrows the listing. When a search or a tag matches few repos, they are fetched by id and
+        # sorted (the type and the sort column are compared as expressions no index covers); an author's repos
+        # are read from the namespace index and sorted (the sort column alone is hidden).
+        few = sqlite and (few_matches or few_tagged)
+        kind = _unindexed(Repo.type) if few else Repo.type
+        order = _unindexed(sort_column) if few or (sqlite and query.author) else sort_column
         statement = (
             select(Repo, sort_column)
             .where(kind == query.repo_type.value, visible_repos(actor))
-            .where(*_filters(query), *searched)
+            .where(*_filters(query), *tagged, *searched)
         )
         rows = session.execute(_ordered(statement, query, sort_column, order).limit(query.page_size + 1)).all()
     shown = rows[: query.page_size]
@@ -87,7 +92,6 @@ def _filters(query: ListingQuery) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if query.author:
         conditions.append(func.lower(Repo.namespace) == query.author.lower())
-    conditions.extend(Repo.id.in_(select(RepoTag.repo_id).where(RepoTag.tag == tag)) for tag in query.tags)
     if query.gated is not None:
         conditions.append(Repo.gated != "" if query.gated else Repo.gated == "")
     card = [RepoCard.repo_id == Repo.id]
@@ -110,26 +114,42 @@ def _filters(query: ListingQuery) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def _search(session: Session, query: ListingQuery) -> tuple[list[ColumnElement[bool]], bool]:
+def _tagged(session: Session, query: ListingQuery, sqlite: bool) -> tuple[list[ColumnElement[bool]], bool]:
+    """Conditions that keep the repositories with every tag, and whether one of the tags has few (SQLite only:
+    those are fetched by id, the others checked repo by repo)."""
+    conditions: list[ColumnElement[bool]] = []
+    few = False
+    for tag in query.tags:
+        tagged = select(RepoTag.repo_id).where(RepoTag.tag == tag)
+        if not sqlite or _few(session, tagged):
+            conditions.append(Repo.id.in_(tagged))
+            few = sqlite
+        else:
+            conditions.append(exists().where(RepoTag.repo_id == Repo.id, RepoTag.tag == tag))
+    return conditions, few
+
+
+def _few(session: Session, matches: Select) -> bool:  # type: ignore[type-arg]
+    """Whether `matches` holds fewer than PROBE_LIMIT rows, read up to that many."""
+    counted = matches.limit(PROBE_LIMIT).subquery()
+    return session.scalar(select(func.count()).select_from(counted)) < PROBE_LIMIT  # type: ignore[operator]
+
+
+def _search(session: Session, query: ListingQuery, sqlite: bool) -> tuple[list[ColumnElement[bool]], bool]:
     """Conditions that keep the repositories whose search text contains every search word, and whether they are
-    the few matches the index found (to be fetched by id and sorted)."""
+    the few matches SQLite's index found (to be fetched by id and sorted)."""
     words = query.search_words
     if not words:
         return [], False
-    if session.get_bind().dialect.name != "sqlite":
+    if not sqlite:
         texts = [RepoSearch.document, *([RepoSearch.body] if query.full_text else [])]
         contains = [or_(*(text.like(like_pattern(word), escape="\\") for text in texts)) for word in words]
         return [exists().where(RepoSearch.repo_id == Repo.id, *contains)], False
     indexed = [word for word in words if len(word) >= TRIGRAM]
-    if indexed and _matches_few(indexed, query.full_text, session):
+    if indexed and _few(session, _fts_matches(indexed, query.full_text)):
         matches = Repo.id.in_(_fts_matches(indexed, query.full_text))
         return [matches, *_checked([word for word in words if len(word) < TRIGRAM], query.full_text)], True
     return _checked(words, query.full_text), False
-
-
-def _matches_few(words: Sequence[str], full_text: bool, session: Session) -> bool:
-    matches = _fts_matches(words, full_text).limit(PROBE_LIMIT).subquery()
-    return session.scalar(select(func.count()).select_from(matches)) < PROBE_LIMIT  # type: ignore[operator]
 
 
 def _fts_matches(words: Sequence[str], full_text: bool) -> Select:  # type: ignore[type-arg]
