@@ -26,6 +26,11 @@ def page(request: Request, items: Sequence[T], page_size: int) -> tuple[Sequence
     return chunk, headers
 
 
+def next_link(request: Request, cursor: str | None) -> dict[str, str]:
+    """The Link header to the page that starts at `cursor` (a keyset cursor); none after the last page."""
+    return {"Link": f'<{next_url(request, cursor=cursor)}>; rel="next"'} if cursor else {}
+
+
 def _number(request: Request, name: str) -> int | None:
     """The query parameter `name` as a number; None when absent; 400 when it is not a number."""
     text = request.query_params.get(name)

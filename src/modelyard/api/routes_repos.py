@@ -8,16 +8,17 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import JSONResponse, Response
 
 from modelyard.api.item_fields import listing_field_request
-from modelyard.api.pagination import page
+from modelyard.api.pagination import next_link, page
 from modelyard.api.raw_path import segment
 from modelyard.api.render import NO_SCANS, info_json, lfs_file_json, listing_json, owned_repo_json
 from modelyard.domain.errors import BadRequest, Conflict
+from modelyard.domain.listing import ListingQuery
 from modelyard.domain.repo_fields import info_fields
 from modelyard.domain.repo_ids import RepoRef, RepoType
 from modelyard.domain.revisions import DEFAULT_BRANCH
 from modelyard.frontdoor.access import OpenAction, authenticated_actor, declared, repo_access
 from modelyard.frontdoor.deps import get_actor, get_hub, json_body, repo_url
-from modelyard.services import discussions, lfs_copies, lfs_files, repo_facts, repos
+from modelyard.services import discussions, lfs_copies, lfs_files, repo_facts, repo_search, repos
 from modelyard.services.access import Action
 from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord
@@ -128,18 +129,14 @@ def _owned(request: Request, hub: Hub, actor: Actor, namespace: str | None) -> J
 
 @router.get("/api/{repo_type}", dependencies=[Depends(declared(OpenAction.PUBLIC))])
 def list_repos(
-    request: Request,
-    repo_type: str,
-    author: str | None = None,
-    search: list[str] = Query(default=[]),
-    actor: Actor | None = Depends(get_actor),
-    hub: Hub = Depends(get_hub),
+    request: Request, repo_type: str, actor: Actor | None = Depends(get_actor), hub: Hub = Depends(get_hub)
 ) -> JSONResponse:
+    """`list_models`, `list_datasets`, `list_spaces`: parameters in domain/listing.py, fields in repo_fields.py."""
     kind = RepoType.from_plural(repo_type)
     fields = listing_field_request(request, kind)
-    records = repos.list_repos(hub, actor, kind, author, " ".join(search) or None)
-    chunk, headers = page(request, records, 1000)
-    return JSONResponse(listing_json(repo_facts.page(hub, chunk, fields), fields), headers=headers)
+    found = repo_search.list_repos(hub, actor, ListingQuery.parse(kind, request.query_params))
+    headers = next_link(request, found.next_cursor)
+    return JSONResponse(listing_json(repo_facts.page(hub, found.records, fields), fields), headers=headers)
 
 
 @router.get("/api/{repo_type}/{namespace}/{name}")

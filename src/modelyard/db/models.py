@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -134,6 +135,7 @@ class Repo(Base):
         Index("ix_repos_type_id_key", "type", "id_key", unique=True),
         # Listings sort by these within a type.
         *(Index(f"ix_repos_type_{column}", "type", column) for column in SORTED_REPO_COLUMNS),
+        Index("ix_repos_type_namespace_key", "type", text("lower(namespace)")),  # listings by author
         {"sqlite_autoincrement": True},
     )
 
@@ -447,3 +449,30 @@ class DownloadDay(Base):
     repo_id: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class RepoSearch(Base):
+    """What listings' `search` looks in, per repository (services/search_documents.py keeps it in step).
+
+    `document` is the id, card title and tags, one per line, lower-cased (domain/listing.search_document); `body`
+    the card's text, searched with `fullText=true`. Trigram indexes serve substring search in any script: on SQLite
+    the FTS5 table `repo_search_fts` (tokenizer trigram) mirrors this table through triggers, on PostgreSQL GIN
+    indexes with pg_trgm's operator class cover both columns (migration 0010).
+    """
+
+    __tablename__ = "repo_search"
+
+    repo_id: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True)
+    document: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text, default="")
+
+
+class RepoLink(Base):
+    """A model or dataset that a Space's card names (`models:`, `datasets:`), for `list_spaces(models=…)`."""
+
+    __tablename__ = "repo_links"
+    __table_args__ = (Index("ix_repo_links_kind_target_key", "kind", "target_key"),)
+
+    repo_id: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # model or dataset
+    target_key: Mapped[str] = mapped_column(String(200), primary_key=True)  # the id, lower-cased

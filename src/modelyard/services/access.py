@@ -13,7 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from modelyard.domain.access_scopes import ORG_ROLE_LEVELS, Level
+from sqlalchemy import ColumnElement, and_, false, func, or_, true
+
+from modelyard.db.models import Repo
+from modelyard.domain.access_scopes import NAMESPACE_ENTITIES, ORG_ROLE_LEVELS, Level
 from modelyard.domain.errors import Forbidden, GatedRepo, RepoNotFound
 from modelyard.domain.repo_ids import RepoRef
 from modelyard.services.users import FINE_GRAINED, Actor
@@ -87,6 +90,33 @@ def level(actor: Actor | None, target: Target) -> Level:
 
 def can_see(actor: Actor | None, target: Target) -> bool:
     return not target.private or level(actor, target) >= Level.READ
+
+
+def visible_repos(actor: Actor | None) -> ColumnElement[bool]:
+    """`can_see` as an SQL condition on the repos table, so that listings decide visibility in the database.
+
+    A private repository is visible when both levels reach READ: the user's (a site administrator everywhere, a
+    user in its own namespace and in every organization it has a role in) and the token's (read and write
+    tokens everywhere, a fine-grained one where a grant covers the namespace or the repository).
+    tests/unit/test_visible_repos.py checks that it agrees with `can_see` for every kind of actor.
+    """
+    public = Repo.private == false()
+    if actor is None:
+        return public
+    namespace = func.lower(Repo.namespace)
+    readable: ColumnElement[bool] = true()
+    if not actor.is_admin:
+        member_of = [org for org, role in actor.org_roles.items() if ORG_ROLE_LEVELS[role] >= Level.READ]
+        readable = namespace.in_([actor.name.lower(), *member_of])
+    if actor.role == FINE_GRAINED:
+        granted_namespaces = [g.entity_name.lower() for g in actor.grants if g.entity_type in NAMESPACE_ENTITIES]
+        granted_repos = [
+            and_(Repo.type == g.entity_type, Repo.id_key == g.entity_name.lower())
+            for g in actor.grants
+            if g.entity_type not in NAMESPACE_ENTITIES
+        ]
+        readable = and_(readable, or_(false(), namespace.in_(granted_namespaces), *granted_repos))
+    return or_(public, readable)
 
 
 def authorize(actor: Actor | None, action: Action, target: Target) -> None:

@@ -25,7 +25,7 @@ from modelyard.domain.model_tree import RepoFiles
 from modelyard.domain.repo_ids import RepoType
 from modelyard.domain.revisions import DEFAULT_BRANCH
 from modelyard.gitstore.repository import GitRepository
-from modelyard.services import jobs, repos
+from modelyard.services import jobs, repos, search_documents
 from modelyard.services.hub import Hub
 from modelyard.services.repos import RepoRecord, touch
 
@@ -159,6 +159,8 @@ def _index(
             if row.commit != head or (row.safetensors, row.gguf) != (safetensors, gguf):
                 row.commit, row.indexed_at = head, utcnow()
                 row.safetensors, row.gguf = safetensors, gguf
+            if force:  # a rebuild rewrites what listings search too
+                search_documents.index_repo(session, record.pk)
             return
         row.safetensors, row.gguf = safetensors, gguf
         row.commit = head
@@ -178,6 +180,7 @@ def _index(
             ModelBase(repo_id=record.pk, base_key=base.key, base_id=base.base_id, relation=base.relation)
             for base in index.bases
         )
+        search_documents.index_repo(session, record.pk)  # what listings search: the title and tags changed
 
 
 def _read_weights(

@@ -17,11 +17,11 @@ from modelyard.domain.access_scopes import Level
 from modelyard.domain.dates import utcnow
 from modelyard.domain.errors import BadRequest, Conflict, NotFound, RepoMoved, RepoNotFound
 from modelyard.domain.gitattributes import default_gitattributes
-from modelyard.domain.repo_ids import RepoRef, RepoType, validate_name_part
+from modelyard.domain.repo_ids import RepoRef, RepoType
 from modelyard.domain.revisions import DEFAULT_BRANCH
 from modelyard.domain.spaces import initial_readme, validate_sdk
 from modelyard.gitstore.repository import GitRepository
-from modelyard.services import audit, orgs
+from modelyard.services import audit, orgs, search_documents
 from modelyard.services.access import Action, Target, authorize, can_see, level, user_level
 from modelyard.services.hub import Hub
 from modelyard.services.users import Actor, noreply_email
@@ -173,6 +173,7 @@ def create_repo(hub: Hub, actor: Actor | None, ref: RepoRef, private: bool, sdk:
             # A repo taking over a name frees it from any redirect left by an earlier rename.
             session.execute(_delete_redirect(ref))
             session.flush()
+            search_documents.index_repo(session, row.id)
             record = RepoRecord.of(row)
     except IntegrityError:
         hub.git.delete(storage_key)
@@ -228,6 +229,7 @@ def move_repo(hub: Hub, actor: Actor | None, source: RepoRef, target: RepoRef) -
                     )
                 )
             session.flush()
+            search_documents.index_repo(session, row.id)
             moved = RepoRecord.of(row)
             audit.record(session, audit.Event.REPO_MOVED, audit.repo_target(record.ref), actor, to=moved.ref.id)
     except IntegrityError:
@@ -293,24 +295,6 @@ def parse_visibility(visibility: object, private: object) -> bool | None:
     if private is not None and not isinstance(private, bool):
         raise BadRequest(f"'private' must be true or false, not {private!r}")
     return private
-
-
-def list_repos(
-    hub: Hub, actor: Actor | None, repo_type: RepoType, author: str | None, search: str | None
-) -> list[RepoRecord]:
-    with hub.db.session() as session:
-        query = select(Repo).where(Repo.type == repo_type.value)
-        if author:
-            # Only a valid namespace can own repositories; checking it also keeps NUL bytes away from PostgreSQL.
-            namespace = validate_name_part(author, "namespace")
-            query = query.where(func.lower(Repo.namespace) == namespace.lower())
-        rows = session.scalars(query.order_by(Repo.last_modified.desc())).all()
-        records = [RepoRecord.of(row) for row in rows]
-    return [
-        record
-        for record in records
-        if can_see(actor, record.target) and (not search or search.lower() in record.ref.id.lower())
-    ]
 
 
 def list_owned(hub: Hub, actor: Actor, namespace: str | None) -> list[tuple[RepoRecord, int]]:
