@@ -247,37 +247,37 @@ class LimitedHttpProtocol(HttpToolsProtocol):
     async def _receive_body_into(self, cycle: RequestResponseCycle, length: int, write: Write) -> None:
         """RECEIVE_INTO: the rest of the request body, handed to `write` in worker threads, in order, in buffers
         that are reused once it returns. Raises ConnectionError if the client goes, or is cut off as idle, first."""
-        if cycle is not self.cycle or cycle.response_started:
+        if cycle.response_started:
             raise RuntimeError("A request body can only be received before its response starts")
         if cycle.disconnected:
-            raise ConnectionAbortedError("The connection was closed")
+            raise ConnectionAbortedError("the connection was closed")
         if cycle.waiting_for_100_continue and not self.transport.is_closing():
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             cycle.waiting_for_100_continue = False
-        self.flow.pause_reading()  # the rest of the body is read from the socket by the receiver
-        self._cancel(self._body_timer)  # the receiver keeps the body's idle deadline
-        self._body_timer = None
+        # With the whole body parsed already (the parser may be on a pipelined request behind it), nothing is read.
         left = length - self._body_bytes if cycle.more_body else 0
+        if left:
+            self.flow.pause_reading()  # the rest of the body is read from the socket by the receiver
+            self._cancel(self._body_timer)  # the receiver keeps the body's idle deadline
+            self._body_timer = None
         buffered, cycle.body = bytes(cycle.body), bytearray()
         receiver = self._body_receiver = SocketBodyReceiver(self.loop, self._socket_fd)  # type: ignore[arg-type]
         try:
             await receiver.receive(write, buffered, left, self.limits.body_idle_timeout)
         except BaseException as error:
-            if isinstance(error, ConnectionError) and not self.transport.is_closing():
-                log.info("Closing the connection of %s: %s", self._peer(), error)
-                self.transport.close()  # its reading is paused: it would not notice the client's end itself
             if left:
-                cycle.keep_alive = False  # what is left of the body is in the socket: the next request cannot be found
-            else:
-                self.flow.resume_reading()
+                if isinstance(error, ConnectionError) and not self.transport.is_closing():
+                    log.info("Closing the connection of %s: %s", self._peer(), error)
+                    self.transport.close()  # its reading is paused: it would not notice the client's end itself
+                cycle.keep_alive = False  # what is left of the body is in the socket: no next request can be found
             raise
         finally:
             self._body_receiver = None
         if left:
             self.parser = self._new_parser()  # the old one still waits for the bytes the receiver took
+            self.flow.resume_reading()
         cycle.more_body = False
         cycle.message_event.set()  # a `receive()` now answers the end of the body, as after the parser's
-        self.flow.resume_reading()
 
     def _new_parser(self) -> httptools.HttpRequestParser:
         parser = httptools.HttpRequestParser(self)

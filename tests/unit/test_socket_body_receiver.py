@@ -132,6 +132,10 @@ def test_a_body_arrives_whole_and_the_connection_serves_the_next_requests(addres
         second, third = _responses(sock, 2)
         assert second.endswith(expected)
         assert third.endswith(f"direct 4 {hashlib.sha256(b'tail').hexdigest()}".encode())
+        # Small bodies parsed whole before their app runs, the second request's head already parsed too.
+        sock.sendall(_put("/", b"one") + _put("/", b"two"))
+        for answer, text in zip(_responses(sock, 2), (b"one", b"two"), strict=True):
+            assert answer.endswith(f"direct 3 {hashlib.sha256(text).hexdigest()}".encode())
 
 
 def test_expect_100_continue_is_answered_before_the_body_is_sent(address):
@@ -171,7 +175,7 @@ def test_a_stalled_body_is_cut_off_after_the_idle_deadline(address):
         sock.sendall(_put("/", os.urandom(100_000), length=1_000_000))
         started = time.monotonic()
         assert _closed(sock)
-        assert IDLE <= time.monotonic() - started < IDLE + 5
+        assert IDLE - 0.1 <= time.monotonic() - started < IDLE + 5  # the loop's clock is read once per turn
     assert outcomes == ["ConnectionAbortedError"]
 
 
