@@ -144,7 +144,8 @@ def profile_upload(uploads: Uploads, path: str, source: Path, sha256: str, out: 
     return stacks
 
 
-IDLE_FRAMES = ("Condition.wait", "epoll_wait", "epoll_pwait", "Server._serve", "Server.main_loop")
+# Threads waiting for work or for the network; SimpleQueue_get: the event loop's executor threads between jobs.
+IDLE_FRAMES = ("Condition.wait", "epoll_wait", "epoll_pwait", "Server._serve", "Server.main_loop", "SimpleQueue_get")
 
 
 def _frame_name(frame: str) -> str:
