@@ -9,7 +9,7 @@ timed for the whole `HfApi.upload_file` call in a fresh interpreter, client star
 - Xet: hf_xet with a cold cache and its global-dedup queries off (no dedup), then the commit, whose
   verification of the file's claimed sha256 (`services/xet.verify_claims`) is part of the call.
 
-    .venv/bin/python bench/upload_throughput.py [--size-mb 1024] [--rounds 3] [--profile-dir DIR]
+    .venv/bin/python bench/upload_throughput.py [--size-mb 1024] [--rounds 3] [--paths LFS,Xet] [--profile-dir DIR]
 
 Each round changes a few bytes in every 32 MiB of the file, so that every upload sends and stores new content (new
 sha256, new xorbs), and runs the three uploads in a rotating order. The server's LFS -> Xet conversion is switched
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import collections
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -127,7 +128,9 @@ def profile_upload(uploads: Uploads, path: str, source: Path, sha256: str, out: 
     """One more upload with py-spy sampling the server (native frames too); the raw (collapsed) stacks file."""
     py_spy = Path(sys.executable).parent / "py-spy"
     if not py_spy.exists():
-        sys.exit("--profile-dir needs py-spy in the venv: `.venv/bin/pip install py-spy`")
+        py_spy = Path(shutil.which("py-spy") or py_spy)  # a py-spy of its own (it is one static binary)
+    if not py_spy.exists():
+        sys.exit("--profile-dir needs py-spy, in the venv (`.venv/bin/pip install py-spy`) or on PATH")
     stacks = out / f"{path.lower()}.txt"
     command = [str(py_spy), "record", "--pid", str(uploads.server.pid), "--rate", "200", "--format", "raw", "--native"]
     recorder = subprocess.Popen([*command, "--output", str(stacks)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -141,7 +144,8 @@ def profile_upload(uploads: Uploads, path: str, source: Path, sha256: str, out: 
     return stacks
 
 
-IDLE_FRAMES = ("Condition.wait", "epoll_wait", "epoll_pwait", "Server._serve", "Server.main_loop")
+# Threads waiting for work or for the network; SimpleQueue_get: the event loop's executor threads between jobs.
+IDLE_FRAMES = ("Condition.wait", "epoll_wait", "epoll_pwait", "Server._serve", "Server.main_loop", "SimpleQueue_get")
 
 
 def _frame_name(frame: str) -> str:
@@ -183,6 +187,7 @@ def main() -> None:
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile-dir", type=Path, help="also profile one upload per path with py-spy, into DIR")
+    parser.add_argument("--paths", default="LFS,Xet", help="the upload paths to time, of LFS,Xet (default: both)")
     args = parser.parse_args()
     size = args.size_mb * MIB
     print(f"Machine: {machine_description()}\n{load_warning()}\nCode: {source_revision()}")
@@ -201,10 +206,11 @@ def main() -> None:
         ):
             uploads = Uploads(server, workdir)
             times: dict[str, list[float]] = collections.defaultdict(list)
-            paths = ["reference", "LFS", "Xet"]
+            measured = [path for path in ("LFS", "Xet") if path in args.paths.split(",")]
+            paths = ["reference", *measured]
             for number in range(1, args.rounds + 1):
                 sha256 = refresh(source, size)
-                order = paths[number % 3 :] + paths[: number % 3]
+                order = paths[number % len(paths) :] + paths[: number % len(paths)]
                 step(f"round {number}/{args.rounds}: {', '.join(order)}")
                 for path in order:
                     wait_until_idle(server.pid, timeout=60)
@@ -222,22 +228,22 @@ def main() -> None:
                         cpu = uploads.cpu[path][-1]
                         print(f"  {path}: {seconds:.2f} s ({size / MIB / seconds:.0f} MiB/s), server CPU {cpu:.2f} s")
             print(f"\n{load_warning()}")
-            report(times, uploads.cpu, size)
+            report(times, uploads.cpu, size, measured)
             if args.profile_dir:
                 args.profile_dir.mkdir(parents=True, exist_ok=True)
                 step("profiling one more upload per path (py-spy on the server)")
-                for path in ("LFS", "Xet"):
+                for path in measured:
                     sha256 = refresh(source, size)
                     wait_until_idle(server.pid, timeout=60)
                     summarize_profile(profile_upload(uploads, path, source, sha256, args.profile_dir))
 
 
-def report(times: dict[str, list[float]], cpu: dict[str, list[float]], size: int) -> None:
+def report(times: dict[str, list[float]], cpu: dict[str, list[float]], size: int, paths: list[str]) -> None:
     reference = median(times["reference"])
     print(f"\nMedians over {len(times['reference'])} rounds ({size / MIB:.0f} MiB file):")
     for name in ("curl -T", "hashlib", "reference"):
         print(f"  {name:>9}: {median(times[name]):6.2f} s")
-    for path in ("LFS", "Xet"):
+    for path in paths:
         seconds = median(times[path])
         ratio = reference / seconds
         verdict = "PASS" if ratio >= GOAL else "FAIL"

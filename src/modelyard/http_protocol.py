@@ -15,6 +15,12 @@ This subclass adds, per connection:
 It also offers the application zero-copy file bodies, the ASGI extensions `http.response.pathsend` (a whole file by
 path: Starlette's FileResponse uses it) and `http.response.zerocopysend` (a range of an open file): the kernel sends
 the file from the page cache to the socket (`socket_file_sender.py`), under the same response deadline.
+
+And their upload twin, `modelyard.receive_into` (for a body of announced length): the application hands the
+server a function that takes the body's bytes, which the server reads from the socket in large pieces and passes
+to it in worker threads, without ASGI messages (`socket_body_receiver.py`), under the same body deadline. Its
+entry in the scope's extensions holds that entry point, `receive_into(write)`: ASGI's `receive` takes no
+argument, and `send` is the response's.
 """
 
 from __future__ import annotations
@@ -24,13 +30,16 @@ import logging
 import os
 from asyncio import TimerHandle
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
+import httptools
 from uvicorn.config import Config
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
+from modelyard.socket_body_receiver import SocketBodyReceiver, Write
 from modelyard.socket_file_sender import SocketFileSender
 
 if TYPE_CHECKING:  # worker processes import this module before their first health check: keep it light
@@ -40,6 +49,7 @@ log = logging.getLogger("modelyard")
 
 PATHSEND = "http.response.pathsend"
 ZEROCOPYSEND = "http.response.zerocopysend"
+RECEIVE_INTO = "modelyard.receive_into"
 
 
 @dataclass(frozen=True)
@@ -93,10 +103,12 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._head_bytes = 0  # received while the head was incomplete
         self._field_bytes = 0  # of the request line and header fields, counted as the parser hands them over
         self._body_byte_at = 0.0
+        self._body_bytes = 0  # of the current request's body, fed to the parser
         self._unsent_bytes = 0
         self._refused = False
         self._socket_fd: int | None = None  # where file bodies can be sent with sendfile; None where they cannot
         self._file_sender: SocketFileSender | None = None  # while a file body is being sent
+        self._body_receiver: SocketBodyReceiver | None = None  # while a body is being received into the application
 
     # --- connection --------------------------------------------------------------------------------------
 
@@ -112,6 +124,8 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._cancel_timers()
         if self._file_sender is not None:
             self._file_sender.close()  # its duplicate descriptor would keep the connection open
+        if self._body_receiver is not None:
+            self._body_receiver.abort()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -165,7 +179,9 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         if self.cycle is not previous_cycle and self._socket_fd is not None:
             self._offer_file_bodies(self.cycle)
+            self._offer_body_receiver(self.cycle)
         self._body_byte_at = self.loop.time()
+        self._body_bytes = 0
         self._body_timer = self.loop.call_later(self.limits.body_idle_timeout, self._check_body)
 
     def _arm_head_deadline(self) -> None:
@@ -187,6 +203,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         if self._refused:
             return
         self._body_byte_at = self.loop.time()
+        self._body_bytes += len(body)
         super().on_body(body)
 
     def on_message_complete(self) -> None:
@@ -211,6 +228,61 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             return
         log.info("Closing the connection of %s: no request body byte for %g seconds", self._peer(), timeout)
         self.transport.close()  # the application's receive() then answers http.disconnect
+
+    def _offer_body_receiver(self, cycle: RequestResponseCycle) -> None:
+        length = self._announced_body_length()
+        if length is not None:
+            cycle.scope["extensions"][RECEIVE_INTO] = {"receive_into": partial(self._receive_body_into, cycle, length)}
+
+    def _announced_body_length(self) -> int | None:
+        """The body's Content-Length, None for a chunked body (the parser has refused a request with both)."""
+        length = None
+        for name, value in self.headers:
+            if name == b"transfer-encoding":
+                return None
+            if name == b"content-length":
+                length = int(value)  # the parser checked it: digits
+        return length
+
+    async def _receive_body_into(self, cycle: RequestResponseCycle, length: int, write: Write) -> None:
+        """RECEIVE_INTO: the rest of the request body, handed to `write` in worker threads, in order, in buffers
+        that are reused once it returns. Raises ConnectionError if the client goes, or is cut off as idle, first."""
+        if cycle.response_started:
+            raise RuntimeError("A request body can only be received before its response starts")
+        if cycle.disconnected:
+            raise ConnectionAbortedError("the connection was closed")
+        if cycle.waiting_for_100_continue and not self.transport.is_closing():
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            cycle.waiting_for_100_continue = False
+        # With the whole body parsed already (the parser may be on a pipelined request behind it), nothing is read.
+        left = length - self._body_bytes if cycle.more_body else 0
+        if left:
+            self.flow.pause_reading()  # the rest of the body is read from the socket by the receiver
+            self._cancel(self._body_timer)  # the receiver keeps the body's idle deadline
+            self._body_timer = None
+        buffered, cycle.body = bytes(cycle.body), bytearray()
+        receiver = self._body_receiver = SocketBodyReceiver(self.loop, self._socket_fd)  # type: ignore[arg-type]
+        try:
+            await receiver.receive(write, buffered, left, self.limits.body_idle_timeout)
+        except BaseException as error:
+            if left:
+                if isinstance(error, ConnectionError) and not self.transport.is_closing():
+                    log.info("Closing the connection of %s: %s", self._peer(), error)
+                    self.transport.close()  # its reading is paused: it would not notice the client's end itself
+                cycle.keep_alive = False  # what is left of the body is in the socket: no next request can be found
+            raise
+        finally:
+            self._body_receiver = None
+        if left:
+            self.parser = self._new_parser()  # the old one still waits for the bytes the receiver took
+            self.flow.resume_reading()
+        cycle.more_body = False
+        cycle.message_event.set()  # a `receive()` now answers the end of the body, as after the parser's
+
+    def _new_parser(self) -> httptools.HttpRequestParser:
+        parser = httptools.HttpRequestParser(self)
+        parser.set_dangerous_leniencies(lenient_data_after_close=True)  # as uvicorn sets its own
+        return parser
 
     # --- the response ------------------------------------------------------------------------------------
 

@@ -1,6 +1,8 @@
 """An LFS upload whose bytes are wrong or incomplete publishes nothing: no blob the repository may reference,
-no commit, no file. Checked for the multipart transfer with one bad part, for a basic upload cut off mid-body,
-and for the real huggingface_hub client killed between two parts of a multipart upload."""
+no commit, no file, no temp file left. Checked for the multipart transfer with one bad part, a part cut off
+mid-body, parts of the wrong length, for a basic upload cut off mid-body or with other bytes than announced, and
+for the real huggingface_hub client killed between two parts of a multipart upload. Under `modelyard serve` these
+bodies take the server's own receive path (http_protocol.py, `modelyard.receive_into`)."""
 
 from __future__ import annotations
 
@@ -88,19 +90,79 @@ def test_multipart_completion_missing_a_part_is_refused(alice_http: httpx.Client
     _assert_not_published(alice_http, api, rid, oid, size, before)
 
 
-def test_basic_upload_cut_off_mid_body_publishes_nothing(alice_http: httpx.Client, api, make_repo):
+def _send_and_hang_up(url: str, body: bytes, length: int) -> None:
+    """A client that announces `length` bytes of body, sends `body` and goes away."""
+    href = urlsplit(url)
+    with socket.create_connection((href.hostname, href.port), timeout=30) as sock:
+        head = f"PUT {href.path}?{href.query} HTTP/1.1\r\nHost: {href.netloc}\r\nContent-Length: {length}\r\n\r\n"
+        sock.sendall(head.encode() + body)
+
+
+def _temp_files(server) -> set[Path]:
+    return set((server.data_dir / "lfs" / "tmp").iterdir())
+
+
+def _wait_for_no_new_temp_files(server, before: set[Path]) -> None:
+    """The server discards a cut-off body's temp file once it notices the disconnect, asynchronously."""
+    deadline = time.monotonic() + 10
+    while _temp_files(server) - before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _temp_files(server) - before
+
+
+def test_a_part_cut_off_or_of_the_wrong_length_is_not_received(
+    server, alice_http: httpx.Client, http: httpx.Client, api, make_repo
+):
     rid = make_repo({"seed.txt": b"seed\n"})
     before = repo_state(api, rid)
+    data = os.urandom(CHUNK + 4096)
+    oid, size = sha256_bytes(data), len(data)
+    upload = _upload_actions(alice_http, rid, oid, size)["upload"]
+    first, second = upload["header"]["1"], upload["header"]["2"]
+    done = _put_parts(http, upload["header"], [data[:CHUNK], data[CHUNK:]])
+
+    _send_and_hang_up(first, data[: CHUNK // 2], CHUNK)  # part 1 again, cut off midway: no longer received
+    time.sleep(1)  # the server notices the disconnect asynchronously
+    longer = http.put(second, content=data[CHUNK:] + b"x")  # announced longer than the part: refused unread
+    assert longer.status_code == 413, error_text(longer)
+    shorter = http.put(second, content=data[CHUNK:-1])
+    assert shorter.status_code == 400, error_text(shorter)
+    assert "bytes, not" in error_text(shorter)
+    complete = http.post(upload["href"], json={"oid": oid, "parts": done})
+    assert complete.status_code == 400, error_text(complete)
+    assert "never uploaded" in error_text(complete)
+    _assert_not_published(alice_http, api, rid, oid, size, before)
+
+    done = _put_parts(http, upload["header"], [data[:CHUNK], data[CHUNK:]])  # sent again whole: accepted
+    complete = http.post(upload["href"], json={"oid": oid, "parts": done})
+    assert complete.status_code == 200, error_text(complete)
+
+
+def test_basic_upload_of_other_bytes_than_announced_leaves_nothing(
+    server, alice_http: httpx.Client, http: httpx.Client, api, make_repo
+):
+    rid = make_repo({"seed.txt": b"seed\n"})
+    before, temp_before = repo_state(api, rid), _temp_files(server)
+    data = os.urandom(3 * 1024 * 1024)
+    oid, size = sha256_bytes(data), len(data)
+    href = _upload_actions(alice_http, rid, oid, size)["upload"]["href"]
+    other = http.put(href, content=os.urandom(size))
+    assert other.status_code == 400, error_text(other)
+    assert "sha256" in error_text(other)
+    longer = http.put(href, content=data + b"x")
+    assert longer.status_code == 413, error_text(longer)
+    _wait_for_no_new_temp_files(server, temp_before)
+    _assert_not_published(alice_http, api, rid, oid, size, before)
+
+
+def test_basic_upload_cut_off_mid_body_publishes_nothing(server, alice_http: httpx.Client, api, make_repo):
+    rid = make_repo({"seed.txt": b"seed\n"})
+    before, temp_before = repo_state(api, rid), _temp_files(server)
     data = os.urandom(2 * 1024 * 1024)
     oid, size = sha256_bytes(data), len(data)
-    href = urlsplit(_upload_actions(alice_http, rid, oid, size)["upload"]["href"])
-
-    # A client that announces the whole body, sends half of it and goes away.
-    with socket.create_connection((href.hostname, href.port), timeout=30) as sock:
-        head = f"PUT {href.path}?{href.query} HTTP/1.1\r\nHost: {href.netloc}\r\nContent-Length: {size}\r\n\r\n"
-        sock.sendall(head.encode() + data[: size // 2])
+    _send_and_hang_up(_upload_actions(alice_http, rid, oid, size)["upload"]["href"], data[: size // 2], size)
     _assert_not_published(alice_http, api, rid, oid, size, before)
-    time.sleep(1)  # the server notices the disconnect asynchronously: still nothing once it has
+    _wait_for_no_new_temp_files(server, temp_before)  # the server noticed the disconnect: still nothing
     _assert_not_published(alice_http, api, rid, oid, size, before)
 
 

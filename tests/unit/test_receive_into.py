@@ -1,5 +1,7 @@
 """`receive_into` hands a request body to a sink in order, writing one batch while the next is received, and
-discards the sink on any failure, only once the write in flight has ended."""
+discards the sink on any failure, only once the write in flight has ended; a body announced longer than the sink
+takes is refused unread. This is its path on servers without our `modelyard.receive_into` extension; the
+extension's is tested in test_socket_body_receiver.py."""
 
 from __future__ import annotations
 
@@ -15,11 +17,15 @@ from modelyard.frontdoor import streaming
 
 
 class FakeRequest:
-    def __init__(self, chunks: list[bytes], fail_after: int | None = None) -> None:
+    def __init__(self, chunks: list[bytes], fail_after: int | None = None, announced: int | None = None) -> None:
+        self.scope: dict[str, object] = {}  # a server without the RECEIVE_INTO extension
+        self.headers = {} if announced is None else {"content-length": str(announced)}
         self._chunks = chunks
         self._fail_after = fail_after
+        self.streamed = False
 
     async def stream(self) -> AsyncIterator[bytes]:
+        self.streamed = True
         for index, chunk in enumerate(self._chunks):
             if index == self._fail_after:
                 raise ConnectionResetError("client went away")
@@ -31,6 +37,7 @@ class RecordingSink:
     def __init__(self, limit: int | None = None) -> None:
         self.received = bytearray()
         self.limit = limit
+        self.max_size = 1 << 40
         self.writing = threading.Event()
         self.discarded_while_writing = False
         self.discarded = 0
@@ -78,3 +85,13 @@ def test_a_broken_connection_discards_the_sink_after_the_write_in_flight():
         asyncio.run(streaming.receive_into(FakeRequest(_chunks(50), fail_after=30), sink))  # type: ignore[arg-type]
     assert sink.discarded == 1
     assert not sink.discarded_while_writing
+
+
+def test_a_body_announced_longer_than_the_sink_takes_is_refused_unread():
+    sink = RecordingSink()
+    sink.max_size = 1000
+    request = FakeRequest(_chunks(1), announced=1001)
+    with pytest.raises(TooLarge):
+        asyncio.run(streaming.receive_into(request, sink))  # type: ignore[arg-type]
+    assert not request.streamed
+    assert sink.discarded == 1

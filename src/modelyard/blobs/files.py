@@ -65,15 +65,15 @@ class TempFile:
         fd, name = tempfile.mkstemp(dir=directory, prefix="tmp-")
         self._file = os.fdopen(fd, "wb")
         self.path = Path(name)
-        self._max_size = max_size
+        self.max_size = max_size
         self._what = what
         self.size = 0
         self._written_back = 0
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         self.size += len(data)
-        if self.size > self._max_size:
-            raise TooLarge(f"{self._what} is larger than the limit of {self._max_size} bytes")
+        if self.size > self.max_size:
+            raise TooLarge(f"{self._what} is larger than the limit of {self.max_size} bytes")
         self._file.write(data)
         if self.size - self._written_back >= WRITEBACK_EVERY:
             self._file.flush()
@@ -121,7 +121,7 @@ class HashingFile(TempFile):
         super().__init__(directory, max_size, what)
         self._sha256 = hashlib.sha256()
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         super().write(data)
         self._sha256.update(data)
 

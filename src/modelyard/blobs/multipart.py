@@ -142,7 +142,11 @@ class PartWriter:
         self._base = checkpoints.resume_at(upload, offset)
         self._sha256 = self._base.sha256.copy() if self._base is not None else None
 
-    def write(self, data: bytes | bytearray) -> None:
+    @property
+    def max_size(self) -> int:
+        return self._length
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
         if self.size + len(data) > self._length:
             raise TooLarge(f"Part {self._number} is larger than its {self._length} bytes")
         view = memoryview(data)

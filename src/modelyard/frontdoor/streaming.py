@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, TypeVar
@@ -13,6 +13,7 @@ import anyio
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
+from starlette.requests import ClientDisconnect
 from starlette.responses import FileResponse, StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
@@ -24,22 +25,38 @@ T = TypeVar("T")
 
 # Disk writes happen in worker threads; batching the network's small chunks keeps thread hops rare.
 WRITE_BATCH = 4 * 1024 * 1024
+# The server's extension that hands the body to a function of ours without ASGI messages (http_protocol.py).
+RECEIVE_INTO = "modelyard.receive_into"
 
 
 class Sink(Protocol):
-    def write(self, data: bytes) -> None: ...
+    @property
+    def max_size(self) -> int: ...  # bytes it takes at most
+
+    def write(self, data: bytes | memoryview) -> None: ...  # must not keep `data`: the server may reuse it
 
     def discard(self) -> None: ...
 
 
 async def receive_into(request: Request, sink: Sink) -> None:
-    """Stream the request body into `sink`; on any failure the sink is discarded.
+    """Stream the request body into `sink`; on any failure the sink is discarded. A body announced longer than the
+    sink takes is refused (413) before any of it is read.
 
-    The body is handed over in batches of about WRITE_BATCH bytes, each written (and hashed) in a worker thread
-    while the next batch is received: the network and the disk work at once, with at most two batches in memory.
-    A batch is the chunks as the server received them, never joined: a copy of every byte costs more than a call per
-    chunk (docs/performance.md, "Uploads").
+    Under `modelyard serve` the server itself reads the body from the socket into the sink, in large reads, in
+    worker threads (RECEIVE_INTO). Elsewhere the body is handed over in batches of about WRITE_BATCH bytes, each
+    written (and hashed) in a worker thread while the next batch is received: the network and the disk work at
+    once, with at most two batches in memory. A batch is the chunks as the server received them, never joined: a
+    copy of every byte costs more than a call per chunk (docs/performance.md, "Uploads").
     """
+    try:
+        refuse_longer_than(request, sink.max_size, "A request body")
+    except TooLarge:
+        await run_in_threadpool(sink.discard)
+        raise
+    direct = request.scope.get("extensions", {}).get(RECEIVE_INTO)
+    if direct is not None:
+        await _received_by_server(direct["receive_into"], sink)
+        return
     pieces: list[bytes] = []
     pending = 0
     writing: asyncio.Future[None] | None = None
@@ -63,6 +80,16 @@ async def receive_into(request: Request, sink: Sink) -> None:
         raise
 
 
+async def _received_by_server(receive: Callable[[Callable[[memoryview], None]], Awaitable[None]], sink: Sink) -> None:
+    try:
+        await receive(sink.write)
+    except BaseException as error:
+        await run_in_threadpool(sink.discard)  # the server waited for its last write to end
+        if isinstance(error, ConnectionError):
+            raise ClientDisconnect() from error  # what the plain path raises: the client went, or was cut off
+        raise
+
+
 def _write_all(sink: Sink, pieces: list[bytes]) -> None:
     for piece in pieces:
         sink.write(piece)
@@ -74,6 +101,13 @@ async def _settled(writing: asyncio.Future[None]) -> None:
     await asyncio.wait([writing])
     if not writing.cancelled():
         writing.exception()
+
+
+def refuse_longer_than(request: Request, limit: int, what: str) -> None:
+    """413 before the body is read when the client announces more than `limit` bytes of it."""
+    declared_length = parse_natural(request.headers.get("content-length", ""))
+    if declared_length is not None and declared_length > limit:
+        raise TooLarge(f"{what} of {declared_length} bytes exceeds the limit of {limit} bytes")
 
 
 async def read_limited(request: Request, limit: int, too_large: str) -> bytes:

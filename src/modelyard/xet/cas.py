@@ -17,14 +17,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from modelyard.domain.errors import BadRequest, NotFound, TooLarge, UrlRefused
-from modelyard.domain.numbers import parse_natural
 from modelyard.domain.ranges import parse_closed_range
 from modelyard.domain.xet.hashes import MerkleHash
 from modelyard.domain.xet.shard import MAX_SHARD_BYTES
-from modelyard.domain.xet.xorb import MAX_XORB_BODY_BYTES
 from modelyard.frontdoor.access import OpenAction, declared
 from modelyard.frontdoor.deps import base_url, bearer_token, get_hub
-from modelyard.frontdoor.streaming import receive_into
+from modelyard.frontdoor.streaming import receive_into, refuse_longer_than
 from modelyard.services import xet, xet_tokens, xet_uploads
 from modelyard.services.hub import Hub
 from modelyard.xet import CAS_PREFIX
@@ -49,12 +47,6 @@ def cas_url(request: Request) -> str:
 
 def _not_implemented(what: str, fallback: str) -> NoReturn:
     raise NotFound(f"{what} is not implemented by this server: use {fallback}")
-
-
-def _check_length(request: Request, limit: int, what: str) -> None:
-    declared_length = parse_natural(request.headers.get("content-length", ""))
-    if declared_length is not None and declared_length > limit:
-        raise TooLarge(f"{what} of {declared_length} bytes exceeds the limit of {limit} bytes")
 
 
 # --- global dedup ------------------------------------------------------------------------------------------
@@ -86,7 +78,6 @@ async def upload_xorb(
     hub: Hub = Depends(get_hub),
 ) -> Response:
     MerkleHash.from_hex(xorb_hash)  # a malformed hash is refused before the body is read
-    _check_length(request, MAX_XORB_BODY_BYTES, "Xorb")
     upload = xet_uploads.new_xorb_upload(hub)
     await receive_into(request, upload)
     inserted = await run_in_threadpool(xet_uploads.store_xorb, hub, grant, xorb_hash, upload)
@@ -112,7 +103,7 @@ async def upload_shard_v2() -> Response:
 async def upload_shard(
     request: Request, grant: xet_tokens.CasGrant = Depends(cas_grant(xet_tokens.WRITE)), hub: Hub = Depends(get_hub)
 ) -> Response:
-    _check_length(request, MAX_SHARD_BYTES, "Shard")
+    refuse_longer_than(request, MAX_SHARD_BYTES, "Shard")
     body = bytearray()
     async for piece in request.stream():
         body += piece
