@@ -121,7 +121,8 @@ def test_a_space_has_no_downloads(api: HfApi, http: httpx.Client, make_repo):
     api.create_repo(space, repo_type="space", space_sdk="static")
     assert http.get(f"/spaces/{space}/resolve/main/README.md").status_code == 200
     time.sleep(SETTLE_SECONDS)
-    assert _info(api, space, "space").downloads == 0
+    # The Hub shows no downloads for Spaces (huggingface_hub's SpaceInfo has no such field): none are counted either.
+    assert http.get(f"/api/spaces/{space}").json().get("downloads", 0) == 0
 
 
 def test_a_file_the_caller_may_not_read_counts_nothing(api: HfApi, bob_api: HfApi, make_repo, tmp_path: Path):
