@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from datetime import datetime
 from typing import Protocol
 
 from modelyard.domain.errors import BadRequest
-from modelyard.domain.numbers import parse_natural
+from modelyard.domain.numbers import INT64_MAX, parse_natural
 from modelyard.domain.repo_ids import RepoType, validate_name_part
 
 PAGE_SIZE = 1000  # the most items one page holds; `limit` asks for fewer
@@ -81,9 +82,14 @@ class Cursor:
             cursor_sort, cursor_descending, value, repo_pk = json.loads(raw)
         except (binascii.Error, ValueError, TypeError):
             raise BadRequest(f"Invalid cursor {text[:100]!r}: pass the cursor of a Link header unchanged") from None
-        if (cursor_sort, cursor_descending) != (sort, descending) or type(repo_pk) is not int:
+        if (cursor_sort, cursor_descending) != (sort, descending) or not _is_int64(repo_pk):
             raise BadRequest("This cursor belongs to another listing: pass the Link header's URL unchanged")
         return cls(sort, descending, _sort_value(sort, value), repo_pk)
+
+
+def _is_int64(value: object) -> bool:
+    """Whether `value` is an integer the database can compare (a larger one is no cursor of ours)."""
+    return type(value) is int and -INT64_MAX <= value <= INT64_MAX
 
 
 def _sort_value(sort: str, value: object) -> int | float | str | datetime:
@@ -93,8 +99,9 @@ def _sort_value(sort: str, value: object) -> int | float | str | datetime:
             return datetime.fromisoformat(value)
         except ValueError:
             pass
-    elif type(value) in expected:
-        return value  # type: ignore[return-value]
+    elif type(value) in expected and (type(value) is not int or _is_int64(value)):
+        if type(value) is not float or math.isfinite(value):  # type: ignore[arg-type]
+            return value  # type: ignore[return-value]
     raise BadRequest("Invalid cursor: pass the Link header's URL unchanged")
 
 
@@ -240,7 +247,8 @@ def _parameter_range(value: str | None) -> tuple[int | None, int | None]:
         match = _PARAMETER_COUNT.fullmatch(count.strip().lower())
         if name.strip() not in ("min", "max") or match is None or len(count) > 30:
             raise BadRequest(f"Invalid num_parameters {value[:100]!r}: expected e.g. min:6B,max:128B")
-        bounds[name.strip()] = round(float(match[1]) * _SCALES[match[2]])
+        # No model has 2**63 parameters: a larger bound means the same as that one, and the database can bind it.
+        bounds[name.strip()] = min(round(float(match[1]) * _SCALES[match[2]]), INT64_MAX)
     return bounds.get("min"), bounds.get("max")
 
 
