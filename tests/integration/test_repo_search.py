@@ -385,6 +385,7 @@ def _cursor(*parts: object) -> str:
         {"sort": "likes", "direction": "1", "cursor": _cursor("likes", False, -(10**30), 1)},
         {"cursor": _cursor("trendingScore", True, 10**30, 1)},
         {"cursor": "WyJ0cmVuZGluZ1Njb3JlIix0cnVlLEluZmluaXR5LDFd"},  # ["trendingScore",true,Infinity,1]
+        {"cursor": base64.urlsafe_b64encode(b"[" * 3000).decode()},  # nested past the JSON parser's recursion
     ],
 )
 def test_a_tampered_cursor_with_numbers_no_database_holds_is_a_400(http: httpx.Client, params: dict):

@@ -80,7 +80,7 @@ class Cursor:
         try:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
             cursor_sort, cursor_descending, value, repo_pk = json.loads(raw)
-        except (binascii.Error, ValueError, TypeError):
+        except (binascii.Error, ValueError, TypeError, RecursionError):  # RecursionError: '[[[[...' nested deep
             raise BadRequest(f"Invalid cursor {text[:100]!r}: pass the cursor of a Link header unchanged") from None
         if (cursor_sort, cursor_descending) != (sort, descending) or not _is_int64(repo_pk):
             raise BadRequest("This cursor belongs to another listing: pass the Link header's URL unchanged")
@@ -92,6 +92,13 @@ def _is_int64(value: object) -> bool:
     return type(value) is int and -INT64_MAX <= value <= INT64_MAX
 
 
+def _comparable(value: object) -> bool:
+    """Whether the database can compare `value`: an int64, a finite float, a string."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return _is_int64(value) if type(value) is int else True
+
+
 def _sort_value(sort: str, value: object) -> int | float | str | datetime:
     expected: tuple[type, ...] = {"id": (str,), "trendingScore": (int, float)}.get(sort, (int,))
     if sort in DATE_SORTS and isinstance(value, str):
@@ -99,9 +106,8 @@ def _sort_value(sort: str, value: object) -> int | float | str | datetime:
             return datetime.fromisoformat(value)
         except ValueError:
             pass
-    elif type(value) in expected and (type(value) is not int or _is_int64(value)):
-        if type(value) is not float or math.isfinite(value):  # type: ignore[arg-type]
-            return value  # type: ignore[return-value]
+    elif type(value) in expected and _comparable(value):
+        return value  # type: ignore[return-value]
     raise BadRequest("Invalid cursor: pass the Link header's URL unchanged")
 
 
