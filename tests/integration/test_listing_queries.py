@@ -12,7 +12,7 @@ from sqlalchemy import event, select
 
 from conftest import _database
 from modelyard.config import Settings
-from modelyard.db.models import ModelBase, Repo, RepoCard, RepoTag
+from modelyard.db.models import ModelBase, Repo, RepoCard, RepoLink, RepoTag
 from modelyard.domain.dates import utcnow
 from modelyard.domain.repo_fields import EXPANDABLE, FILE_FIELDS, listing_fields
 from modelyard.domain.repo_ids import RepoType
@@ -47,6 +47,7 @@ def _seed(hub: Hub) -> list[RepoRecord]:
             card = {"license": "mit", "tags": [f"t{row.id}"]}
             if row.type == "space":
                 card = {"sdk": "gradio", "models": [f"org/m{row.name[1:]}"]}
+                session.add(RepoLink(repo_id=row.id, kind="model", target_key=f"org/m{row.name[1:]}"))
             elif row.name != "m0":
                 card["base_model"] = f"org/m{int(row.name[1:]) - 1}"
                 session.add(ModelBase(repo_id=row.id, base_key=card["base_model"], base_id=card["base_model"],

@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from modelyard.domain.errors import BadRequest
 from modelyard.domain.numbers import INT64_MAX, parse_natural
@@ -52,6 +52,7 @@ BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 _PARAMETER_COUNT = re.compile(r"([0-9]+(?:\.[0-9]+)?)([kmbt]?)")
 _SCALES = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "t": 10**12}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+LINK_FIELDS = {"models": "model", "datasets": "dataset"}  # a Space's card field -> what it names
 
 
 class QueryParams(Protocol):
@@ -280,3 +281,13 @@ def like_pattern(word: str) -> str:
 def fts_phrase(word: str) -> str:
     """`word` as an FTS5 phrase: with the trigram tokenizer, it matches text that contains it."""
     return '"' + word.replace('"', '""') + '"'
+
+
+def space_links(card: dict[str, Any]) -> set[tuple[str, str]]:
+    """(kind, lower-cased id) of every model and dataset a Space's card metadata names."""
+    links = set()
+    for field, kind in LINK_FIELDS.items():
+        value = card.get(field)
+        names = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+        links.update((kind, name.lower()) for name in names if isinstance(name, str) and 0 < len(name) <= 200)
+    return links
