@@ -27,6 +27,9 @@ from modelyard.domain.numbers import INT64_MAX, parse_natural
 from modelyard.domain.repo_ids import RepoType, validate_name_part
 
 PAGE_SIZE = 1000  # the most items one page holds; `limit` asks for fewer
+# The most items a page holds when each lists its files (`full`, `expand=siblings`…): every item then reads its
+# git tree, which a repository of many files makes large; the client follows the Link header to the next page.
+FILES_PAGE_SIZE = 100
 # Bounds on what one request may ask, so that no query grows without limit.
 MAX_SEARCH_WORDS = 10
 MAX_WORD_LENGTH = 200
@@ -136,8 +139,9 @@ class ListingQuery:
         return SORTS[self.sort]
 
     @classmethod
-    def parse(cls, repo_type: RepoType, params: QueryParams) -> ListingQuery:
-        """The listing `params` ask for; BadRequest naming the parameter when a value is not understood."""
+    def parse(cls, repo_type: RepoType, params: QueryParams, reads_files: bool = False) -> ListingQuery:
+        """The listing `params` ask for; BadRequest naming the parameter when a value is not understood.
+        `reads_files`: the items list their files, so pages hold at most FILES_PAGE_SIZE."""
         sort = _sort(_last(params, "sort"))
         descending = _direction(_last(params, "direction"))
         cursor = _last(params, "cursor")
@@ -159,7 +163,7 @@ class ListingQuery:
             linked_datasets=_repo_ids(params, "datasets"),
             sort=sort,
             descending=descending,
-            page_size=_page_size(_last(params, "limit")),
+            page_size=_page_size(_last(params, "limit"), FILES_PAGE_SIZE if reads_files else PAGE_SIZE),
             after=Cursor.decode(cursor, sort, descending) if cursor else None,
         )
 
@@ -235,13 +239,13 @@ def _direction(value: str | None) -> bool:
     return DIRECTIONS[value.lower()]
 
 
-def _page_size(value: str | None) -> int:
+def _page_size(value: str | None, most: int) -> int:
     if value is None:
-        return PAGE_SIZE
+        return most
     limit = parse_natural(value)
     if limit is None:
         raise BadRequest(f"Invalid limit {value[:100]!r}: expected a non-negative integer")
-    return min(limit, PAGE_SIZE) or PAGE_SIZE
+    return min(limit, most) or most
 
 
 def _parameter_range(value: str | None) -> tuple[int | None, int | None]:
