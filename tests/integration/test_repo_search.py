@@ -386,9 +386,11 @@ def _cursor(*parts: object) -> str:
         {"cursor": _cursor("trendingScore", True, 10**30, 1)},
         {"cursor": "WyJ0cmVuZGluZ1Njb3JlIix0cnVlLEluZmluaXR5LDFd"},  # ["trendingScore",true,Infinity,1]
         {"cursor": base64.urlsafe_b64encode(b"[" * 3000).decode()},  # nested past the JSON parser's recursion
+        {"sort": "id", "cursor": _cursor("id", True, "org/a\u0000b", 1)},  # PostgreSQL refuses NUL in text
+        {"sort": "id", "cursor": _cursor("id", True, "org/\ud800", 1)},  # and a lone surrogate
     ],
 )
-def test_a_tampered_cursor_with_numbers_no_database_holds_is_a_400(http: httpx.Client, params: dict):
+def test_a_tampered_cursor_with_values_no_database_holds_is_a_400(http: httpx.Client, params: dict):
     response = http.get("/api/models", params=params)
     assert response.status_code == 400, response.text
     assert "cursor" in response.json()["error"]

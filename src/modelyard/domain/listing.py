@@ -97,10 +97,23 @@ def _is_int64(value: object) -> bool:
 
 
 def _comparable(value: object) -> bool:
-    """Whether the database can compare `value`: an int64, a finite float, a string."""
+    """Whether the database can compare `value`: an int64, a finite float, a repository id (PostgreSQL refuses a
+    NUL byte or a lone surrogate in text)."""
     if isinstance(value, float):
         return math.isfinite(value)
-    return _is_int64(value) if type(value) is int else True
+    if isinstance(value, str):
+        return _is_repo_key(value)
+    return _is_int64(value)
+
+
+def _is_repo_key(value: str) -> bool:
+    namespace, slash, name = value.partition("/")
+    try:
+        validate_name_part(namespace)
+        validate_name_part(name)
+    except BadRequest:
+        return False
+    return bool(slash)
 
 
 def _sort_value(sort: str, value: object) -> int | float | str | datetime:
