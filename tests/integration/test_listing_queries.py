@@ -12,7 +12,7 @@ from sqlalchemy import event, select
 
 from conftest import _database
 from modelyard.config import Settings
-from modelyard.db.models import ModelBase, Repo, RepoCard, RepoTag
+from modelyard.db.models import ModelBase, Repo, RepoCard, RepoLink, RepoTag
 from modelyard.domain.dates import utcnow
 from modelyard.domain.repo_fields import EXPANDABLE, FILE_FIELDS, listing_fields
 from modelyard.domain.repo_ids import RepoType
@@ -47,6 +47,7 @@ def _seed(hub: Hub) -> list[RepoRecord]:
             card = {"license": "mit", "tags": [f"t{row.id}"]}
             if row.type == "space":
                 card = {"sdk": "gradio", "models": [f"org/m{row.name[1:]}"]}
+                session.add(RepoLink(repo_id=row.id, kind="model", target_key=f"org/m{row.name[1:]}"))
             elif row.name != "m0":
                 card["base_model"] = f"org/m{int(row.name[1:]) - 1}"
                 session.add(ModelBase(repo_id=row.id, base_key=card["base_model"], base_id=card["base_model"],
@@ -93,3 +94,27 @@ def test_a_page_costs_the_same_queries_whatever_its_size(hub: Hub) -> None:
 
     plain = listing_fields(RepoType.MODEL, [], False, False, False)
     assert _statements(hub, lambda: repo_facts.page(hub, records, plain)) <= 2  # cards and tags only
+
+
+def test_spaces_of_a_full_page_of_models(hub: Hub) -> None:
+    """A page of 1000 models asks for their Spaces by key: one LIKE per model, ORed, was past SQLite's expression
+    depth (a 500 for `list_models(expand=["spaces"])`) and scanned every public Space's card."""
+    now = utcnow()
+    with hub.db.session() as session:
+        rows = [
+            Repo(type=kind, namespace="big", name=f"{kind}{index}", id_key=f"big/{kind}{index}",
+                 storage_key=f"big-{kind}{index}", private=False, gated="", created_at=now, last_modified=now)
+            for index in range(1000)
+            for kind in ("model", "space")
+        ]  # fmt: skip
+        session.add_all(rows)
+        session.flush()
+        space = next(row for row in rows if row.name == "space7")
+        session.add(RepoLink(repo_id=space.id, kind="model", target_key="big/model7"))  # as the index writes them
+        session.add(RepoCard(repo_id=space.id, commit="0" * 40, card={"models": ["big/model7"]}, card_text="",
+                             warnings=[], indexed_at=now))  # fmt: skip
+        models = [RepoRecord.of(row) for row in rows if row.type == "model"]
+    fields = listing_fields(RepoType.MODEL, ["spaces"], False, False, False)
+    items = {item.record.ref.name: item for item in repo_facts.page(hub, models, fields)}
+    assert items["model7"].facts.spaces == ["big/space7"]
+    assert items["model8"].facts.spaces == []

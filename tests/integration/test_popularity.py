@@ -258,6 +258,12 @@ def test_a_private_repos_likes_are_seen_only_by_who_can_see_it(
     assert httpx.get(f"{server.url}/api/users/no-such-user-{uuid.uuid4().hex[:6]}/likes").status_code == 404
 
 
+@pytest.mark.parametrize("user", ["a%00b", "x" * 500, "a%20b", "%E2%9C%93"])
+def test_likes_of_a_name_no_user_can_have_are_a_404(server: Server, user: str):
+    # A NUL byte made PostgreSQL refuse the lookup: a 500.
+    assert httpx.get(f"{server.url}/api/users/{user}/likes").status_code == 404
+
+
 def test_trending_orders_recent_likes_and_downloads(server: Server, api: HfApi, make_repo):
     liked, downloaded, quiet = make_repo(MODEL_FILES), make_repo(MODEL_FILES), make_repo(MODEL_FILES)
     for fan in [make_person(server, "trend") for _ in range(3)]:

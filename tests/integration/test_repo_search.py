@@ -11,6 +11,7 @@ straight into the index's columns.
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 
@@ -370,3 +371,33 @@ def test_the_client_reports_bad_values(anon_api: HfApi):
     with pytest.raises(HfHubHTTPError) as error:
         list(anon_api.list_models(num_parameters="min:a-lot"))
     assert error.value.response.status_code == 400
+
+
+def _cursor(*parts: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(parts)).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"sort": "downloads", "cursor": _cursor("downloads", True, 10**30, 1)},
+        {"sort": "downloads", "cursor": _cursor("downloads", True, 1, 10**30)},
+        {"sort": "likes", "direction": "1", "cursor": _cursor("likes", False, -(10**30), 1)},
+        {"cursor": _cursor("trendingScore", True, 10**30, 1)},
+        {"cursor": "WyJ0cmVuZGluZ1Njb3JlIix0cnVlLEluZmluaXR5LDFd"},  # ["trendingScore",true,Infinity,1]
+        {"cursor": base64.urlsafe_b64encode(b"[" * 3000).decode()},  # nested past the JSON parser's recursion
+        {"sort": "id", "cursor": _cursor("id", True, "org/a\u0000b", 1)},  # PostgreSQL refuses NUL in text
+        {"sort": "id", "cursor": _cursor("id", True, "org/\ud800", 1)},  # and a lone surrogate
+    ],
+)
+def test_a_tampered_cursor_with_values_no_database_holds_is_a_400(http: httpx.Client, params: dict):
+    response = http.get("/api/models", params=params)
+    assert response.status_code == 400, response.text
+    assert "cursor" in response.json()["error"]
+
+
+def test_a_parameter_count_past_any_model_is_no_error(hub: Hub, anon_api: HfApi):
+    ns = hub.owner.name
+    assert names(hub, anon_api.list_models(author=ns, num_parameters="min:99999999999999999999")) == set()
+    everything = names(hub, anon_api.list_models(author=ns, num_parameters="min:1"))
+    assert names(hub, anon_api.list_models(author=ns, num_parameters="max:999999999999999999999999999T")) == everything

@@ -9,6 +9,7 @@ import pytest
 
 from modelyard.domain.errors import BadRequest
 from modelyard.domain.listing import (
+    FILES_PAGE_SIZE,
     PAGE_SIZE,
     Cursor,
     ListingQuery,
@@ -108,3 +109,11 @@ def test_search_text_keeps_fields_on_their_own_lines():
 def test_patterns_are_literal():
     assert like_pattern("50%_a\\b") == "%50\\%\\_a\\\\b%"
     assert fts_phrase('say "hi"') == '"say ""hi"""'
+
+
+def test_pages_whose_items_list_their_files_are_smaller() -> None:
+    files = ListingQuery.parse(RepoType.MODEL, Params({"limit": "1000"}), reads_files=True)
+    assert files.page_size == FILES_PAGE_SIZE < PAGE_SIZE
+    assert ListingQuery.parse(RepoType.MODEL, Params({}), reads_files=True).page_size == FILES_PAGE_SIZE
+    assert ListingQuery.parse(RepoType.MODEL, Params({"limit": "5"}), reads_files=True).page_size == 5
+    assert parse(limit="1000").page_size == PAGE_SIZE

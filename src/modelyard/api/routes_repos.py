@@ -134,7 +134,8 @@ def list_repos(
     """`list_models`, `list_datasets`, `list_spaces`: parameters in domain/listing.py, fields in repo_fields.py."""
     kind = RepoType.from_plural(repo_type)
     fields = listing_field_request(request, kind)
-    found = repo_search.list_repos(hub, actor, ListingQuery.parse(kind, request.query_params))
+    query = ListingQuery.parse(kind, request.query_params, fields.reads_files)
+    found = repo_search.list_repos(hub, actor, query)
     headers = next_link(request, found.next_cursor)
     return JSONResponse(listing_json(repo_facts.page(hub, found.records, fields), fields), headers=headers)
 

@@ -15,17 +15,21 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from modelyard.domain.errors import BadRequest
-from modelyard.domain.numbers import parse_natural
+from modelyard.domain.numbers import INT64_MAX, parse_natural
 from modelyard.domain.repo_ids import RepoType, validate_name_part
 
 PAGE_SIZE = 1000  # the most items one page holds; `limit` asks for fewer
+# The most items a page holds when each lists its files (`full`, `expand=siblings`…): every item then reads its
+# git tree, which a repository of many files makes large; the client follows the Link header to the next page.
+FILES_PAGE_SIZE = 100
 # Bounds on what one request may ask, so that no query grows without limit.
 MAX_SEARCH_WORDS = 10
 MAX_WORD_LENGTH = 200
@@ -51,6 +55,7 @@ BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 _PARAMETER_COUNT = re.compile(r"([0-9]+(?:\.[0-9]+)?)([kmbt]?)")
 _SCALES = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "t": 10**12}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+LINK_FIELDS = {"models": "model", "datasets": "dataset"}  # a Space's card field -> what it names
 
 
 class QueryParams(Protocol):
@@ -79,11 +84,36 @@ class Cursor:
         try:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
             cursor_sort, cursor_descending, value, repo_pk = json.loads(raw)
-        except (binascii.Error, ValueError, TypeError):
+        except (binascii.Error, ValueError, TypeError, RecursionError):  # RecursionError: '[[[[...' nested deep
             raise BadRequest(f"Invalid cursor {text[:100]!r}: pass the cursor of a Link header unchanged") from None
-        if (cursor_sort, cursor_descending) != (sort, descending) or type(repo_pk) is not int:
+        if (cursor_sort, cursor_descending) != (sort, descending) or not _is_int64(repo_pk):
             raise BadRequest("This cursor belongs to another listing: pass the Link header's URL unchanged")
         return cls(sort, descending, _sort_value(sort, value), repo_pk)
+
+
+def _is_int64(value: object) -> bool:
+    """Whether `value` is an integer the database can compare (a larger one is no cursor of ours)."""
+    return type(value) is int and -INT64_MAX <= value <= INT64_MAX
+
+
+def _comparable(value: object) -> bool:
+    """Whether the database can compare `value`: an int64, a finite float, a repository id (PostgreSQL refuses a
+    NUL byte or a lone surrogate in text)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, str):
+        return _is_repo_key(value)
+    return _is_int64(value)
+
+
+def _is_repo_key(value: str) -> bool:
+    namespace, slash, name = value.partition("/")
+    try:
+        validate_name_part(namespace)
+        validate_name_part(name)
+    except BadRequest:
+        return False
+    return bool(slash)
 
 
 def _sort_value(sort: str, value: object) -> int | float | str | datetime:
@@ -93,7 +123,7 @@ def _sort_value(sort: str, value: object) -> int | float | str | datetime:
             return datetime.fromisoformat(value)
         except ValueError:
             pass
-    elif type(value) in expected:
+    elif type(value) in expected and _comparable(value):
         return value  # type: ignore[return-value]
     raise BadRequest("Invalid cursor: pass the Link header's URL unchanged")
 
@@ -122,8 +152,9 @@ class ListingQuery:
         return SORTS[self.sort]
 
     @classmethod
-    def parse(cls, repo_type: RepoType, params: QueryParams) -> ListingQuery:
-        """The listing `params` ask for; BadRequest naming the parameter when a value is not understood."""
+    def parse(cls, repo_type: RepoType, params: QueryParams, reads_files: bool = False) -> ListingQuery:
+        """The listing `params` ask for; BadRequest naming the parameter when a value is not understood.
+        `reads_files`: the items list their files, so pages hold at most FILES_PAGE_SIZE."""
         sort = _sort(_last(params, "sort"))
         descending = _direction(_last(params, "direction"))
         cursor = _last(params, "cursor")
@@ -145,7 +176,7 @@ class ListingQuery:
             linked_datasets=_repo_ids(params, "datasets"),
             sort=sort,
             descending=descending,
-            page_size=_page_size(_last(params, "limit")),
+            page_size=_page_size(_last(params, "limit"), FILES_PAGE_SIZE if reads_files else PAGE_SIZE),
             after=Cursor.decode(cursor, sort, descending) if cursor else None,
         )
 
@@ -221,13 +252,13 @@ def _direction(value: str | None) -> bool:
     return DIRECTIONS[value.lower()]
 
 
-def _page_size(value: str | None) -> int:
+def _page_size(value: str | None, most: int) -> int:
     if value is None:
-        return PAGE_SIZE
+        return most
     limit = parse_natural(value)
     if limit is None:
         raise BadRequest(f"Invalid limit {value[:100]!r}: expected a non-negative integer")
-    return min(limit, PAGE_SIZE) or PAGE_SIZE
+    return min(limit, most) or most
 
 
 def _parameter_range(value: str | None) -> tuple[int | None, int | None]:
@@ -240,7 +271,8 @@ def _parameter_range(value: str | None) -> tuple[int | None, int | None]:
         match = _PARAMETER_COUNT.fullmatch(count.strip().lower())
         if name.strip() not in ("min", "max") or match is None or len(count) > 30:
             raise BadRequest(f"Invalid num_parameters {value[:100]!r}: expected e.g. min:6B,max:128B")
-        bounds[name.strip()] = round(float(match[1]) * _SCALES[match[2]])
+        # No model has 2**63 parameters: a larger bound means the same as that one, and the database can bind it.
+        bounds[name.strip()] = min(round(float(match[1]) * _SCALES[match[2]]), INT64_MAX)
     return bounds.get("min"), bounds.get("max")
 
 
@@ -266,3 +298,13 @@ def like_pattern(word: str) -> str:
 def fts_phrase(word: str) -> str:
     """`word` as an FTS5 phrase: with the trigram tokenizer, it matches text that contains it."""
     return '"' + word.replace('"', '""') + '"'
+
+
+def space_links(card: dict[str, Any]) -> set[tuple[str, str]]:
+    """(kind, lower-cased id) of every model and dataset a Space's card metadata names."""
+    links = set()
+    for field, kind in LINK_FIELDS.items():
+        value = card.get(field)
+        names = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+        links.update((kind, name.lower()) for name in names if isinstance(name, str) and 0 < len(name) <= 200)
+    return links

@@ -7,17 +7,16 @@ with the same few queries whatever its size: one per kind of fact, for all of th
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, cast, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from modelyard.db.models import ModelBase, Repo, RepoCard, RepoTag
+from modelyard.db.models import ModelBase, Repo, RepoCard, RepoLink, RepoTag
 from modelyard.domain.errors import RepoNotFound
 from modelyard.domain.repo_fields import FieldRequest
 from modelyard.domain.repo_ids import RepoType
@@ -194,32 +193,19 @@ def _children(session: Session, models: dict[str, int]) -> dict[int, int]:
 
 
 def _spaces_using(session: Session, models: dict[str, int]) -> dict[int, list[str]]:
-    """Public Spaces whose card lists each of `models` under `models:`; the text match only narrows the rows."""
-    card_text = func.lower(cast(RepoCard.card, Text))
+    """Public Spaces whose card lists each of `models` under `models:`, most liked first: read from repo_links
+    (kept by the index), by key, so that a page of models costs a lookup each rather than a scan of every card."""
     query = (
-        select(Repo.namespace, Repo.name, RepoCard.card)
-        .join(RepoCard, RepoCard.repo_id == Repo.id)
+        select(RepoLink.target_key, Repo.namespace, Repo.name)
+        .join(Repo, Repo.id == RepoLink.repo_id)
+        .where(RepoLink.kind == "model", RepoLink.target_key.in_(list(models)))
         .where(Repo.type == RepoType.SPACE.value, ~Repo.private)
-        .where(or_(*(card_text.like(f"%{_like_literal(json.dumps(key))}%", escape="\\") for key in models)))
         .order_by(Repo.likes.desc(), Repo.id)
     )
     found: dict[int, list[str]] = defaultdict(list)
-    for namespace, name, card in session.execute(query):
-        for key in _listed(card, "models"):
-            if key in models:
-                found[models[key]].append(f"{namespace}/{name}")
+    for key, namespace, name in session.execute(query):
+        found[models[key]].append(f"{namespace}/{name}")
     return found
-
-
-def _like_literal(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _listed(card: object, key: str) -> set[str]:
-    """The repository ids a card lists under `key` (one or a list), lower-cased as ids compare."""
-    value = card.get(key) if isinstance(card, dict) else None
-    values = value if isinstance(value, list) else [value]
-    return {item.lower() for item in values if isinstance(item, str)}
 
 
 def _facts_from_git(snap: Snapshot, indexed: RepoFacts) -> RepoFacts:

@@ -5,16 +5,12 @@ default branch). Deleting a repository deletes both by cascade.
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from modelyard.db.models import Repo, RepoCard, RepoLink, RepoSearch, RepoTag
-from modelyard.domain.listing import search_body, search_document
+from modelyard.domain.listing import search_body, search_document, space_links
 from modelyard.domain.repo_ids import RepoType
-
-LINK_FIELDS = {"models": "model", "datasets": "dataset"}  # a Space card's field -> what it names
 
 
 def index_repo(session: Session, repo_pk: int) -> None:
@@ -35,13 +31,3 @@ def index_repo(session: Session, repo_pk: int) -> None:
     if repo.type == RepoType.SPACE.value and card is not None:
         session.add_all(RepoLink(repo_id=repo_pk, kind=kind, target_key=key) for kind, key in space_links(card.card))
     session.flush()
-
-
-def space_links(card: dict[str, Any]) -> set[tuple[str, str]]:
-    """(kind, lower-cased id) of every model and dataset a Space's card metadata names."""
-    links = set()
-    for field, kind in LINK_FIELDS.items():
-        value = card.get(field)
-        names = [value] if isinstance(value, str) else value if isinstance(value, list) else []
-        links.update((kind, name.lower()) for name in names if isinstance(name, str) and 0 < len(name) <= 200)
-    return links

@@ -58,11 +58,22 @@ def create_user(hub: Hub, name: str, fullname: str = "", email: str = "") -> Non
 
 
 def user_named(session: Session, name: str) -> User:
-    """The user `name` names, whatever its case; NotFound otherwise."""
-    user = session.scalar(select(User).where(func.lower(User.name) == name.lower()))
+    """The user `name` names, whatever its case; NotFound otherwise (without a query for a name no user can have,
+    such as one holding a NUL byte, which PostgreSQL refuses to compare)."""
+    user = None
+    if _is_name(name):
+        user = session.scalar(select(User).where(func.lower(User.name) == name.lower()))
     if user is None:
         raise NotFound(f"No user named {name}")
     return user
+
+
+def _is_name(name: str) -> bool:
+    try:
+        validate_name_part(name)
+    except BadRequest:
+        return False
+    return True
 
 
 def create_token(hub: Hub, user_name: str, role: str, token_name: str = "default", grants: Sequence[Grant] = ()) -> str:

@@ -8,12 +8,13 @@ Revision ID: 0010
 Revises: 0009
 """
 
+import json
 from collections import defaultdict
 
 import sqlalchemy as sa
 from alembic import op
 
-from modelyard.domain.listing import search_body, search_document
+from modelyard.domain.listing import search_body, search_document, space_links
 
 revision = "0010"
 down_revision = "0009"
@@ -70,7 +71,7 @@ def _fill_documents() -> None:
         tags[repo_id].append(tag)
     rows = bind.execute(
         sa.text(
-            "SELECT r.id, r.namespace, r.name, c.title, c.card_text FROM repos r "
+            "SELECT r.id, r.type, r.namespace, r.name, c.title, c.card_text, c.card FROM repos r "
             "LEFT JOIN repo_cards c ON c.repo_id = r.id"
         )
     ).all()
@@ -80,13 +81,30 @@ def _fill_documents() -> None:
             "document": search_document(f"{namespace}/{name}", title or "", tags[repo_id]),
             "body": search_body(card_text or ""),
         }
-        for repo_id, namespace, name, title, card_text in rows
+        for repo_id, _, namespace, name, title, card_text, _ in rows
     ]
+    # The Spaces' links, as services/search_documents.index_repo writes them (list_spaces(models=…), `spaces`).
+    links = [
+        {"repo_id": repo_id, "kind": kind, "target_key": key}
+        for repo_id, repo_type, _, _, _, _, card in rows
+        if repo_type == "space" and card is not None
+        for kind, key in sorted(space_links(_json(card)))
+    ]
+    if links:
+        bind.execute(
+            sa.text("INSERT INTO repo_links (repo_id, kind, target_key) VALUES (:repo_id, :kind, :target_key)"), links
+        )
     if documents:
         bind.execute(
             sa.text("INSERT INTO repo_search (repo_id, document, body) VALUES (:repo_id, :document, :body)"),
             documents,
         )
+
+
+def _json(card: object) -> dict:
+    """A card column as read by a text query: SQLite hands back the JSON text, PostgreSQL the object."""
+    value = json.loads(card) if isinstance(card, str) else card
+    return value if isinstance(value, dict) else {}
 
 
 def downgrade() -> None:
