@@ -32,6 +32,9 @@ from modelyard.services.hub import Hub
 
 log = logging.getLogger("modelyard.worker")
 POLL_SECONDS = 1.0
+# Set by SIGTERM. The SystemExit it raises can surface from a database call as the library's own error (psycopg and
+# SQLAlchemy turn an interrupted query into ProgrammingError/OperationalError): the worker must stop all the same.
+STOPPING = threading.Event()
 
 
 def lower_priority() -> None:
@@ -115,7 +118,7 @@ class Worker:
         try:
             self.handlers[job.kind](job)
         except BaseException as error:
-            if not isinstance(error, Exception):  # stopped (SIGTERM): another worker takes the job up at once
+            if not isinstance(error, Exception) or STOPPING.is_set():  # stopped: another worker takes the job up
                 jobs.release(self.hub, job, self.owner)
                 raise
             delay = jobs.fail(self.hub, job, self.owner, f"{type(error).__name__}: {error}")
@@ -131,7 +134,10 @@ class Worker:
         while keep_going():
             try:
                 ran = self.run_one()
-            except Exception:  # the database went away for a moment: keep serving the queue
+            except Exception:
+                if STOPPING.is_set():
+                    raise SystemExit(128 + signal.SIGTERM) from None
+                # The database went away for a moment: keep serving the queue.
                 log.exception("The background worker could not reach its queue")
                 ran = False
             if not ran:
@@ -150,6 +156,7 @@ def main(settings: Settings, parent_pid: int | None) -> None:
 
 
 def _exit(signum: int, _frame: object) -> None:
+    STOPPING.set()
     raise SystemExit(128 + signum)
 
 
